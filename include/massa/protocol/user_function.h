@@ -1,0 +1,63 @@
+// File: massa/protocol/user_function.h
+//
+// The seam between the runtime and a user function. A driver (native, Spawn, Cloudstate)
+// implements UserFunction over its own wire protocol and hands back Massa's own types;
+// the runtime never sees a driver's wire types.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "massa/entity/command.h"
+
+namespace massa {
+
+// How the function wants one of its services run.
+struct ServiceSpec {
+  std::string name;  // fully qualified service name
+  EntityKind kind = EntityKind::kAction;
+  std::string entity_type;                            // defaults to `name`
+  std::chrono::milliseconds passivation_timeout{0};  // 0 = Massa's default
+  std::string state_type;                             // fully qualified message name, or empty
+  uint32_t snapshot_every = 0;
+};
+
+// What discovery returned: the services and the descriptors that define them.
+struct FunctionSpec {
+  std::string descriptor_set;  // serialized google.protobuf.FileDescriptorSet
+  std::vector<ServiceSpec> services;
+  std::string function_name;   // for logs
+  std::string sdk;             // "name version", for logs
+};
+
+// The answer of the function to one command, or a transport error (UNAVAILABLE when the
+// function is down, DEADLINE_EXCEEDED, INTERNAL for an answer that does not decode).
+// A function-side failure is an OK StatusOr holding an Outcome whose result is a Status.
+using OutcomeCallback = absl::AnyInvocable<void(absl::StatusOr<Outcome>) &&>;
+
+// Thread-safe. Handle* never block; `done` runs on a driver thread and must not block.
+class UserFunction {
+ public:
+  virtual ~UserFunction() = default;
+
+  // Asks the function for its services. Blocks until it answers or `timeout` passes, retrying
+  // while the function is not reachable yet. Errors: UNAVAILABLE / DEADLINE_EXCEEDED when it
+  // never answered, FAILED_PRECONDITION for an incompatible protocol version.
+  [[nodiscard]] virtual absl::StatusOr<FunctionSpec> Discover(std::chrono::milliseconds timeout) = 0;
+
+  virtual void HandleAction(const Command& command, OutcomeCallback done) = 0;
+
+  // `state` is the entity's current state, nullopt when it has none.
+  virtual void HandleValueEntity(const Command& command, const std::optional<TypedValue>& state,
+                                 OutcomeCallback done) = 0;
+};
+
+using UserFunctionPtr = std::unique_ptr<UserFunction>;
+
+}  // namespace massa

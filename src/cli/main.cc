@@ -1,0 +1,195 @@
+// The `massa` binary: `serve` runs the sidecar; `call` and `services` talk to a running one.
+// Every option of `serve` can come from a flag, an environment variable (MASSA_<NAME>) or
+// a YAML file (--config), in that order of precedence.
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "cli/client.h"
+#include "common/duration.h"
+#include "server/config.h"
+#include "server/server.h"
+#include "yaml-cpp/yaml.h"
+
+namespace {
+
+// "grpc-listen" -> "MASSA_GRPC_LISTEN".
+std::string EnvName(const std::string& option) {
+  std::string env = "MASSA_";
+  for (char c : option) env += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+  return env;
+}
+
+// Reads a flat YAML mapping ("grpc-listen: 127.0.0.1:9000") as CLI11 config items, so the
+// YAML file accepts exactly the long option names.
+class YamlConfig final : public CLI::Config {
+ public:
+  explicit YamlConfig(const CLI::App& serve) : serve_(serve) {}
+
+  std::string to_config(const CLI::App*, bool, bool, std::string) const override { return ""; }
+
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    YAML::Node root;
+    try {
+      root = YAML::Load(input);
+    } catch (const YAML::Exception& e) {
+      throw CLI::ParseError("config file: " + std::string(e.what()), CLI::ExitCodes::InvalidError);
+    }
+    std::vector<CLI::ConfigItem> items;
+    if (root.IsNull()) return items;
+    if (!root.IsMap()) {
+      throw CLI::ParseError("config file: expected a mapping of option: value",
+                            CLI::ExitCodes::InvalidError);
+    }
+    for (const auto& entry : root) {
+      CLI::ConfigItem item;
+      item.parents = {"serve"};
+      item.name = entry.first.as<std::string>();
+      if (entry.second.IsSequence()) {
+        for (const auto& value : entry.second) item.inputs.push_back(value.as<std::string>());
+      } else if (entry.second.IsScalar()) {
+        item.inputs.push_back(entry.second.as<std::string>());
+      } else {
+        throw CLI::ParseError("config file: option '" + item.name + "' must be a scalar",
+                              CLI::ExitCodes::InvalidError);
+      }
+      if (serve_.get_option_no_throw("--" + item.name) == nullptr) {
+        throw CLI::ParseError("config file: unknown option '" + item.name + "'",
+                              CLI::ExitCodes::InvalidError);
+      }
+      // The environment overrides the file (CLI11 alone would let the file win).
+      if (std::getenv(EnvName(item.name).c_str()) != nullptr) continue;
+      items.push_back(std::move(item));
+    }
+    return items;
+  }
+
+ private:
+  const CLI::App& serve_;
+};
+
+std::string DurationCheck(const std::string& text) {
+  auto parsed = massa::ParseDuration(text);
+  return parsed.ok() ? std::string() : std::string(parsed.status().message());
+}
+
+std::chrono::milliseconds Duration(const std::string& text) { return *massa::ParseDuration(text); }
+
+struct DurationFlags {
+  std::string passivation_timeout = "30s";
+  std::string call_timeout = "30s";
+  std::string discovery_timeout = "60s";
+  std::string shutdown_grace = "10s";
+};
+
+void AddServeOptions(CLI::App& app, CLI::App& serve, massa::ServeConfig& config,
+                     DurationFlags& durations) {
+  // CLI11 reads config files on the main app only: the file's keys are routed to `serve`,
+  // and `serve` lets --config fall through to the main app.
+  app.set_config("--config", "", "YAML file of `serve` options (keys are the long option names)")
+      ->envname("MASSA_CONFIG");
+  app.config_formatter(std::make_shared<YamlConfig>(serve));
+  app.allow_config_extras(false);
+  serve.fallthrough();
+
+  auto add = [&](const std::string& name, auto& value, const std::string& help) {
+    return serve.add_option("--" + name, value, help)->envname(EnvName(name))->capture_default_str();
+  };
+  add("function", config.function,
+      "address of the user function: unix:/path or host:port");
+  add("grpc-listen", config.grpc_listen,
+      "address to serve gRPC on: host:port (port 0 picks a free port) or unix:/path");
+  add("store", config.store, "where state is kept: rocksdb (durable) or memory (tests only)");
+  add("data-dir", config.data_dir, "directory of the rocksdb store");
+  add("store-sync", config.store_sync,
+      "fsync before acknowledging a write (turn off only for throwaway benchmarks)");
+  add("passivation-timeout", durations.passivation_timeout,
+      "idle time after which an entity is passivated, unless its spec sets one (e.g. 30s)")
+      ->check(DurationCheck);
+  add("call-timeout", durations.call_timeout,
+      "longest wait for the user function on one command")
+      ->check(DurationCheck);
+  add("discovery-timeout", durations.discovery_timeout,
+      "how long to wait at start for the user function to answer discovery")
+      ->check(DurationCheck);
+  add("shutdown-grace", durations.shutdown_grace,
+      "on SIGTERM, how long calls in flight may take to finish")
+      ->check(DurationCheck);
+  add("mailbox-capacity", config.mailbox_capacity,
+      "commands that may wait per entity; more are refused with RESOURCE_EXHAUSTED");
+  add("max-message-bytes", config.max_message_bytes, "largest request or reply message");
+  add("log-level", config.log_level, "trace, debug, info, warn, error or off");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  massa::BlockShutdownSignals();
+
+  CLI::App app("Massa: a sidecar runtime for stateful serverless functions", "massa");
+  app.require_subcommand(1);
+  app.set_version_flag("--version", MASSA_VERSION);
+
+  massa::ServeConfig config;
+  DurationFlags durations;
+  CLI::App* serve = app.add_subcommand("serve", "run the sidecar beside a user function");
+  AddServeOptions(app, *serve, config, durations);
+
+  massa::cli::ClientOptions client;
+  std::string client_timeout = "10s";
+  std::string method;
+  std::string json = "{}";
+  CLI::App* call = app.add_subcommand("call", "call a method of a running massa with JSON");
+  CLI::App* services = app.add_subcommand("services", "list the services a running massa serves");
+  for (CLI::App* sub : {call, services}) {
+    sub->add_option("--address", client.address, "massa's gRPC address")
+        ->envname("MASSA_ADDRESS")
+        ->capture_default_str();
+    sub->add_option("--timeout", client_timeout, "deadline of the call")
+        ->check(DurationCheck)
+        ->capture_default_str();
+  }
+  call->add_option("method", method, "package.Service/Method")->required();
+  call->add_option("json", json, "the request as JSON, or - to read it from stdin")
+      ->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "massa: error: %s\n", e.what());
+    return 2;
+  }
+
+  if (*serve) {
+    config.passivation_timeout = Duration(durations.passivation_timeout);
+    config.call_timeout = Duration(durations.call_timeout);
+    config.discovery_timeout = Duration(durations.discovery_timeout);
+    config.shutdown_grace = Duration(durations.shutdown_grace);
+    if (absl::Status valid = massa::Validate(config); !valid.ok()) {
+      std::fprintf(stderr, "massa: error: %s\n", std::string(valid.message()).c_str());
+      return 2;
+    }
+    if (absl::Status served = massa::Serve(config); !served.ok()) {
+      std::fprintf(stderr, "massa: error: %s\n", std::string(served.message()).c_str());
+      return 1;
+    }
+    return 0;
+  }
+  client.timeout = Duration(client_timeout);
+  if (*call) {
+    if (json == "-") {
+      json.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    }
+    return massa::cli::Call(client, method, json);
+  }
+  return massa::cli::ListServices(client);
+}

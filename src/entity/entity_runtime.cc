@@ -1,0 +1,398 @@
+#include "entity/entity_runtime.h"
+
+#include <deque>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "common/thread_pool.h"
+#include "entity/catalog.h"
+#include "entity/state_codec.h"
+#include "spdlog/spdlog.h"
+
+namespace massa {
+
+struct EntityRuntime::Pending {
+  const MethodInfo* method;
+  Command command;
+  ResultCallback done;
+};
+
+struct EntityRuntime::Entity {
+  Entity(std::string id_in, std::string type_in, std::string key_in,
+         std::chrono::milliseconds timeout)
+      : id(std::move(id_in)),
+        type(std::move(type_in)),
+        key(std::move(key_in)),
+        passivation_timeout(timeout) {}
+
+  const std::string id;
+  const std::string type;
+  const std::string key;
+  const std::chrono::milliseconds passivation_timeout;
+
+  // Guarded by the shard's mutex.
+  std::deque<std::unique_ptr<Pending>> mailbox;
+  bool running = false;
+  std::chrono::steady_clock::time_point last_used;
+
+  // Owned by the command that is running (handed from one to the next under the mutex).
+  bool activated = false;
+  std::optional<TypedValue> state;
+};
+
+struct EntityRuntime::Shard {
+  mutable absl::Mutex mu;
+  absl::flat_hash_map<std::string, std::shared_ptr<Entity>> entities ABSL_GUARDED_BY(mu);
+};
+
+namespace {
+
+std::string EntityId(std::string_view type, std::string_view key) {
+  // Service names never contain '\0', so the split point is unambiguous.
+  std::string id;
+  id.reserve(type.size() + 1 + key.size());
+  id.append(type).push_back('\0');
+  id.append(key);
+  return id;
+}
+
+CommandResult Error(absl::Status status) { return CommandResult{std::move(status), {}, {}}; }
+
+bool Expired(const Command& command) {
+  return command.deadline != std::chrono::steady_clock::time_point::max() &&
+         std::chrono::steady_clock::now() >= command.deadline;
+}
+
+}  // namespace
+
+EntityRuntime::EntityRuntime(RuntimeOptions options, UserFunction& function, store::Store& store,
+                             Clock& clock)
+    : options_(options),
+      function_(function),
+      store_(store),
+      clock_(clock),
+      shards_(new Shard[kShards]),
+      blocking_pool_(std::make_unique<ThreadPool>(options.blocking_threads, "massa-load")) {
+  if (options_.sweep_interval.count() > 0) sweeper_ = std::thread([this] { SweepLoop(); });
+}
+
+EntityRuntime::~EntityRuntime() {
+  {
+    absl::MutexLock lock(&sweep_mu_);
+    stopping_ = true;
+  }
+  if (sweeper_.joinable()) sweeper_.join();
+  blocking_pool_.reset();
+}
+
+EntityRuntime::Shard& EntityRuntime::ShardOf(const std::string& id) const {
+  return shards_[absl::HashOf(id) % kShards];
+}
+
+void EntityRuntime::Submit(const MethodInfo& method, Command command, ResultCallback done) {
+  in_flight_.fetch_add(1, std::memory_order_relaxed);
+  auto pending = std::make_unique<Pending>(Pending{
+      &method, std::move(command),
+      [this, done = std::move(done)](CommandResult result) mutable {
+        std::move(done)(std::move(result));
+        in_flight_.fetch_sub(1, std::memory_order_relaxed);
+      }});
+
+  const ServiceSpec& spec = method.service->spec;
+  if (spec.kind == EntityKind::kAction) {
+    RunAction(std::move(pending));
+    return;
+  }
+
+  std::string id = EntityId(spec.entity_type, pending->command.entity_key);
+  Shard& shard = ShardOf(id);
+  std::shared_ptr<Entity> entity;
+  absl::Status full;
+  {
+    absl::MutexLock lock(&shard.mu);
+    auto& slot = shard.entities[id];
+    if (slot == nullptr) {
+      auto timeout = spec.passivation_timeout.count() > 0 ? spec.passivation_timeout
+                                                          : options_.default_passivation_timeout;
+      slot = std::make_shared<Entity>(id, spec.entity_type, pending->command.entity_key, timeout);
+      slot->last_used = clock_.Now();
+    }
+    if (slot->mailbox.size() >= options_.mailbox_capacity) {
+      full = absl::ResourceExhaustedError(
+          absl::StrCat("mailbox of entity ", spec.entity_type, "/", slot->key, " is full (",
+                       options_.mailbox_capacity, " commands waiting)"));
+    } else {
+      slot->mailbox.push_back(std::move(pending));
+      if (!slot->running) {
+        slot->running = true;
+        entity = slot;
+      }
+    }
+  }
+  if (!full.ok()) {
+    std::move(pending->done)(Error(std::move(full)));
+    return;
+  }
+  if (entity != nullptr) {
+    blocking_pool_->Post([this, entity] { RunNext(entity); });
+  }
+}
+
+void EntityRuntime::RunNext(const std::shared_ptr<Entity>& entity) {
+  std::unique_ptr<Pending> pending;
+  {
+    Shard& shard = ShardOf(entity->id);
+    absl::MutexLock lock(&shard.mu);
+    if (entity->mailbox.empty()) {
+      entity->running = false;
+      return;
+    }
+    pending = std::move(entity->mailbox.front());
+    entity->mailbox.pop_front();
+  }
+  if (Expired(pending->command)) {
+    std::move(pending->done)(Error(absl::DeadlineExceededError(
+        "deadline passed while the command waited for its entity")));
+    AfterCommand(entity);
+    return;
+  }
+  if (!entity->activated) {
+    absl::StatusOr<std::optional<std::string>> stored = store_.GetValue(entity->type, entity->key);
+    if (!stored.ok()) {
+      std::move(pending->done)(Error(absl::UnavailableError(absl::StrCat(
+          "could not load entity ", entity->type, "/", entity->key, ": ",
+          stored.status().message()))));
+      AfterCommand(entity);
+      return;
+    }
+    entity->state.reset();
+    if (stored->has_value()) {
+      absl::StatusOr<TypedValue> state = DecodeState(**stored);
+      if (!state.ok()) {
+        spdlog::error("entity {}/{}: {}", entity->type, entity->key, state.status().ToString());
+        std::move(pending->done)(Error(absl::InternalError(absl::StrCat(
+            "stored state of entity ", entity->type, "/", entity->key, " is unreadable"))));
+        AfterCommand(entity);
+        return;
+      }
+      entity->state = *std::move(state);
+    }
+    entity->activated = true;
+  }
+  const Command& command = pending->command;
+  function_.HandleValueEntity(
+      command, entity->state,
+      [this, entity, pending = std::move(pending)](absl::StatusOr<Outcome> outcome) mutable {
+        OnEntityOutcome(entity, std::move(pending), std::move(outcome));
+      });
+}
+
+void EntityRuntime::OnEntityOutcome(const std::shared_ptr<Entity>& entity,
+                                    std::unique_ptr<Pending> pending,
+                                    absl::StatusOr<Outcome> outcome) {
+  if (!outcome.ok()) {
+    std::move(pending->done)(Error(std::move(outcome).status()));
+    AfterCommand(entity);
+    return;
+  }
+  if (outcome->failed()) {
+    std::move(pending->done)(Error(std::get<absl::Status>(outcome->result)));
+    AfterCommand(entity);
+    return;
+  }
+  if (!outcome->state_update.has_value()) {
+    AfterCommand(entity);
+    ApplyEffectsAndReply(std::move(pending), *std::move(outcome));
+    return;
+  }
+  store::WriteBatch batch;
+  const std::optional<TypedValue>& value = outcome->state_update->value;
+  if (value.has_value()) {
+    batch.Put(entity->type, entity->key, EncodeState(*value));
+  } else {
+    batch.Delete(entity->type, entity->key);
+  }
+  store_.Write(std::move(batch), [this, entity, pending = std::move(pending),
+                                  outcome = *std::move(outcome)](absl::Status status) mutable {
+    if (!status.ok()) {
+      // The store may or may not hold the write: reload on the next command.
+      entity->activated = false;
+      entity->state.reset();
+      std::move(pending->done)(Error(absl::UnavailableError(
+          absl::StrCat("state of entity ", entity->type, "/", entity->key,
+                       " could not be made durable: ", status.message()))));
+      AfterCommand(entity);
+      return;
+    }
+    entity->state = std::move(outcome.state_update->value);
+    AfterCommand(entity);
+    ApplyEffectsAndReply(std::move(pending), std::move(outcome));
+  });
+}
+
+void EntityRuntime::AfterCommand(const std::shared_ptr<Entity>& entity) {
+  Shard& shard = ShardOf(entity->id);
+  {
+    absl::MutexLock lock(&shard.mu);
+    entity->last_used = clock_.Now();
+    if (entity->mailbox.empty()) {
+      entity->running = false;
+      return;
+    }
+  }
+  blocking_pool_->Post([this, entity] { RunNext(entity); });
+}
+
+void EntityRuntime::RunAction(std::unique_ptr<Pending> pending) {
+  if (Expired(pending->command)) {
+    std::move(pending->done)(Error(absl::DeadlineExceededError("deadline passed")));
+    return;
+  }
+  const Command& command = pending->command;
+  function_.HandleAction(command, [this, pending = std::move(pending)](
+                                      absl::StatusOr<Outcome> outcome) mutable {
+    if (!outcome.ok()) {
+      std::move(pending->done)(Error(std::move(outcome).status()));
+    } else if (outcome->failed()) {
+      std::move(pending->done)(Error(std::get<absl::Status>(outcome->result)));
+    } else {
+      ApplyEffectsAndReply(std::move(pending), *std::move(outcome));
+    }
+  });
+}
+
+namespace {
+
+// Runs synchronous side effects one after another, then `then` with the first error (or OK).
+struct SyncEffects {
+  Dispatcher* dispatcher;
+  std::vector<Command> commands;
+  size_t next = 0;
+  absl::AnyInvocable<void(absl::Status) &&> then;
+
+  static void Run(std::shared_ptr<SyncEffects> self) {
+    if (self->next == self->commands.size()) {
+      std::move(self->then)(absl::OkStatus());
+      return;
+    }
+    Command command = std::move(self->commands[self->next++]);
+    std::string target = absl::StrCat(command.service, "/", command.method);
+    self->dispatcher->Dispatch(std::move(command), [self, target](CommandResult result) mutable {
+      if (!result.status.ok()) {
+        std::move(self->then)(absl::Status(
+            result.status.code(),
+            absl::StrCat("side effect ", target, " failed: ", result.status.message())));
+        return;
+      }
+      Run(std::move(self));
+    });
+  }
+};
+
+Command EffectCommand(const Command& cause, std::string service, std::string method,
+                      std::string payload, const Metadata& metadata) {
+  Command command;
+  command.service = std::move(service);
+  command.method = std::move(method);
+  command.payload = std::move(payload);
+  command.metadata = cause.metadata;
+  command.metadata.insert(command.metadata.end(), metadata.begin(), metadata.end());
+  command.hops = cause.hops + 1;
+  return command;
+}
+
+}  // namespace
+
+void EntityRuntime::ApplyEffectsAndReply(std::unique_ptr<Pending> pending, Outcome outcome) {
+  const Command& cause = pending->command;
+  auto sync = std::make_shared<SyncEffects>();
+  sync->dispatcher = dispatcher_;
+  for (SideEffect& effect : outcome.side_effects) {
+    Command command = EffectCommand(cause, std::move(effect.service), std::move(effect.method),
+                                    std::move(effect.payload), effect.metadata);
+    if (effect.synchronous) {
+      command.deadline = cause.deadline;
+      sync->commands.push_back(std::move(command));
+      continue;
+    }
+    std::string target = absl::StrCat(command.service, "/", command.method);
+    dispatcher_->Dispatch(std::move(command), [target](CommandResult result) {
+      if (!result.status.ok()) {
+        spdlog::warn("asynchronous side effect {} failed: {}", target, result.status.ToString());
+      }
+    });
+  }
+  sync->then = [this, pending = std::move(pending),
+                result = std::move(outcome.result)](absl::Status effects) mutable {
+    if (!effects.ok()) {
+      std::move(pending->done)(Error(std::move(effects)));
+      return;
+    }
+    const Command& origin = pending->command;
+    if (auto* reply = std::get_if<Reply>(&result)) {
+      std::move(pending->done)(
+          CommandResult{absl::OkStatus(), std::move(reply->payload), std::move(reply->metadata)});
+    } else if (auto* forward = std::get_if<Forward>(&result)) {
+      Command command = EffectCommand(origin, std::move(forward->service),
+                                      std::move(forward->method), std::move(forward->payload),
+                                      forward->metadata);
+      command.deadline = origin.deadline;
+      dispatcher_->Dispatch(std::move(command), std::move(pending->done));
+    } else if (auto* pipe = std::get_if<Pipe>(&result)) {
+      Command command = EffectCommand(origin, std::move(pipe->service), std::move(pipe->method),
+                                      std::move(pipe->payload), pipe->metadata);
+      command.deadline = origin.deadline;
+      dispatcher_->Dispatch(std::move(command), std::move(pending->done));
+    }
+  };
+  SyncEffects::Run(std::move(sync));
+}
+
+size_t EntityRuntime::PassivateIdle() {
+  const auto now = clock_.Now();
+  size_t passivated = 0;
+  for (size_t i = 0; i < kShards; ++i) {
+    Shard& shard = shards_[i];
+    absl::MutexLock lock(&shard.mu);
+    passivated += absl::erase_if(shard.entities, [&](const auto& entry) {
+      const Entity& e = *entry.second;
+      return !e.running && e.mailbox.empty() && now - e.last_used >= e.passivation_timeout;
+    });
+  }
+  return passivated;
+}
+
+size_t EntityRuntime::active_entities() const {
+  size_t count = 0;
+  for (size_t i = 0; i < kShards; ++i) {
+    absl::MutexLock lock(&shards_[i].mu);
+    count += shards_[i].entities.size();
+  }
+  return count;
+}
+
+bool EntityRuntime::Drain(std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (in_flight() > 0) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+void EntityRuntime::SweepLoop() {
+  absl::MutexLock lock(&sweep_mu_);
+  while (!stopping_) {
+    sweep_mu_.AwaitWithTimeout(absl::Condition(&stopping_),
+                               absl::Milliseconds(options_.sweep_interval.count()));
+    if (stopping_) break;
+    sweep_mu_.Unlock();
+    size_t passivated = PassivateIdle();
+    if (passivated > 0) spdlog::debug("passivated {} idle entities", passivated);
+    sweep_mu_.Lock();
+  }
+}
+
+}  // namespace massa

@@ -1,0 +1,97 @@
+// The entity runtime: the live entities of this node. It activates an entity on its first
+// command (loading state from the store), runs one command at a time per entity in arrival
+// order, keeps the state cached while the entity is active, makes state changes durable
+// before replying, and passivates entities that stay idle. Actions run here too, without a
+// mailbox. Effects (forwards, pipes, side effects) go back out through the Dispatcher.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "massa/common/clock.h"
+#include "massa/entity/dispatcher.h"
+#include "massa/protocol/user_function.h"
+#include "massa/store/store.h"
+
+namespace massa {
+
+struct MethodInfo;
+class ThreadPool;
+
+struct RuntimeOptions {
+  // Used for entity types whose spec sets no timeout.
+  std::chrono::milliseconds default_passivation_timeout{30'000};
+  // Commands waiting per entity beyond the one running; more gives RESOURCE_EXHAUSTED.
+  size_t mailbox_capacity = 1024;
+  // Threads for work that may block (state loads on activation).
+  int blocking_threads = 4;
+  // How often idle entities are looked for; 0 = never (tests call PassivateIdle).
+  std::chrono::milliseconds sweep_interval{1000};
+};
+
+// Thread-safe. The user function, store, clock and dispatcher must outlive the runtime.
+class EntityRuntime {
+ public:
+  EntityRuntime(RuntimeOptions options, UserFunction& function, store::Store& store,
+                Clock& clock = RealClock());
+  ~EntityRuntime();
+  EntityRuntime(const EntityRuntime&) = delete;
+  EntityRuntime& operator=(const EntityRuntime&) = delete;
+
+  // Where effects go. Must be set before the first Submit.
+  void SetDispatcher(Dispatcher* dispatcher) { dispatcher_ = dispatcher; }
+
+  // Runs `command` (already routed: method resolved, entity key extracted) and calls `done`
+  // once. Errors: RESOURCE_EXHAUSTED when the entity's mailbox is full; UNAVAILABLE when the
+  // user function or the store cannot be reached (nothing changed); DEADLINE_EXCEEDED when
+  // the caller's deadline passed before the command ran; the function's own failure.
+  void Submit(const MethodInfo& method, Command command, ResultCallback done);
+
+  // Drops every entity that is idle (no command running or waiting) for longer than its
+  // passivation timeout. Returns how many were passivated.
+  size_t PassivateIdle();
+
+  // Entities currently active (state cached or a command queued).
+  size_t active_entities() const;
+
+  // Commands accepted and not yet answered.
+  int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+
+  // Waits until no command is in flight, or until `timeout` passes. Returns true if drained.
+  bool Drain(std::chrono::milliseconds timeout);
+
+ private:
+  struct Entity;
+  struct Pending;
+  struct Shard;
+  static constexpr size_t kShards = 16;
+
+  Shard& ShardOf(const std::string& id) const;
+  void RunNext(const std::shared_ptr<Entity>& entity);
+  void OnEntityOutcome(const std::shared_ptr<Entity>& entity, std::unique_ptr<Pending> pending,
+                       absl::StatusOr<Outcome> outcome);
+  void AfterCommand(const std::shared_ptr<Entity>& entity);
+  void RunAction(std::unique_ptr<Pending> pending);
+  void ApplyEffectsAndReply(std::unique_ptr<Pending> pending, Outcome outcome);
+  void SweepLoop();
+
+  const RuntimeOptions options_;
+  UserFunction& function_;
+  store::Store& store_;
+  Clock& clock_;
+  Dispatcher* dispatcher_ = nullptr;
+  std::unique_ptr<Shard[]> shards_;
+  std::atomic<int64_t> in_flight_{0};
+  std::unique_ptr<ThreadPool> blocking_pool_;
+
+  absl::Mutex sweep_mu_;
+  bool stopping_ ABSL_GUARDED_BY(sweep_mu_) = false;
+  std::thread sweeper_;
+};
+
+}  // namespace massa

@@ -1,0 +1,29 @@
+// Conversions between the native protocol's wire messages and Massa's own types. Internal to
+// the native driver; exposed for its tests.
+#pragma once
+
+#include "absl/status/statusor.h"
+#include "massa/entity/command.h"
+#include "massa/protocol/user_function.h"
+#include "massa/protocol/v1/protocol.pb.h"
+
+namespace massa::native {
+
+inline constexpr uint32_t kProtocolMajor = 1;
+inline constexpr uint32_t kProtocolMinor = 0;
+
+// Checks the version and kinds. Errors: FAILED_PRECONDITION for another major version
+// (naming both), INVALID_ARGUMENT for an unknown entity kind (naming the service).
+[[nodiscard]] absl::StatusOr<FunctionSpec> SpecFromProto(const protocol::v1::Spec& spec);
+
+void CommandToProto(const Command& command, std::string_view request_type,
+                    protocol::v1::Command& out);
+
+// Errors: INTERNAL for a response Massa cannot use (e.g. an effect it does not support yet).
+[[nodiscard]] absl::StatusOr<Outcome> OutcomeFromProto(
+    const protocol::v1::ClientAction& action, const protocol::v1::Effects& effects);
+
+std::string_view TypeNameOf(std::string_view type_url);
+std::string TypeUrlOf(std::string_view type_name);
+
+}  // namespace massa::native

@@ -1,0 +1,62 @@
+#include "server/config.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace massa {
+namespace {
+
+absl::Status Invalid(const std::string& option, const std::string& problem) {
+  return absl::InvalidArgumentError("--" + option + ": " + problem);
+}
+
+bool IsAddress(const std::string& address) {
+  if (address.rfind("unix:", 0) == 0) return address.size() > 5;
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon + 1 == address.size()) return false;
+  for (size_t i = colon + 1; i < address.size(); ++i) {
+    if (address[i] < '0' || address[i] > '9') return false;
+  }
+  return std::stoul(address.substr(colon + 1, 6)) <= 65535;
+}
+
+}  // namespace
+
+absl::Status Validate(const ServeConfig& config) {
+  if (!IsAddress(config.function) && config.function.rfind("tcp://", 0) != 0) {
+    return Invalid("function", absl::StrCat("'", config.function,
+                                            "' is not host:port or unix:/path"));
+  }
+  if (!IsAddress(config.grpc_listen)) {
+    return Invalid("grpc-listen", absl::StrCat("'", config.grpc_listen,
+                                               "' is not host:port or unix:/path"));
+  }
+  if (config.store != "rocksdb" && config.store != "memory") {
+    return Invalid("store", absl::StrCat("'", config.store, "' is not one of rocksdb, memory"));
+  }
+  if (config.store == "rocksdb" && config.data_dir.empty()) {
+    return Invalid("data-dir", "must not be empty with --store rocksdb");
+  }
+  if (config.passivation_timeout.count() <= 0) {
+    return Invalid("passivation-timeout", "must be positive");
+  }
+  if (config.call_timeout.count() <= 0) return Invalid("call-timeout", "must be positive");
+  if (config.discovery_timeout.count() <= 0) {
+    return Invalid("discovery-timeout", "must be positive");
+  }
+  if (config.mailbox_capacity < 1 || config.mailbox_capacity > 1'000'000) {
+    return Invalid("mailbox-capacity", "must be between 1 and 1000000");
+  }
+  if (config.max_message_bytes < 1024 || config.max_message_bytes > (1 << 30)) {
+    return Invalid("max-message-bytes", "must be between 1024 and 1073741824");
+  }
+  static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
+  bool known = false;
+  for (auto level : kLevels) known = known || config.log_level == level;
+  if (!known) {
+    return Invalid("log-level", absl::StrCat("'", config.log_level,
+                                             "' is not one of trace, debug, info, warn, error, off"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace massa

@@ -1,0 +1,31 @@
+// The configuration of `massa serve`, as plain structs. The CLI layer fills it from flags,
+// environment variables and a YAML file; Validate checks it once; the rest of Massa only
+// sees the result.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace massa {
+
+struct ServeConfig {
+  std::string function = "unix:/tmp/massa-function.sock";  // the user function's address
+  std::string grpc_listen = "0.0.0.0:9000";
+  std::string store = "rocksdb";  // "rocksdb" or "memory"
+  std::string data_dir = "massa-data";
+  bool store_sync = true;  // fsync before acknowledging; off only for benchmarks that say so
+  std::chrono::milliseconds passivation_timeout{30'000};
+  std::chrono::milliseconds call_timeout{30'000};
+  std::chrono::milliseconds discovery_timeout{60'000};
+  std::chrono::milliseconds shutdown_grace{10'000};
+  int mailbox_capacity = 1024;
+  int max_message_bytes = 4 << 20;
+  std::string log_level = "info";
+};
+
+// Errors: INVALID_ARGUMENT naming the option (as its flag) and the problem.
+[[nodiscard]] absl::Status Validate(const ServeConfig& config);
+
+}  // namespace massa

@@ -1,0 +1,52 @@
+// Starting the real binaries from tests: a child process whose stdout and stderr go to a log
+// file that the test can wait on.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace massa::testing {
+
+class Process {
+ public:
+  // Starts argv[0] with the given arguments; output goes to `log_path`.
+  Process(std::vector<std::string> argv, std::string log_path);
+  ~Process();  // SIGKILLs the process if it still runs
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  // Waits until a line of the log contains `needle` and returns that line, or nullopt if the
+  // process exits or `timeout` passes first.
+  std::optional<std::string> WaitForLine(const std::string& needle,
+                                         std::chrono::milliseconds timeout);
+
+  void Signal(int signal);
+  // Waits for the process to exit (up to `timeout`) and returns its exit status as the shell
+  // shows it (128 + signal for a signal), or -1 on timeout.
+  int Wait(std::chrono::milliseconds timeout);
+  bool running();
+  std::string log() const;
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string log_path_;
+  std::optional<int> exit_status_;
+};
+
+// A fresh directory under $TMPDIR, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace massa::testing
