@@ -1,0 +1,262 @@
+// File: massa/sdk/function.h
+//
+// The Massa C++ SDK: a user function is a gRPC server that Massa (the sidecar proxy) calls
+// with one command at a time, passing the entity's state in and taking the new state out.
+// Register each service of your .proto with typed handlers, then Run() the function.
+//
+// Example:
+//   using namespace massa::sdk;
+//   Function fn("shopping-cart");
+//   fn.AddValueEntity<Cart>("example.shoppingcart.ShoppingCart")   // state message Cart
+//       .Handle("AddItem", [](ValueContext<Cart>& ctx, const AddLineItem& cmd)
+//                              -> Result<google::protobuf::Empty> {
+//         if (cmd.quantity() <= 0) return Fail(Code::kInvalidArgument, "bad quantity");
+//         ctx.mutable_state().add_items()->set_product_id(cmd.product_id());
+//         return google::protobuf::Empty();
+//       });
+//   fn.AddAction("example.shoppingcart.CartFront")
+//       .Handle("Checkout", [](ActionContext& ctx, const CheckoutCart& req) -> Result<Cart> {
+//         return ctx.Forward("example.shoppingcart.ShoppingCart", "Checkout", req);
+//       });
+//   return fn.Run(argc, argv);  // --listen unix:/path | host:port
+//
+// Supported kinds: actions (stateless) and value entities. Event-sourced entities and CRDTs
+// are part of the protocol and will be added to the SDK later.
+//
+// Registration errors (a service or method missing from the linked generated code, handler
+// types that differ from the .proto, a method registered twice) are programming errors: the
+// SDK prints what is wrong and aborts.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "massa/sdk/context.h"
+#include "massa/sdk/result.h"
+#include "massa/sdk/status.h"
+
+namespace google::protobuf {
+class Descriptor;
+class Message;
+}  // namespace google::protobuf
+
+namespace massa::sdk {
+
+class Function;
+
+namespace detail {
+
+struct ServiceData;  // a registered service; private to the SDK
+
+// A handler with its types erased; it always completes `call` with one of the Set* below.
+using Handler = std::function<void(Call& call)>;
+
+// Used by the templates below; not for direct use.
+const google::protobuf::Message& Input(const Call& call);
+void SetReply(Call& call, const google::protobuf::Message& reply);
+void SetFailure(Call& call, Failure failure);
+void SetForward(Call& call, Forward forward);
+
+template <typename T>
+void Finish(Call& call, Result<T>&& result) {
+  if (result.is_reply()) {
+    SetReply(call, result.reply());
+  } else if (result.is_failure()) {
+    SetFailure(call, result.failure());
+  } else {
+    SetForward(call, result.forward());
+  }
+}
+
+template <typename T>
+inline constexpr bool kIsMessage = std::is_base_of_v<google::protobuf::Message, T>;
+
+// The request and reply types of a handler `R (Context&, const In&)` where R is Result<Out>
+// (or Out), for a function, function pointer or lambda (not a generic lambda).
+template <typename R>
+struct ReplyOf {
+  using type = R;
+};
+template <typename T>
+struct ReplyOf<Result<T>> {
+  using type = T;
+};
+template <typename F>
+struct Signature : Signature<decltype(&F::operator())> {};
+template <typename R, typename Context, typename In>
+struct Signature<R (*)(Context&, const In&)> {
+  using Input = In;
+  using Output = typename ReplyOf<R>::type;
+};
+template <typename C, typename R, typename Context, typename In>
+struct Signature<R (C::*)(Context&, const In&) const> : Signature<R (*)(Context&, const In&)> {};
+template <typename C, typename R, typename Context, typename In>
+struct Signature<R (C::*)(Context&, const In&)> : Signature<R (*)(Context&, const In&)> {};
+
+}  // namespace detail
+
+// How Massa runs an entity service.
+struct EntityOptions {
+  // Name under which the entities' state is stored; empty = the service name. Services may
+  // share an entity type only if they are of the same kind.
+  std::string entity_type;
+  // Idle time after which Massa passivates an entity; 0 = Massa's default.
+  std::chrono::milliseconds passivation_timeout{0};
+};
+
+// A registered service. Owned by its Function; references stay valid as long as it lives.
+class Service {
+ public:
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+  virtual ~Service();
+
+  // The fully qualified service name.
+  const std::string& name() const;
+
+ protected:
+  explicit Service(detail::ServiceData& data) : data_(data) {}
+
+  // Registers `handler` for `method`, checking the method exists with these input and output
+  // types; aborts otherwise.
+  void AddHandler(std::string_view method, const google::protobuf::Message& input_prototype,
+                  const google::protobuf::Descriptor* output_type, detail::Handler handler);
+
+ private:
+  detail::ServiceData& data_;
+};
+
+// A stateless service: each command is handled on its own.
+class Action final : public Service {
+ public:
+  // Handles `method` (bare name, e.g. "AddItems"), whose request is In and reply Out. The
+  // handler may run concurrently with any other handler.
+  template <typename In, typename Out>
+  Action& Handle(std::string_view method,
+                 std::function<Result<Out>(ActionContext&, const In&)> handler) {
+    static_assert(detail::kIsMessage<In> && detail::kIsMessage<Out>,
+                  "In and Out must be generated protobuf messages");
+    AddHandler(method, In::default_instance(), Out::descriptor(),
+               [handler = std::move(handler)](detail::Call& call) {
+                 ActionContext ctx(call);
+                 detail::Finish(call, handler(ctx, static_cast<const In&>(detail::Input(call))));
+               });
+    return *this;
+  }
+
+  // As above, with In and Out taken from the handler's signature:
+  //   front.Handle("AddItems",
+  //                [](ActionContext& ctx, const AddLineItems& r) -> Result<Cart> { ... });
+  template <typename F>
+  Action& Handle(std::string_view method, F&& handler) {
+    using Types = detail::Signature<std::decay_t<F>>;
+    return Handle<typename Types::Input, typename Types::Output>(method, std::forward<F>(handler));
+  }
+
+ private:
+  friend class Function;
+  explicit Action(detail::ServiceData& data) : Service(data) {}
+};
+
+// An entity whose state is one State message, read and replaced by each command. Massa runs
+// at most one command per entity at a time; handlers of different entities run concurrently.
+template <typename State>
+class ValueEntity final : public Service {
+ public:
+  // Handles `method` (bare name, e.g. "AddItem"), whose request is In and reply Out.
+  template <typename In, typename Out>
+  ValueEntity& Handle(std::string_view method,
+                      std::function<Result<Out>(ValueContext<State>&, const In&)> handler) {
+    static_assert(detail::kIsMessage<In> && detail::kIsMessage<Out>,
+                  "In and Out must be generated protobuf messages");
+    AddHandler(method, In::default_instance(), Out::descriptor(),
+               [handler = std::move(handler)](detail::Call& call) {
+                 ValueContext<State> ctx(call);
+                 detail::Finish(call, handler(ctx, static_cast<const In&>(detail::Input(call))));
+               });
+    return *this;
+  }
+
+  // As above, with In and Out taken from the handler's signature:
+  //   cart.Handle("AddItem",
+  //               [](ValueContext<Cart>& ctx, const AddLineItem& c) -> Result<Empty> { ... });
+  template <typename F>
+  ValueEntity& Handle(std::string_view method, F&& handler) {
+    using Types = detail::Signature<std::decay_t<F>>;
+    return Handle<typename Types::Input, typename Types::Output>(method, std::forward<F>(handler));
+  }
+
+ private:
+  friend class Function;
+  explicit ValueEntity(detail::ServiceData& data) : Service(data) {}
+};
+
+// A user function: its services and the gRPC server Massa talks to.
+//
+// Register every service and handler first (single-threaded), then Start or Run. While
+// serving, handlers are called from the server's threads. Start, Shutdown and Wait are
+// thread-safe.
+class Function {
+ public:
+  // `name` identifies the function in Massa's logs; `version` is optional.
+  explicit Function(std::string name, std::string version = {});
+  Function(const Function&) = delete;
+  Function& operator=(const Function&) = delete;
+  ~Function();  // shuts the server down
+
+  // Registers the stateless service `service_name` (fully qualified, e.g.
+  // "example.shoppingcart.CartFront"). Aborts if it is not in the linked generated code or
+  // is already registered.
+  Action& AddAction(std::string_view service_name);
+
+  // Registers the value entity service `service_name` with state message State.
+  template <typename State>
+  ValueEntity<State>& AddValueEntity(std::string_view service_name, EntityOptions options = {}) {
+    static_assert(detail::kIsMessage<State>, "State must be a generated protobuf message");
+    detail::ServiceData& data = RegisterService(service_name, /*value_entity=*/true,
+                                                &State::default_instance(), std::move(options));
+    auto* service = new ValueEntity<State>(data);
+    Keep(std::unique_ptr<Service>(service));
+    return *service;
+  }
+
+  // Serves on `address`: "unix:/path/to.sock" (a stale socket file is removed first) or
+  // "host:port" (port 0 picks a free port). Returns once listening. Errors: INVALID_ARGUMENT
+  // for a bad address, UNAVAILABLE when it cannot listen, FAILED_PRECONDITION when serving.
+  Status Start(std::string_view address);
+
+  // The address being served, with the real port for "host:0"; empty when not serving.
+  std::string address() const;
+
+  // Stops serving: waits up to `grace` for commands in flight, then cancels them; removes the
+  // unix socket file. No-op when not serving.
+  void Shutdown(std::chrono::milliseconds grace = std::chrono::seconds(5));
+
+  // Blocks until the server is shut down (returns at once when not serving).
+  void Wait();
+
+  // For main(): parses `--listen ADDRESS` (default: $MASSA_FUNCTION_LISTEN, else
+  // unix:/tmp/massa-function.sock), starts, prints "listening on <address>" to stdout and
+  // serves until SIGTERM or SIGINT, then shuts down gracefully. Returns the exit code: 0 after
+  // a signal, 1 when it cannot listen, 2 for bad arguments. Blocks SIGTERM and SIGINT in the
+  // calling thread, whose mask the server's threads inherit: call it from main() before
+  // starting threads of your own (or block those signals in them).
+  int Run(int argc, char** argv);
+
+ private:
+  detail::ServiceData& RegisterService(std::string_view service_name, bool value_entity,
+                                       const google::protobuf::Message* state_prototype,
+                                       EntityOptions options);
+  void Keep(std::unique_ptr<Service> service);
+
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace massa::sdk

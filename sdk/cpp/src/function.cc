@@ -1,0 +1,164 @@
+#include "massa/sdk/function.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <mutex>
+#include <utility>
+
+#include "registry.h"
+#include "server.h"
+
+namespace massa::sdk {
+namespace {
+
+constexpr char kDefaultListen[] = "unix:/tmp/massa-function.sock";
+constexpr char kListenEnv[] = "MASSA_FUNCTION_LISTEN";
+
+void PrintUsage(std::FILE* out, const char* program) {
+  std::fprintf(out,
+               "usage: %s [--listen ADDRESS]\n"
+               "  --listen ADDRESS  unix:/path/to.sock or host:port to serve Massa on\n"
+               "                    (default: $%s, else %s)\n",
+               program, kListenEnv, kDefaultListen);
+}
+
+}  // namespace
+
+struct Function::Impl {
+  Impl(std::string name, std::string version) : registry(std::move(name), std::move(version)) {}
+
+  detail::Registry registry;
+  std::vector<std::unique_ptr<Service>> services;
+  std::mutex mu;
+  std::shared_ptr<detail::GrpcServer> server;  // guarded by mu; null when not serving
+};
+
+Service::~Service() = default;
+
+const std::string& Service::name() const { return data_.name; }
+
+void Service::AddHandler(std::string_view method, const google::protobuf::Message& input_prototype,
+                         const google::protobuf::Descriptor* output_type, detail::Handler handler) {
+  data_.registry->AddHandler(data_, method, input_prototype, output_type, std::move(handler));
+}
+
+Function::Function(std::string name, std::string version)
+    : impl_(std::make_unique<Impl>(std::move(name), std::move(version))) {}
+
+Function::~Function() { Shutdown(std::chrono::milliseconds(0)); }
+
+Action& Function::AddAction(std::string_view service_name) {
+  detail::ServiceData& data =
+      impl_->registry.AddService(service_name, detail::Kind::kAction, nullptr, {});
+  auto* action = new Action(data);
+  Keep(std::unique_ptr<Service>(action));
+  return *action;
+}
+
+detail::ServiceData& Function::RegisterService(std::string_view service_name, bool value_entity,
+                                               const google::protobuf::Message* state_prototype,
+                                               EntityOptions options) {
+  return impl_->registry.AddService(
+      service_name, value_entity ? detail::Kind::kValueEntity : detail::Kind::kAction,
+      state_prototype, std::move(options));
+}
+
+void Function::Keep(std::unique_ptr<Service> service) {
+  impl_->services.push_back(std::move(service));
+}
+
+Status Function::Start(std::string_view address) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (impl_->server != nullptr) {
+    return Status(Code::kFailedPrecondition, "already serving on " + impl_->server->address());
+  }
+  impl_->registry.Freeze();
+  absl::StatusOr<std::unique_ptr<detail::GrpcServer>> server =
+      detail::GrpcServer::Start(impl_->registry, address);
+  if (!server.ok()) {
+    return Status(static_cast<Code>(server.status().code()),
+                  std::string(server.status().message()));
+  }
+  impl_->server = *std::move(server);
+  return Status();
+}
+
+std::string Function::address() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->server == nullptr ? std::string() : impl_->server->address();
+}
+
+void Function::Shutdown(std::chrono::milliseconds grace) {
+  std::shared_ptr<detail::GrpcServer> server;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    server = impl_->server;
+  }
+  if (server == nullptr) return;
+  server->Shutdown(grace);  // outside the lock: wakes threads in Wait()
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (impl_->server == server) impl_->server.reset();
+}
+
+void Function::Wait() {
+  std::shared_ptr<detail::GrpcServer> server;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    server = impl_->server;
+  }
+  if (server != nullptr) server->Wait();
+}
+
+int Function::Run(int argc, char** argv) {
+  const char* program = argc > 0 ? argv[0] : "function";
+  const char* env = std::getenv(kListenEnv);
+  std::string listen = env != nullptr && *env != '\0' ? env : kDefaultListen;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--listen") {
+      if (i + 1 == argc) {
+        std::fprintf(stderr, "%s: --listen needs an address\n", program);
+        PrintUsage(stderr, program);
+        return 2;
+      }
+      listen = argv[++i];
+    } else if (arg.rfind("--listen=", 0) == 0) {
+      listen = std::string(arg.substr(std::strlen("--listen=")));
+    } else if (arg == "-h" || arg == "--help") {
+      PrintUsage(stdout, program);
+      return 0;
+    } else {
+      std::fprintf(stderr, "%s: unexpected argument '%s'\n", program, argv[i]);
+      PrintUsage(stderr, program);
+      return 2;
+    }
+  }
+
+  // Block the signals before gRPC starts its threads, so that only sigwait below sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Status started = Start(listen);
+  if (!started.ok()) {
+    std::fprintf(stderr, "%s: %s\n", program, started.message().c_str());
+    return 1;
+  }
+  std::cout << "listening on " << address() << std::endl;
+
+  int signal_number = 0;
+  while (sigwait(&signals, &signal_number) != 0) {
+  }
+  std::fprintf(stderr, "%s: %s, shutting down\n", program, strsignal(signal_number));
+  Shutdown();
+  return 0;
+}
+
+}  // namespace massa::sdk

@@ -1,0 +1,122 @@
+// File: sdk/cpp/src/registry.h (private to the SDK)
+//
+// The registered services and the protocol logic of a function, free of gRPC: discovery and
+// the dispatch of one command to its typed handler. The gRPC server (server.h) only adapts
+// these calls to the wire.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
+#include "massa/protocol/v1/protocol.pb.h"
+#include "massa/sdk/function.h"
+
+namespace massa::sdk::detail {
+
+class Registry;
+
+inline constexpr char kSdkName[] = "massa-cpp";
+inline constexpr char kSdkVersion[] = "0.1.0";
+inline constexpr unsigned kProtocolMajor = 1;
+inline constexpr unsigned kProtocolMinor = 0;
+inline constexpr char kTypeUrlPrefix[] = "type.googleapis.com/";  // of every Any we send
+
+enum class Kind { kAction, kValueEntity };
+
+struct MethodData {
+  const google::protobuf::MethodDescriptor* descriptor = nullptr;
+  const google::protobuf::Message* input_prototype = nullptr;  // a default In
+  Handler handler;
+};
+
+struct ServiceData {
+  Registry* registry = nullptr;
+  std::string name;
+  Kind kind = Kind::kAction;
+  const google::protobuf::ServiceDescriptor* descriptor = nullptr;
+  const google::protobuf::Message* state_prototype = nullptr;  // value entities: a default State
+  EntityOptions options;
+  std::map<std::string, MethodData, std::less<>> methods;  // by bare method name
+};
+
+enum class StateChange { kNone, kUpdate, kDelete };
+
+// One command being handled. Filled by the registry, then by the handler through its context.
+struct Call {
+  Call(const ServiceData& service_data, const MethodData& method_data,
+       const protocol::v1::Command& command_message)
+      : service(service_data), method(method_data), command(command_message) {}
+
+  const ServiceData& service;
+  const MethodData& method;
+  const protocol::v1::Command& command;
+  std::unique_ptr<google::protobuf::Message> input;  // the decoded payload, an In
+  std::unique_ptr<google::protobuf::Message> state;  // value entities: never null
+  bool had_state = false;
+  StateChange state_change = StateChange::kNone;
+  protocol::v1::ClientAction client_action;
+  protocol::v1::Effects effects;
+  std::string misuse;  // the first API misuse of the handler; fails the command (INTERNAL)
+};
+
+// Registration is single-threaded and ends with Freeze(); after that every method is const
+// and thread-safe.
+class Registry {
+ public:
+  Registry(std::string function_name, std::string function_version);
+
+  // Both abort with a message on a programming error (unknown service or method, wrong
+  // types, duplicates, registration after Freeze).
+  ServiceData& AddService(std::string_view name, Kind kind,
+                          const google::protobuf::Message* state_prototype, EntityOptions options);
+  void AddHandler(ServiceData& service, std::string_view method,
+                  const google::protobuf::Message& input_prototype,
+                  const google::protobuf::Descriptor* output_type, Handler handler);
+
+  // Ends registration; the first call warns on stderr about methods without a handler.
+  void Freeze();
+
+  // Discovery.Discover. FAILED_PRECONDITION when Massa's protocol major version is not ours
+  // or it does not support a kind of service registered here.
+  absl::StatusOr<protocol::v1::Spec> Discover(const protocol::v1::ProxyInfo& info) const;
+
+  // Discovery.ReportError: logs the error on stderr.
+  void ReportError(const protocol::v1::UserFunctionError& error) const;
+
+  // Action.Handle and ValueEntity.Handle. A handler's failure is an OK status with a Failure
+  // in the response. Errors: UNIMPLEMENTED for an unknown service or method, INVALID_ARGUMENT
+  // for a payload or state that does not decode as the expected message.
+  absl::Status HandleAction(const protocol::v1::ActionCommand& request,
+                            protocol::v1::ActionResponse* response) const;
+  absl::Status HandleValueEntity(const protocol::v1::ValueEntityCommand& request,
+                                 protocol::v1::ValueEntityResponse* response) const;
+
+  const std::string& function_name() const { return function_name_; }
+
+ private:
+  // Finds the handler of `command` and decodes its payload.
+  absl::StatusOr<std::unique_ptr<Call>> Prepare(const protocol::v1::Command& command,
+                                                Kind kind) const;
+
+  std::string function_name_;
+  std::string function_version_;
+  std::vector<std::unique_ptr<ServiceData>> services_;  // in registration order
+  bool frozen_ = false;
+};
+
+// Checks the target of a forward or side effect made by `call` when its service is linked
+// into this binary; returns a description of the problem or "" when fine.
+// `reply_type` is the output type the target must have, or null for no check.
+std::string CheckTarget(const Call& call, std::string_view what, std::string_view service_name,
+                        std::string_view method, const google::protobuf::Descriptor* payload_type,
+                        const google::protobuf::Descriptor* reply_type);
+
+}  // namespace massa::sdk::detail
