@@ -1,0 +1,412 @@
+// massa-loadgen: a gRPC load generator for any unary method of a service whose descriptors it
+// learns at run time, either from a running massa (its admin API) or, for the baseline with
+// no massa in the path, from a user function itself (native protocol discovery; each request
+// is then wrapped in the native protocol's command envelope).
+//
+// Closed loop (--concurrency N calls in flight) or open loop (--rate calls/s, latency measured
+// from the intended send time, so a stall is not hidden). Bounded by --duration and
+// --requests. Prints a table and appends one JSON record to --json-out.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/descriptor.pb.h"
+#include "google/protobuf/descriptor_database.h"
+#include "google/protobuf/dynamic_message.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/grpcpp.h"
+#include "massa/admin/v1/admin.grpc.pb.h"
+#include "massa/protocol/v1/protocol.grpc.pb.h"
+
+namespace {
+
+namespace pb = google::protobuf;
+namespace v1 = massa::protocol::v1;
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::string target = "127.0.0.1:9000";
+  std::string method;  // package.Service/Method
+  std::string body = "{}";
+  std::string mode = "massa";  // "massa" or "function" (baseline: call the function directly)
+  std::string scenario = "custom";
+  std::string json_out;
+  int keys = 1;
+  int concurrency = 1;
+  double rate = 0;  // open loop when > 0
+  double duration_s = 5;
+  int64_t requests = 0;  // 0 = until duration
+  double warmup_s = 0.5;
+  int channels = 1;
+  int watch_pid = 0;
+  bool sequential_keys = false;  // each key used once, in order (activation benchmark)
+};
+
+struct Target {
+  std::shared_ptr<pb::SimpleDescriptorDatabase> database;
+  std::unique_ptr<pb::DescriptorPool> pool;
+  const pb::MethodDescriptor* method = nullptr;
+  std::string kind;  // "action", "value_entity" (function mode)
+};
+
+[[noreturn]] void Die(const std::string& message) {
+  std::fprintf(stderr, "massa-loadgen: %s\n", message.c_str());
+  std::exit(2);
+}
+
+void LoadFiles(Target& target, const std::string& serialized) {
+  pb::FileDescriptorSet files;
+  if (!files.ParseFromString(serialized)) Die("descriptor set does not parse");
+  target.database = std::make_shared<pb::SimpleDescriptorDatabase>();
+  for (const auto& file : files.file()) target.database->Add(file);
+  target.pool = std::make_unique<pb::DescriptorPool>(target.database.get());
+}
+
+Target Discover(const Options& options, const std::shared_ptr<grpc::Channel>& channel) {
+  Target target;
+  std::string service_name = options.method.substr(0, options.method.rfind('/'));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (options.mode == "massa") {
+    massa::admin::v1::GetSpecResponse spec;
+    auto status = massa::admin::v1::Admin::NewStub(channel)->GetSpec(
+        &context, massa::admin::v1::GetSpecRequest(), &spec);
+    if (!status.ok()) Die("GetSpec: " + status.error_message());
+    LoadFiles(target, spec.descriptor_set());
+    for (const auto& s : spec.services()) {
+      if (s.service_name() == service_name) target.kind = s.kind();
+    }
+  } else {
+    v1::ProxyInfo info;
+    info.mutable_protocol()->set_major(1);
+    info.set_proxy_name("massa-loadgen");
+    v1::Spec spec;
+    auto status = v1::Discovery::NewStub(channel)->Discover(&context, info, &spec);
+    if (!status.ok()) Die("Discover: " + status.error_message());
+    LoadFiles(target, spec.descriptor_set());
+    for (const auto& s : spec.services()) {
+      if (s.service_name() != service_name) continue;
+      target.kind = s.kind() == v1::ENTITY_KIND_ACTION ? "action" : "value_entity";
+    }
+  }
+  const pb::ServiceDescriptor* service = target.pool->FindServiceByName(service_name);
+  if (service == nullptr) Die("no service " + service_name);
+  target.method = service->FindMethodByName(options.method.substr(options.method.rfind('/') + 1));
+  if (target.method == nullptr) Die("no method " + options.method);
+  return target;
+}
+
+// The request for key number `k`: the body with every "{key}" replaced, encoded, and wrapped
+// in the native envelope in function mode.
+std::string EncodeRequest(const Options& options, const Target& target, int k,
+                          pb::DynamicMessageFactory& factory) {
+  std::string json = options.body;
+  const std::string key = std::to_string(k);
+  for (size_t at = json.find("{key}"); at != std::string::npos; at = json.find("{key}", at)) {
+    json.replace(at, 5, key);
+  }
+  std::unique_ptr<pb::Message> request(factory.GetPrototype(target.method->input_type())->New());
+  auto parsed = pb::util::JsonStringToMessage(json, request.get());
+  if (!parsed.ok()) Die("body: " + std::string(parsed.message()));
+  std::string bytes = request->SerializeAsString();
+  if (options.mode == "massa") return bytes;
+
+  v1::Command command;
+  command.set_service_name(target.method->service()->full_name());
+  command.set_method(target.method->name());
+  command.set_entity_key("key-" + key);
+  command.mutable_payload()->set_type_url("type.googleapis.com/" +
+                                          target.method->input_type()->full_name());
+  command.mutable_payload()->set_value(bytes);
+  if (target.kind == "action") {
+    v1::ActionCommand envelope;
+    *envelope.mutable_command() = command;
+    return envelope.SerializeAsString();
+  }
+  v1::ValueEntityCommand envelope;
+  *envelope.mutable_command() = command;
+  return envelope.SerializeAsString();
+}
+
+struct ProcessSample {
+  double cpu_s = 0;
+  long rss_kb = 0;
+};
+
+ProcessSample SampleProcess(int pid) {
+  ProcessSample sample;
+  if (pid <= 0) return sample;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  size_t close = text.rfind(')');
+  if (close == std::string::npos) return sample;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  unsigned long utime = 0, stime = 0;
+  for (int i = 3; fields >> field; ++i) {
+    if (i == 14) utime = std::stoul(field);
+    if (i == 15) {
+      stime = std::stoul(field);
+      break;
+    }
+  }
+  sample.cpu_s = static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) sample.rss_kb = std::stol(line.substr(6));
+  }
+  return sample;
+}
+
+class Runner {
+ public:
+  Runner(const Options& options, std::vector<std::string> requests, std::string path,
+         std::vector<std::shared_ptr<grpc::Channel>> channels)
+      : options_(options), requests_(std::move(requests)), path_(std::move(path)) {
+    for (auto& channel : channels) {
+      stubs_.push_back(
+          std::make_unique<grpc::TemplatedGenericStub<grpc::ByteBuffer, grpc::ByteBuffer>>(
+              channel));
+    }
+  }
+
+  void Run() {
+    start_ = Clock::now();
+    measure_from_ = start_ + std::chrono::duration_cast<Clock::duration>(
+                                 std::chrono::duration<double>(options_.warmup_s));
+    end_ = measure_from_ + std::chrono::duration_cast<Clock::duration>(
+                               std::chrono::duration<double>(options_.duration_s));
+    if (options_.rate > 0) {
+      RunOpenLoop();
+    } else {
+      for (int i = 0; i < options_.concurrency; ++i) Issue(Clock::now());
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return stopped_ && outstanding_ == 0; });
+    measured_end_ = std::min(Clock::now(), last_completion_);
+  }
+
+  std::vector<double> latencies_us;  // measured calls only
+  int64_t errors = 0;
+  std::string first_error;
+  Clock::time_point measure_from_, measured_end_, last_completion_;
+
+ private:
+  bool ShouldStop(Clock::time_point now) {
+    if (now >= end_) return true;
+    if (options_.requests > 0 && issued_ >= options_.requests) return true;
+    return false;
+  }
+
+  void Issue(Clock::time_point intended) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopped_ || ShouldStop(Clock::now())) {
+        stopped_ = true;
+        cv_.notify_all();
+        return;
+      }
+      ++outstanding_;
+    }
+    int64_t n = issued_.fetch_add(1);
+    size_t index = options_.sequential_keys ? static_cast<size_t>(n) % requests_.size()
+                                            : static_cast<size_t>(Random() % requests_.size());
+    struct Call {
+      grpc::ClientContext context;
+      grpc::ByteBuffer request;
+      grpc::ByteBuffer response;
+      Clock::time_point intended;
+    };
+    auto* call = new Call;
+    call->intended = intended;
+    call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    grpc::Slice slice(requests_[index]);
+    call->request = grpc::ByteBuffer(&slice, 1);
+    auto& stub = *stubs_[static_cast<size_t>(n) % stubs_.size()];
+    grpc::StubOptions stub_options;
+    stub.UnaryCall(&call->context, path_, stub_options, &call->request, &call->response,
+                   [this, call](grpc::Status status) {
+                     auto now = Clock::now();
+                     {
+                       std::lock_guard<std::mutex> lock(mu_);
+                       if (call->intended >= measure_from_ && call->intended < end_) {
+                         if (status.ok()) {
+                           latencies_us.push_back(
+                               std::chrono::duration<double, std::micro>(now - call->intended)
+                                   .count());
+                           last_completion_ = now;
+                         } else {
+                           if (errors++ == 0) first_error = status.error_message();
+                         }
+                       }
+                       --outstanding_;
+                     }
+                     delete call;
+                     if (options_.rate <= 0) {
+                       Issue(Clock::now());
+                     } else {
+                       std::lock_guard<std::mutex> lock(mu_);
+                       cv_.notify_all();
+                     }
+                   });
+  }
+
+  void RunOpenLoop() {
+    const auto interval = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(1.0 / options_.rate));
+    auto next = Clock::now();
+    while (true) {
+      std::this_thread::sleep_until(next);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopped_) break;
+      }
+      Issue(next);
+      next += interval;
+    }
+  }
+
+  uint64_t Random() {
+    thread_local std::mt19937_64 rng(std::random_device{}());
+    return rng();
+  }
+
+  const Options& options_;
+  std::vector<std::string> requests_;
+  std::string path_;
+  std::vector<std::unique_ptr<grpc::TemplatedGenericStub<grpc::ByteBuffer, grpc::ByteBuffer>>>
+      stubs_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopped_ = false;
+  int64_t outstanding_ = 0;
+  std::atomic<int64_t> issued_{0};
+  Clock::time_point start_, end_;
+};
+
+double Percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  size_t index = static_cast<size_t>(p / 100.0 * static_cast<double>(sorted.size() - 1) + 0.5);
+  return sorted[std::min(index, sorted.size() - 1)];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  CLI::App app("massa-loadgen: gRPC load for any unary method", "massa-loadgen");
+  app.add_option("--target", options.target, "host:port or unix:/path")->capture_default_str();
+  app.add_option("--method", options.method, "package.Service/Method")->required();
+  app.add_option("--body", options.body, "request as JSON; {key} is replaced by the key number")
+      ->capture_default_str();
+  app.add_option("--mode", options.mode,
+                 "massa: call through massa; function: call the user function directly "
+                 "(native protocol, the baseline)")
+      ->check(CLI::IsMember({"massa", "function"}))
+      ->capture_default_str();
+  app.add_option("--keys", options.keys, "distinct entity keys (requests pick one at random)")
+      ->check(CLI::Range(1, 10'000'000))
+      ->capture_default_str();
+  app.add_flag("--sequential-keys", options.sequential_keys,
+               "use keys in order, each once per round (first calls = activations)");
+  app.add_option("--concurrency", options.concurrency, "calls in flight (closed loop)")
+      ->check(CLI::Range(1, 10'000))
+      ->capture_default_str();
+  app.add_option("--rate", options.rate, "calls per second (open loop); 0 = closed loop")
+      ->check(CLI::Range(0.0, 1e6))
+      ->capture_default_str();
+  app.add_option("--duration", options.duration_s, "seconds measured")
+      ->check(CLI::Range(0.01, 600.0))
+      ->capture_default_str();
+  app.add_option("--requests", options.requests, "stop after this many calls (0 = no limit)")
+      ->capture_default_str();
+  app.add_option("--warmup", options.warmup_s, "seconds before measuring")
+      ->check(CLI::Range(0.0, 60.0))
+      ->capture_default_str();
+  app.add_option("--channels", options.channels, "gRPC channels (connections)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--watch-pid", options.watch_pid, "report CPU and RSS of this process (massa)");
+  app.add_option("--scenario", options.scenario, "name written to the JSON record");
+  app.add_option("--json-out", options.json_out, "append the JSON record to this file");
+  CLI11_PARSE(app, argc, argv);
+
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int i = 0; i < options.channels; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("grpc.channel_id", i);  // distinct channels, distinct connections
+    channels.push_back(
+        grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args));
+  }
+  Target target = Discover(options, channels.front());
+  pb::DynamicMessageFactory factory(target.pool.get());
+  std::vector<std::string> requests;
+  requests.reserve(options.keys);
+  for (int k = 0; k < options.keys; ++k) requests.push_back(EncodeRequest(options, target, k, factory));
+  std::string path = "/" + target.method->service()->full_name() + "/" + target.method->name();
+  if (options.mode == "function") {
+    path = target.kind == "action" ? "/massa.protocol.v1.Action/Handle"
+                                   : "/massa.protocol.v1.ValueEntity/Handle";
+  }
+
+  Runner runner(options, std::move(requests), path, channels);
+  ProcessSample before = SampleProcess(options.watch_pid);
+  runner.Run();
+  ProcessSample after = SampleProcess(options.watch_pid);
+
+  std::vector<double>& lat = runner.latencies_us;
+  std::sort(lat.begin(), lat.end());
+  double seconds = std::chrono::duration<double>(runner.measured_end_ - runner.measure_from_).count();
+  if (seconds <= 0) seconds = options.duration_s;
+  double throughput = static_cast<double>(lat.size()) / seconds;
+  double cpu_us_per_call = 0;
+  if (options.watch_pid > 0 && !lat.empty()) {
+    cpu_us_per_call = (after.cpu_s - before.cpu_s) * 1e6 / static_cast<double>(lat.size());
+  }
+  std::printf("%-34s %9s %9s %9s %9s %9s %9s %8s\n", "scenario", "calls/s", "p50 us", "p90 us",
+              "p99 us", "p99.9 us", "max us", "errors");
+  std::printf("%-34s %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %8lld\n", options.scenario.c_str(),
+              throughput, Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99),
+              Percentile(lat, 99.9), lat.empty() ? 0.0 : lat.back(),
+              static_cast<long long>(runner.errors));
+  if (runner.errors > 0) std::printf("first error: %s\n", runner.first_error.c_str());
+  if (options.watch_pid > 0) {
+    std::printf("watched pid %d: %.1f us CPU per call, RSS %ld kB\n", options.watch_pid,
+                cpu_us_per_call, after.rss_kb);
+  }
+
+  char record[1024];
+  std::snprintf(record, sizeof record,
+                "{\"scenario\":\"%s\",\"mode\":\"%s\",\"method\":\"%s\",\"keys\":%d,"
+                "\"concurrency\":%d,\"rate\":%.0f,\"calls\":%zu,\"errors\":%lld,"
+                "\"seconds\":%.3f,\"throughput\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,"
+                "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"cpu_us_per_call\":%.1f,"
+                "\"rss_kb\":%ld}",
+                options.scenario.c_str(), options.mode.c_str(), options.method.c_str(),
+                options.keys, options.concurrency, options.rate, lat.size(),
+                static_cast<long long>(runner.errors), seconds, throughput, Percentile(lat, 50),
+                Percentile(lat, 90), Percentile(lat, 99), Percentile(lat, 99.9),
+                lat.empty() ? 0.0 : lat.back(), cpu_us_per_call, after.rss_kb);
+  std::printf("%s\n", record);
+  if (!options.json_out.empty()) {
+    std::ofstream out(options.json_out, std::ios::app);
+    out << record << "\n";
+  }
+  return runner.errors > 0 && lat.empty() ? 1 : 0;
+}
