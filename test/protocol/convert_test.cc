@@ -1,0 +1,292 @@
+// Native protocol conversions: discovery spec, commands out, outcomes in.
+
+#include "protocol/native/convert.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace massa::native {
+namespace {
+
+namespace v1 = protocol::v1;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+std::string MessageOf(const absl::Status& status) { return std::string(status.message()); }
+
+v1::Spec SpecWithVersion(uint32_t major, uint32_t minor) {
+  v1::Spec spec;
+  spec.mutable_protocol()->set_major(major);
+  spec.mutable_protocol()->set_minor(minor);
+  return spec;
+}
+
+v1::ServiceSpec* AddService(v1::Spec& spec, const std::string& name, v1::EntityKind kind) {
+  v1::ServiceSpec* service = spec.add_services();
+  service->set_service_name(name);
+  service->set_kind(kind);
+  return service;
+}
+
+google::protobuf::Any AnyOf(const std::string& type, const std::string& bytes) {
+  google::protobuf::Any any;
+  any.set_type_url(TypeUrlOf(type));
+  any.set_value(bytes);
+  return any;
+}
+
+// ---- SpecFromProto ------------------------------------------------------------------------
+
+TEST(SpecFromProtoTest, OtherMajorVersionIsFailedPreconditionNamingBoth) {
+  absl::StatusOr<FunctionSpec> spec = SpecFromProto(SpecWithVersion(2, 0));
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(MessageOf(spec.status()), AllOf(HasSubstr("2.0"), HasSubstr("1.0")));
+}
+
+TEST(SpecFromProtoTest, MissingVersionIsFailedPrecondition) {
+  EXPECT_EQ(SpecFromProto(v1::Spec()).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(SpecFromProtoTest, NewerMinorVersionIsAccepted) {
+  absl::StatusOr<FunctionSpec> spec = SpecFromProto(SpecWithVersion(kProtocolMajor, 7));
+  EXPECT_TRUE(spec.ok()) << spec.status();
+}
+
+TEST(SpecFromProtoTest, UnknownKindIsInvalidArgumentNamingTheService) {
+  for (int kind : {static_cast<int>(v1::ENTITY_KIND_UNSPECIFIED), 99}) {
+    SCOPED_TRACE(kind);
+    v1::Spec proto = SpecWithVersion(kProtocolMajor, kProtocolMinor);
+    AddService(proto, "example.Good", v1::ENTITY_KIND_ACTION);
+    AddService(proto, "example.Strange", static_cast<v1::EntityKind>(kind));
+    absl::StatusOr<FunctionSpec> spec = SpecFromProto(proto);
+    EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(MessageOf(spec.status()), HasSubstr("'example.Strange'"));
+  }
+}
+
+TEST(SpecFromProtoTest, FieldsAreMapped) {
+  v1::Spec proto = SpecWithVersion(kProtocolMajor, kProtocolMinor);
+  proto.set_descriptor_set("descriptor bytes");
+  proto.mutable_function()->set_function_name("cart");
+  proto.mutable_function()->set_sdk_name("massa-cpp");
+  proto.mutable_function()->set_sdk_version("0.3.1");
+  AddService(proto, "example.Action", v1::ENTITY_KIND_ACTION);
+  v1::ServiceSpec* cart = AddService(proto, "example.Cart", v1::ENTITY_KIND_VALUE_ENTITY);
+  cart->set_entity_type("carts");
+  cart->set_passivation_timeout_ms(1500);
+  cart->set_state_type("example.CartState");
+  cart->set_snapshot_every(10);
+  AddService(proto, "example.Journal", v1::ENTITY_KIND_EVENT_SOURCED);
+  AddService(proto, "example.Votes", v1::ENTITY_KIND_CRDT);
+
+  absl::StatusOr<FunctionSpec> spec = SpecFromProto(proto);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->descriptor_set, "descriptor bytes");
+  EXPECT_EQ(spec->function_name, "cart");
+  EXPECT_EQ(spec->sdk, "massa-cpp 0.3.1");
+  ASSERT_EQ(spec->services.size(), 4u);
+  EXPECT_EQ(spec->services[0].name, "example.Action");
+  EXPECT_EQ(spec->services[0].kind, EntityKind::kAction);
+  const ServiceSpec& service = spec->services[1];
+  EXPECT_EQ(service.name, "example.Cart");
+  EXPECT_EQ(service.kind, EntityKind::kValueEntity);
+  EXPECT_EQ(service.entity_type, "carts");
+  EXPECT_EQ(service.passivation_timeout, std::chrono::milliseconds(1500));
+  EXPECT_EQ(service.state_type, "example.CartState");
+  EXPECT_EQ(service.snapshot_every, 10u);
+  EXPECT_EQ(spec->services[2].kind, EntityKind::kEventSourced);
+  EXPECT_EQ(spec->services[3].kind, EntityKind::kCrdt);
+}
+
+// ---- CommandToProto -----------------------------------------------------------------------
+
+TEST(CommandToProtoTest, FieldsAndMetadata) {
+  Command command;
+  command.service = "example.Cart";
+  command.method = "AddItem";
+  command.entity_key = "cart-1";
+  command.payload = std::string("\x0a\x01x", 3);
+  command.metadata = {{"x-user", "ann"}, {"trace-bin", std::string("\0\xff", 2)}};
+  v1::Command out;
+  CommandToProto(command, "example.AddItemRequest", out);
+  EXPECT_EQ(out.service_name(), "example.Cart");
+  EXPECT_EQ(out.method(), "AddItem");
+  EXPECT_EQ(out.entity_key(), "cart-1");
+  EXPECT_EQ(out.payload().type_url(), "type.googleapis.com/example.AddItemRequest");
+  EXPECT_EQ(out.payload().value(), command.payload);
+  ASSERT_EQ(out.metadata().entries_size(), 2);
+  EXPECT_EQ(out.metadata().entries(0).key(), "x-user");
+  EXPECT_EQ(out.metadata().entries(0).string_value(), "ann");
+  EXPECT_EQ(out.metadata().entries(1).key(), "trace-bin");
+  EXPECT_TRUE(out.metadata().entries(1).has_bytes_value());
+  EXPECT_EQ(out.metadata().entries(1).bytes_value(), std::string("\0\xff", 2));
+}
+
+TEST(TypeUrlTest, RoundTrip) {
+  EXPECT_EQ(TypeUrlOf("a.B"), "type.googleapis.com/a.B");
+  EXPECT_EQ(TypeNameOf("type.googleapis.com/a.B"), "a.B");
+  EXPECT_EQ(TypeNameOf("example.com/x/y/a.B"), "a.B");
+  EXPECT_EQ(TypeNameOf("a.B"), "a.B");
+}
+
+// ---- OutcomeFromProto ---------------------------------------------------------------------
+
+TEST(OutcomeFromProtoTest, Reply) {
+  v1::ClientAction action;
+  *action.mutable_reply()->mutable_payload() = AnyOf("example.Cart", "cart bytes");
+  auto* entry = action.mutable_reply()->mutable_metadata()->add_entries();
+  entry->set_key("x-a");
+  entry->set_string_value("1");
+  entry = action.mutable_reply()->mutable_metadata()->add_entries();
+  entry->set_key("x-b-bin");
+  entry->set_bytes_value("\x01\x02");
+  absl::StatusOr<Outcome> outcome = OutcomeFromProto(action, v1::Effects());
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  const Reply* reply = std::get_if<Reply>(&outcome->result);
+  ASSERT_NE(reply, nullptr);
+  EXPECT_EQ(reply->payload, "cart bytes");
+  EXPECT_EQ(reply->metadata, (Metadata{{"x-a", "1"}, {"x-b-bin", "\x01\x02"}}));
+  EXPECT_FALSE(outcome->failed());
+  EXPECT_FALSE(outcome->state_update.has_value());
+}
+
+TEST(OutcomeFromProtoTest, NoActionIsAnEmptyReply) {
+  absl::StatusOr<Outcome> outcome = OutcomeFromProto(v1::ClientAction(), v1::Effects());
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  const Reply* reply = std::get_if<Reply>(&outcome->result);
+  ASSERT_NE(reply, nullptr);
+  EXPECT_EQ(reply->payload, "");
+}
+
+TEST(OutcomeFromProtoTest, Forward) {
+  v1::ClientAction action;
+  v1::Forward* forward = action.mutable_forward();
+  forward->set_service_name("example.Other");
+  forward->set_method("Do");
+  *forward->mutable_payload() = AnyOf("example.DoRequest", "req");
+  auto* entry = forward->mutable_metadata()->add_entries();
+  entry->set_key("x-f");
+  entry->set_string_value("v");
+  absl::StatusOr<Outcome> outcome = OutcomeFromProto(action, v1::Effects());
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  const Forward* out = std::get_if<Forward>(&outcome->result);
+  ASSERT_NE(out, nullptr);
+  EXPECT_EQ(out->service, "example.Other");
+  EXPECT_EQ(out->method, "Do");
+  EXPECT_EQ(out->payload, "req");
+  EXPECT_EQ(out->metadata, (Metadata{{"x-f", "v"}}));
+}
+
+TEST(OutcomeFromProtoTest, Pipe) {
+  v1::ClientAction action;
+  v1::Pipe* pipe = action.mutable_pipe();
+  pipe->set_service_name("example.Next");
+  pipe->set_method("Take");
+  *pipe->mutable_payload() = AnyOf("example.Reply", "reply bytes");
+  absl::StatusOr<Outcome> outcome = OutcomeFromProto(action, v1::Effects());
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  const Pipe* out = std::get_if<Pipe>(&outcome->result);
+  ASSERT_NE(out, nullptr);
+  EXPECT_EQ(out->service, "example.Next");
+  EXPECT_EQ(out->method, "Take");
+  EXPECT_EQ(out->payload, "reply bytes");
+}
+
+TEST(OutcomeFromProtoTest, FailureCodeMapping) {
+  struct Case {
+    int code;
+    absl::StatusCode expected;
+  };
+  const Case cases[] = {
+      {0, absl::StatusCode::kUnknown},           // OK is no failure code
+      {3, absl::StatusCode::kInvalidArgument},
+      {5, absl::StatusCode::kNotFound},
+      {16, absl::StatusCode::kUnauthenticated},  // the last gRPC code
+      {17, absl::StatusCode::kUnknown},
+      {-1, absl::StatusCode::kUnknown},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.code);
+    v1::ClientAction action;
+    action.mutable_failure()->set_code(c.code);
+    action.mutable_failure()->set_message("no such item");
+    absl::StatusOr<Outcome> outcome = OutcomeFromProto(action, v1::Effects());
+    ASSERT_TRUE(outcome.ok()) << outcome.status();  // a function failure is not a transport error
+    ASSERT_TRUE(outcome->failed());
+    const absl::Status& status = std::get<absl::Status>(outcome->result);
+    EXPECT_EQ(status.code(), c.expected);
+    EXPECT_EQ(MessageOf(status), "no such item");
+  }
+}
+
+TEST(OutcomeFromProtoTest, FailureWithoutMessageGetsOne) {
+  v1::ClientAction action;
+  action.mutable_failure()->set_code(9);
+  absl::StatusOr<Outcome> outcome = OutcomeFromProto(action, v1::Effects());
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  const absl::Status& status = std::get<absl::Status>(outcome->result);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(status.message().empty());
+}
+
+TEST(OutcomeFromProtoTest, FailureDropsEffects) {
+  v1::ClientAction action;
+  action.mutable_failure()->set_code(5);
+  v1::Effects effects;
+  effects.add_side_effects()->set_service_name("example.Audit");
+  absl::StatusOr<Outcome> outcome = OutcomeFromProto(action, effects);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_TRUE(outcome->failed());
+  EXPECT_TRUE(outcome->side_effects.empty());
+}
+
+TEST(OutcomeFromProtoTest, SideEffects) {
+  v1::ClientAction action;
+  action.mutable_reply();
+  v1::Effects effects;
+  v1::SideEffect* sync = effects.add_side_effects();
+  sync->set_service_name("example.Audit");
+  sync->set_method("Log");
+  *sync->mutable_payload() = AnyOf("example.LogRequest", "log");
+  sync->set_synchronous(true);
+  v1::SideEffect* async = effects.add_side_effects();
+  async->set_service_name("example.Mail");
+  async->set_method("Send");
+  auto* entry = async->mutable_metadata()->add_entries();
+  entry->set_key("x-m");
+  entry->set_string_value("1");
+  absl::StatusOr<Outcome> outcome = OutcomeFromProto(action, effects);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  ASSERT_EQ(outcome->side_effects.size(), 2u);
+  EXPECT_EQ(outcome->side_effects[0].service, "example.Audit");
+  EXPECT_EQ(outcome->side_effects[0].method, "Log");
+  EXPECT_EQ(outcome->side_effects[0].payload, "log");
+  EXPECT_TRUE(outcome->side_effects[0].synchronous);
+  EXPECT_EQ(outcome->side_effects[1].service, "example.Mail");
+  EXPECT_FALSE(outcome->side_effects[1].synchronous);
+  EXPECT_EQ(outcome->side_effects[1].metadata, (Metadata{{"x-m", "1"}}));
+}
+
+TEST(OutcomeFromProtoTest, TimersAreInternal) {
+  v1::ClientAction action;
+  action.mutable_reply();
+  v1::Effects effects;
+  effects.add_timers()->set_name("tick");
+  absl::StatusOr<Outcome> outcome = OutcomeFromProto(action, effects);
+  EXPECT_EQ(outcome.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(MessageOf(outcome.status()), HasSubstr("timers"));
+}
+
+TEST(OutcomeFromProtoTest, BroadcastsAreInternal) {
+  v1::ClientAction action;
+  action.mutable_reply();
+  v1::Effects effects;
+  effects.add_broadcasts()->set_channel("news");
+  absl::StatusOr<Outcome> outcome = OutcomeFromProto(action, effects);
+  EXPECT_EQ(outcome.status().code(), absl::StatusCode::kInternal);
+}
+
+}  // namespace
+}  // namespace massa::native
