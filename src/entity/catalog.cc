@@ -214,8 +214,13 @@ absl::StatusOr<std::string> Catalog::ExtractKey(const MethodInfo& method,
                                                      "' of ", field->containing_type()->full_name(),
                                                      " is empty"));
     }
+    if (method.key_fields.size() == 1) return part;
+    // Several parts: escape '\\' and '/' so that ("a/b", "c") and ("a", "b/c") differ.
     if (!key.empty()) key += '/';
-    key += part;
+    for (char c : part) {
+      if (c == '/' || c == '\\') key += '\\';
+      key += c;
+    }
   }
   return key;
 }

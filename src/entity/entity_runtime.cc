@@ -108,7 +108,7 @@ void EntityRuntime::Submit(const MethodInfo& method, Command command, ResultCall
 
   std::string id = EntityId(spec.entity_type, pending->command.entity_key);
   Shard& shard = ShardOf(id);
-  std::shared_ptr<Entity> entity;
+  std::shared_ptr<Entity> entity;  // set when this command is to run now
   absl::Status full;
   {
     absl::MutexLock lock(&shard.mu);
@@ -119,67 +119,80 @@ void EntityRuntime::Submit(const MethodInfo& method, Command command, ResultCall
       slot = std::make_shared<Entity>(id, spec.entity_type, pending->command.entity_key, timeout);
       slot->last_used = clock_.Now();
     }
-    if (slot->mailbox.size() >= options_.mailbox_capacity) {
+    if (!slot->running) {
+      slot->running = true;  // this command now owns the entity
+      entity = slot;
+    } else if (slot->mailbox.size() >= options_.mailbox_capacity) {
       full = absl::ResourceExhaustedError(
           absl::StrCat("mailbox of entity ", spec.entity_type, "/", slot->key, " is full (",
                        options_.mailbox_capacity, " commands waiting)"));
     } else {
       slot->mailbox.push_back(std::move(pending));
-      if (!slot->running) {
-        slot->running = true;
-        entity = slot;
-      }
     }
   }
   if (!full.ok()) {
     std::move(pending->done)(Error(std::move(full)));
     return;
   }
-  if (entity != nullptr) {
-    blocking_pool_->Post([this, entity] { RunNext(entity); });
-  }
+  if (entity != nullptr) Start(entity, std::move(pending));
 }
 
-void EntityRuntime::RunNext(const std::shared_ptr<Entity>& entity) {
-  std::unique_ptr<Pending> pending;
-  {
-    Shard& shard = ShardOf(entity->id);
-    absl::MutexLock lock(&shard.mu);
-    if (entity->mailbox.empty()) {
-      entity->running = false;
+namespace {
+// How deeply Start calls nest on this thread: a function that answers inline (fakes do)
+// would otherwise recurse once per queued command.
+thread_local int start_depth = 0;
+constexpr int kMaxStartDepth = 8;
+}  // namespace
+
+void EntityRuntime::Start(const std::shared_ptr<Entity>& entity,
+                          std::unique_ptr<Pending> pending) {
+  // An active entity needs no I/O before the function call, so it runs on this thread; an
+  // entity that must load its state first goes to the blocking pool.
+  if (entity->activated && start_depth < kMaxStartDepth) {
+    ++start_depth;
+    Execute(entity, std::move(pending));
+    --start_depth;
+    return;
+  }
+  blocking_pool_->Post([this, entity, pending = std::move(pending)]() mutable {
+    if (!entity->activated && !Activate(*entity, *pending)) {
+      AfterCommand(entity);
       return;
     }
-    pending = std::move(entity->mailbox.front());
-    entity->mailbox.pop_front();
+    Execute(entity, std::move(pending));
+  });
+}
+
+bool EntityRuntime::Activate(Entity& entity, Pending& pending) {
+  absl::StatusOr<std::optional<std::string>> stored = store_.GetValue(entity.type, entity.key);
+  if (!stored.ok()) {
+    std::move(pending.done)(Error(absl::UnavailableError(absl::StrCat(
+        "could not load entity ", entity.type, "/", entity.key, ": ",
+        stored.status().message()))));
+    return false;
   }
+  entity.state.reset();
+  if (stored->has_value()) {
+    absl::StatusOr<TypedValue> state = DecodeState(**stored);
+    if (!state.ok()) {
+      spdlog::error("entity {}/{}: {}", entity.type, entity.key, state.status().ToString());
+      std::move(pending.done)(Error(absl::InternalError(absl::StrCat(
+          "stored state of entity ", entity.type, "/", entity.key, " is unreadable"))));
+      return false;
+    }
+    entity.state = *std::move(state);
+  }
+  entity.activated = true;
+  return true;
+}
+
+void EntityRuntime::Execute(const std::shared_ptr<Entity>& entity,
+                            std::unique_ptr<Pending> pending) {
   if (Expired(pending->command)) {
     std::move(pending->done)(Error(absl::DeadlineExceededError(
         "deadline passed while the command waited for its entity")));
     AfterCommand(entity);
     return;
-  }
-  if (!entity->activated) {
-    absl::StatusOr<std::optional<std::string>> stored = store_.GetValue(entity->type, entity->key);
-    if (!stored.ok()) {
-      std::move(pending->done)(Error(absl::UnavailableError(absl::StrCat(
-          "could not load entity ", entity->type, "/", entity->key, ": ",
-          stored.status().message()))));
-      AfterCommand(entity);
-      return;
-    }
-    entity->state.reset();
-    if (stored->has_value()) {
-      absl::StatusOr<TypedValue> state = DecodeState(**stored);
-      if (!state.ok()) {
-        spdlog::error("entity {}/{}: {}", entity->type, entity->key, state.status().ToString());
-        std::move(pending->done)(Error(absl::InternalError(absl::StrCat(
-            "stored state of entity ", entity->type, "/", entity->key, " is unreadable"))));
-        AfterCommand(entity);
-        return;
-      }
-      entity->state = *std::move(state);
-    }
-    entity->activated = true;
   }
   const Command& command = pending->command;
   function_.HandleValueEntity(
@@ -233,16 +246,19 @@ void EntityRuntime::OnEntityOutcome(const std::shared_ptr<Entity>& entity,
 }
 
 void EntityRuntime::AfterCommand(const std::shared_ptr<Entity>& entity) {
-  Shard& shard = ShardOf(entity->id);
+  std::unique_ptr<Pending> next;
   {
+    Shard& shard = ShardOf(entity->id);
     absl::MutexLock lock(&shard.mu);
     entity->last_used = clock_.Now();
     if (entity->mailbox.empty()) {
       entity->running = false;
       return;
     }
+    next = std::move(entity->mailbox.front());
+    entity->mailbox.pop_front();
   }
-  blocking_pool_->Post([this, entity] { RunNext(entity); });
+  Start(entity, std::move(next));
 }
 
 void EntityRuntime::RunAction(std::unique_ptr<Pending> pending) {

@@ -28,7 +28,8 @@ struct RuntimeOptions {
   std::chrono::milliseconds default_passivation_timeout{30'000};
   // Commands waiting per entity beyond the one running; more gives RESOURCE_EXHAUSTED.
   size_t mailbox_capacity = 1024;
-  // Threads for work that may block (state loads on activation).
+  // Threads for work that may block (state loads on activation). Commands to active
+  // entities run on the thread that delivered them, since they do no blocking I/O.
   int blocking_threads = 4;
   // How often idle entities are looked for; 0 = never (tests call PassivateIdle).
   std::chrono::milliseconds sweep_interval{1000};
@@ -72,7 +73,12 @@ class EntityRuntime {
   static constexpr size_t kShards = 16;
 
   Shard& ShardOf(const std::string& id) const;
-  void RunNext(const std::shared_ptr<Entity>& entity);
+  // Runs `pending` on `entity`, which it owns (running is set): inline when the entity is
+  // active, else on the blocking pool after activation.
+  void Start(const std::shared_ptr<Entity>& entity, std::unique_ptr<Pending> pending);
+  // Loads the entity's state; on failure answers `pending` and returns false.
+  bool Activate(Entity& entity, Pending& pending);
+  void Execute(const std::shared_ptr<Entity>& entity, std::unique_ptr<Pending> pending);
   void OnEntityOutcome(const std::shared_ptr<Entity>& entity, std::unique_ptr<Pending> pending,
                        absl::StatusOr<Outcome> outcome);
   void AfterCommand(const std::shared_ptr<Entity>& entity);

@@ -9,20 +9,24 @@ absl::Status Invalid(const std::string& option, const std::string& problem) {
   return absl::InvalidArgumentError("--" + option + ": " + problem);
 }
 
+// "unix:/path" or "host:port" with a port of 0 to 65535.
 bool IsAddress(const std::string& address) {
   if (address.rfind("unix:", 0) == 0) return address.size() > 5;
   size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon + 1 == address.size()) return false;
-  for (size_t i = colon + 1; i < address.size(); ++i) {
-    if (address[i] < '0' || address[i] > '9') return false;
+  if (colon == std::string::npos || colon == 0) return false;
+  std::string port = address.substr(colon + 1);
+  if (port.empty() || port.size() > 5) return false;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
   }
-  return std::stoul(address.substr(colon + 1, 6)) <= 65535;
+  return std::stoul(port) <= 65535;
 }
 
 }  // namespace
 
 absl::Status Validate(const ServeConfig& config) {
-  if (!IsAddress(config.function) && config.function.rfind("tcp://", 0) != 0) {
+  const bool tcp_scheme = config.function.rfind("tcp://", 0) == 0;
+  if (!IsAddress(tcp_scheme ? config.function.substr(6) : config.function)) {
     return Invalid("function", absl::StrCat("'", config.function,
                                             "' is not host:port or unix:/path"));
   }

@@ -199,6 +199,16 @@ TEST_F(ExtractKeyTest, TwoKeyFieldsJoinedInFieldNumberOrder) {
   EXPECT_EQ(*key, "acme/42");
 }
 
+TEST_F(ExtractKeyTest, SlashesInsideKeyPartsAreEscaped) {
+  absl::StatusOr<std::string> key =
+      catalog_->ExtractKey(Method(kTwoKey, "Do"), TwoKeyRequest("a/b", 42));
+  ASSERT_TRUE(key.ok()) << key.status();
+  EXPECT_EQ(*key, "a\\/b/42");  // never the same as the parts ("a", "b/42")
+  key = catalog_->ExtractKey(Method(kTwoKey, "Do"), TwoKeyRequest("a\\", 42));
+  ASSERT_TRUE(key.ok()) << key.status();
+  EXPECT_EQ(*key, "a\\\\/42");
+}
+
 TEST_F(ExtractKeyTest, EmptyKeyNamesTheField) {
   absl::StatusOr<std::string> key =
       catalog_->ExtractKey(Method(kCounter, "Increment"), IncrementRequest("", 7));

@@ -339,7 +339,7 @@ TEST_F(OneBlockingThreadTest, DeleteIsDurableBeforeTheReply) {
 // (pool busy) an idle entity then accepts only capacity commands in total, not capacity + 1.
 // With the only blocking thread kept busy, the first command of an idle entity cannot be
 // started yet; it must still not count as waiting against the mailbox capacity (2).
-TEST_F(OneBlockingThreadTest, DISABLED_CommandAboutToRunDoesNotCountAsWaiting) {
+TEST_F(OneBlockingThreadTest, CommandAboutToRunDoesNotCountAsWaiting) {
   absl::Notification entered;
   absl::Notification unblock;
   function_.OnValueEntity(kSession, [&](const Command&, const std::optional<TypedValue>&) {
