@@ -95,6 +95,16 @@ Result<Empty> AddItemLater(ActionContext& ctx, const AddLineItem& request) {
   return Empty();
 }
 
+// Checks a line item as AddItem would, without touching any cart.
+Result<LineItem> ValidateItem(ActionContext&, const LineItem& item) {
+  if (item.product_id().empty()) return Fail(Code::kInvalidArgument, "product_id is empty");
+  if (item.quantity() <= 0) {
+    return Fail(Code::kInvalidArgument,
+                "quantity must be positive, got " + std::to_string(item.quantity()));
+  }
+  return item;
+}
+
 Result<Cart> CheckoutFront(ActionContext& ctx, const CheckoutCart& request) {
   return ctx.Forward(kShoppingCart, "Checkout", request);
 }
@@ -110,6 +120,7 @@ void RegisterShoppingCart(massa::sdk::Function& function) {
   function.AddAction(kCartFront)
       .Handle("AddItems", AddItems)
       .Handle("AddItemLater", AddItemLater)
+      .Handle("ValidateItem", ValidateItem)
       .Handle("Checkout", CheckoutFront);
 }
 

@@ -1,6 +1,5 @@
 #include "entity/entity_runtime.h"
 
-#include <deque>
 #include <utility>
 #include <vector>
 
@@ -17,24 +16,50 @@ struct EntityRuntime::Pending {
   const MethodInfo* method;
   Command command;
   ResultCallback done;
+  uint64_t epoch = 0;              // the entity's epoch when the command started (entities only)
+  std::unique_ptr<Pending> next;  // the mailbox is an intrusive FIFO of waiting commands
 };
 
-struct EntityRuntime::Entity {
-  Entity(std::string id_in, std::string type_in, std::string key_in,
-         std::chrono::milliseconds timeout)
-      : id(std::move(id_in)),
-        type(std::move(type_in)),
-        key(std::move(key_in)),
-        passivation_timeout(timeout) {}
+namespace {
 
-  const std::string id;
-  const std::string type;
+// Commands waiting for their entity, oldest first. Empty costs two pointers and a count, which
+// matters with 100,000s of idle entities (std::deque allocates on construction).
+class Mailbox {
+ public:
+  bool empty() const { return head_ == nullptr; }
+  size_t size() const { return size_; }
+  void Push(std::unique_ptr<EntityRuntime::Pending> pending);
+  std::unique_ptr<EntityRuntime::Pending> Pop();
+
+ private:
+  std::unique_ptr<EntityRuntime::Pending> head_;
+  EntityRuntime::Pending* tail_ = nullptr;
+  uint32_t size_ = 0;
+};
+
+}  // namespace
+
+struct EntityRuntime::Entity {
+  Entity(const std::string& type_in, std::string key_in, uint32_t shard_in,
+         std::chrono::milliseconds timeout)
+      : type(type_in), key(std::move(key_in)), shard(shard_in), passivation_timeout(timeout) {}
+
+  const std::string& type;  // the service spec's entity type, in the catalog
   const std::string key;
+  const uint32_t shard;
   const std::chrono::milliseconds passivation_timeout;
 
   // Guarded by the shard's mutex.
-  std::deque<std::unique_ptr<Pending>> mailbox;
+  Mailbox mailbox;
   bool running = false;
+  bool needs_reload = false;  // set with an epoch bump; the next command reloads from the store
+  // Writes (and reply barriers) handed to the store and not yet called back. While there
+  // are any, the cached state is ahead of the store: replies wait for the store, and the
+  // entity is not passivated.
+  int writes_in_flight = 0;
+  // Bumped when a write fails: every command started in an older epoch ran on state that
+  // never became durable, so its outcome is reported as unknown (UNAVAILABLE).
+  uint64_t epoch = 0;
   std::chrono::steady_clock::time_point last_used;
 
   // Owned by the command that is running (handed from one to the next under the mutex).
@@ -42,23 +67,62 @@ struct EntityRuntime::Entity {
   std::optional<TypedValue> state;
 };
 
+namespace {
+
+void Mailbox::Push(std::unique_ptr<EntityRuntime::Pending> pending) {
+  EntityRuntime::Pending* raw = pending.get();
+  if (tail_ == nullptr) {
+    head_ = std::move(pending);
+  } else {
+    tail_->next = std::move(pending);
+  }
+  tail_ = raw;
+  ++size_;
+}
+
+std::unique_ptr<EntityRuntime::Pending> Mailbox::Pop() {
+  std::unique_ptr<EntityRuntime::Pending> first = std::move(head_);
+  head_ = std::move(first->next);
+  if (head_ == nullptr) tail_ = nullptr;
+  --size_;
+  return first;
+}
+
+// Entities are told apart by their type (the catalog's string, compared by address) and key.
+struct EntityKey {
+  const std::string* type;
+  std::string key;
+
+  template <typename H>
+  friend H AbslHashValue(H h, const EntityKey& k) {
+    return H::combine(std::move(h), k.type, k.key);
+  }
+  friend bool operator==(const EntityKey& a, const EntityKey& b) {
+    return a.type == b.type && a.key == b.key;
+  }
+};
+
+}  // namespace
+
 struct EntityRuntime::Shard {
   mutable absl::Mutex mu;
-  absl::flat_hash_map<std::string, std::shared_ptr<Entity>> entities ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<EntityKey, std::shared_ptr<Entity>> entities ABSL_GUARDED_BY(mu);
 };
 
 namespace {
 
-std::string EntityId(std::string_view type, std::string_view key) {
-  // Service names never contain '\0', so the split point is unambiguous.
-  std::string id;
-  id.reserve(type.size() + 1 + key.size());
-  id.append(type).push_back('\0');
-  id.append(key);
-  return id;
-}
-
 CommandResult Error(absl::Status status) { return CommandResult{std::move(status), {}, {}}; }
+
+// Two parties (the store's callback, which sets `reply`, and the command's thread, which
+// releases the entity) each call Arrive once; the second one sends the reply.
+struct ReplyHandoff {
+  std::atomic<int> arrivals{0};
+  absl::AnyInvocable<void() &&> reply;
+
+  void Arrive() {
+    if (arrivals.fetch_add(1, std::memory_order_acq_rel) == 1) std::move(reply)();
+  }
+};
 
 bool Expired(const Command& command) {
   return command.deadline != std::chrono::steady_clock::time_point::max() &&
@@ -87,8 +151,8 @@ EntityRuntime::~EntityRuntime() {
   blocking_pool_.reset();
 }
 
-EntityRuntime::Shard& EntityRuntime::ShardOf(const std::string& id) const {
-  return shards_[absl::HashOf(id) % kShards];
+EntityRuntime::Shard& EntityRuntime::ShardOf(const Entity& entity) const {
+  return shards_[entity.shard];
 }
 
 void EntityRuntime::Submit(const MethodInfo& method, Command command, ResultCallback done) {
@@ -98,7 +162,8 @@ void EntityRuntime::Submit(const MethodInfo& method, Command command, ResultCall
       [this, done = std::move(done)](CommandResult result) mutable {
         std::move(done)(std::move(result));
         in_flight_.fetch_sub(1, std::memory_order_relaxed);
-      }});
+      },
+      0, nullptr});
 
   const ServiceSpec& spec = method.service->spec;
   if (spec.kind == EntityKind::kAction) {
@@ -106,28 +171,31 @@ void EntityRuntime::Submit(const MethodInfo& method, Command command, ResultCall
     return;
   }
 
-  std::string id = EntityId(spec.entity_type, pending->command.entity_key);
-  Shard& shard = ShardOf(id);
+  EntityKey id{&spec.entity_type, pending->command.entity_key};
+  const auto shard_index = static_cast<uint32_t>(absl::HashOf(id) % kShards);
+  Shard& shard = shards_[shard_index];
   std::shared_ptr<Entity> entity;  // set when this command is to run now
   absl::Status full;
   {
     absl::MutexLock lock(&shard.mu);
-    auto& slot = shard.entities[id];
+    auto& slot = shard.entities[std::move(id)];
     if (slot == nullptr) {
       auto timeout = spec.passivation_timeout.count() > 0 ? spec.passivation_timeout
                                                           : options_.default_passivation_timeout;
-      slot = std::make_shared<Entity>(id, spec.entity_type, pending->command.entity_key, timeout);
+      slot = std::make_shared<Entity>(spec.entity_type, pending->command.entity_key, shard_index,
+                                      timeout);
       slot->last_used = clock_.Now();
     }
     if (!slot->running) {
       slot->running = true;  // this command now owns the entity
+      TakeOwnership(*slot, *pending);
       entity = slot;
     } else if (slot->mailbox.size() >= options_.mailbox_capacity) {
       full = absl::ResourceExhaustedError(
           absl::StrCat("mailbox of entity ", spec.entity_type, "/", slot->key, " is full (",
                        options_.mailbox_capacity, " commands waiting)"));
     } else {
-      slot->mailbox.push_back(std::move(pending));
+      slot->mailbox.Push(std::move(pending));
     }
   }
   if (!full.ok()) {
@@ -135,6 +203,15 @@ void EntityRuntime::Submit(const MethodInfo& method, Command command, ResultCall
     return;
   }
   if (entity != nullptr) Start(entity, std::move(pending));
+}
+
+void EntityRuntime::TakeOwnership(Entity& entity, Pending& pending) {
+  if (entity.needs_reload) {
+    entity.needs_reload = false;
+    entity.activated = false;
+    entity.state.reset();
+  }
+  pending.epoch = entity.epoch;
 }
 
 namespace {
@@ -205,58 +282,102 @@ void EntityRuntime::Execute(const std::shared_ptr<Entity>& entity,
 void EntityRuntime::OnEntityOutcome(const std::shared_ptr<Entity>& entity,
                                     std::unique_ptr<Pending> pending,
                                     absl::StatusOr<Outcome> outcome) {
-  if (!outcome.ok()) {
+  if (!outcome.ok()) {  // the function was not reached: nothing to apply
     std::move(pending->done)(Error(std::move(outcome).status()));
     AfterCommand(entity);
     return;
   }
-  if (outcome->failed()) {
-    std::move(pending->done)(Error(std::get<absl::Status>(outcome->result)));
+  const bool writes = outcome->state_update.has_value() && !outcome->failed();
+  bool stale = false;
+  bool behind_writes = false;
+  {
+    absl::MutexLock lock(&ShardOf(*entity).mu);
+    stale = entity->epoch != pending->epoch;
+    behind_writes = entity->writes_in_flight > 0;
+    if (!stale && (writes || behind_writes)) ++entity->writes_in_flight;
+  }
+  if (stale) {
+    std::move(pending->done)(Error(absl::UnavailableError(
+        absl::StrCat("an earlier write of entity ", entity->type, "/", entity->key,
+                     " failed, so this command's outcome is unknown; retry it"))));
     AfterCommand(entity);
     return;
   }
-  if (!outcome->state_update.has_value()) {
+  if (!writes && !behind_writes) {
     AfterCommand(entity);
-    ApplyEffectsAndReply(std::move(pending), *std::move(outcome));
+    Answer(std::move(pending), *std::move(outcome));
     return;
   }
+  // Pipelining: the write goes to the store and the next command runs at once on the new
+  // state, so commands queued on one entity share the store's next flush. Replies (even of
+  // commands that wrote nothing) go through the store too, as barriers, so that nobody sees
+  // state before it is durable; the store calls back in order.
   store::WriteBatch batch;
-  const std::optional<TypedValue>& value = outcome->state_update->value;
-  if (value.has_value()) {
-    batch.Put(entity->type, entity->key, EncodeState(*value));
-  } else {
-    batch.Delete(entity->type, entity->key);
-  }
-  store_.Write(std::move(batch), [this, entity, pending = std::move(pending),
-                                  outcome = *std::move(outcome)](absl::Status status) mutable {
-    if (!status.ok()) {
-      // The store may or may not hold the write: reload on the next command.
-      entity->activated = false;
-      entity->state.reset();
-      std::move(pending->done)(Error(absl::UnavailableError(
-          absl::StrCat("state of entity ", entity->type, "/", entity->key,
-                       " could not be made durable: ", status.message()))));
-      AfterCommand(entity);
-      return;
+  if (writes) {
+    const std::optional<TypedValue>& value = outcome->state_update->value;
+    if (value.has_value()) {
+      batch.Put(entity->type, entity->key, EncodeState(*value));
+    } else {
+      batch.Delete(entity->type, entity->key);
     }
-    entity->state = std::move(outcome.state_update->value);
-    AfterCommand(entity);
-    ApplyEffectsAndReply(std::move(pending), std::move(outcome));
+    entity->state = outcome->state_update->value;
+  }
+  // A store that calls back inline (the memory store) must not reply before the entity is
+  // released below, so the reply is handed over: whoever comes second sends it.
+  auto handoff = std::make_shared<ReplyHandoff>();
+  const uint64_t epoch = pending->epoch;
+  store_.Write(std::move(batch), [this, entity, epoch, handoff, pending = std::move(pending),
+                                  outcome = *std::move(outcome)](absl::Status status) mutable {
+    bool confirmed = false;
+    {
+      absl::MutexLock lock(&ShardOf(*entity).mu);
+      --entity->writes_in_flight;
+      if (!status.ok() && epoch == entity->epoch) {
+        ++entity->epoch;
+        entity->needs_reload = true;
+      }
+      confirmed = status.ok() && epoch == entity->epoch;
+      entity->last_used = clock_.Now();
+    }
+    handoff->reply = [this, entity, confirmed, status = std::move(status),
+                      pending = std::move(pending), outcome = std::move(outcome)]() mutable {
+      if (confirmed) {
+        Answer(std::move(pending), std::move(outcome));
+        return;
+      }
+      std::move(pending->done)(Error(absl::UnavailableError(
+          !status.ok() ? absl::StrCat("state of entity ", entity->type, "/", entity->key,
+                                      " could not be made durable: ", status.message())
+                       : absl::StrCat("an earlier write of entity ", entity->type, "/",
+                                      entity->key,
+                                      " failed, so this command's outcome is unknown; retry it"))));
+    };
+    handoff->Arrive();
   });
+  AfterCommand(entity);
+  handoff->Arrive();
+}
+
+void EntityRuntime::Answer(std::unique_ptr<Pending> pending, Outcome outcome) {
+  if (outcome.failed()) {
+    std::move(pending->done)(Error(std::get<absl::Status>(std::move(outcome.result))));
+    return;
+  }
+  ApplyEffectsAndReply(std::move(pending), std::move(outcome));
 }
 
 void EntityRuntime::AfterCommand(const std::shared_ptr<Entity>& entity) {
   std::unique_ptr<Pending> next;
   {
-    Shard& shard = ShardOf(entity->id);
+    Shard& shard = ShardOf(*entity);
     absl::MutexLock lock(&shard.mu);
     entity->last_used = clock_.Now();
     if (entity->mailbox.empty()) {
       entity->running = false;
       return;
     }
-    next = std::move(entity->mailbox.front());
-    entity->mailbox.pop_front();
+    next = entity->mailbox.Pop();
+    TakeOwnership(*entity, *next);
   }
   Start(entity, std::move(next));
 }
@@ -374,7 +495,8 @@ size_t EntityRuntime::PassivateIdle() {
     absl::MutexLock lock(&shard.mu);
     passivated += absl::erase_if(shard.entities, [&](const auto& entry) {
       const Entity& e = *entry.second;
-      return !e.running && e.mailbox.empty() && now - e.last_used >= e.passivation_timeout;
+      return !e.running && e.mailbox.empty() && e.writes_in_flight == 0 &&
+             now - e.last_used >= e.passivation_timeout;
     });
   }
   return passivated;

@@ -66,19 +66,25 @@ class EntityRuntime {
   // Waits until no command is in flight, or until `timeout` passes. Returns true if drained.
   bool Drain(std::chrono::milliseconds timeout);
 
+ public:
+  struct Pending;  // a command and its callback (internal)
+
  private:
   struct Entity;
-  struct Pending;
   struct Shard;
   static constexpr size_t kShards = 16;
 
-  Shard& ShardOf(const std::string& id) const;
+  Shard& ShardOf(const Entity& entity) const;
   // Runs `pending` on `entity`, which it owns (running is set): inline when the entity is
   // active, else on the blocking pool after activation.
   void Start(const std::shared_ptr<Entity>& entity, std::unique_ptr<Pending> pending);
   // Loads the entity's state; on failure answers `pending` and returns false.
   bool Activate(Entity& entity, Pending& pending);
   void Execute(const std::shared_ptr<Entity>& entity, std::unique_ptr<Pending> pending);
+  // Called with the shard mutex held when `pending` becomes the entity's running command.
+  static void TakeOwnership(Entity& entity, Pending& pending);
+  // Answers with a failure, or applies the effects and replies.
+  void Answer(std::unique_ptr<Pending> pending, Outcome outcome);
   void OnEntityOutcome(const std::shared_ptr<Entity>& entity, std::unique_ptr<Pending> pending,
                        absl::StatusOr<Outcome> outcome);
   void AfterCommand(const std::shared_ptr<Entity>& entity);

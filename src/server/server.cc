@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "entity/catalog.h"
 #include "entity/entity_runtime.h"
 #include "entity/router.h"
@@ -39,6 +40,9 @@ void BlockShutdownSignals() {
 
 absl::Status Serve(const ServeConfig& config) {
   spdlog::set_level(spdlog::level::from_str(config.log_level));
+  // Abseil's mutex deadlock detection (on in Debian's build) costs a graph update per lock;
+  // the tests keep it, production does not pay for it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   absl::StatusOr<store::StorePtr> store = OpenStore(config);
   if (!store.ok()) {

@@ -317,6 +317,67 @@ TEST_F(OneBlockingThreadTest, UpdateIsDurableBeforeTheReply) {
   EXPECT_EQ(Stored("a"), 5);
 }
 
+// ---- Pipelining: commands queued on one entity share the store's next flush ----------------
+
+TEST_F(EntityRuntimeTest, QueuedCommandsRunWhileEarlierWritesAreInFlight) {
+  store_.HoldWrites();
+  std::vector<ResultCatcher> replies;
+  for (int i = 0; i < 3; ++i) {
+    replies.push_back(Send(MakeCommand(kCounter, "Increment", IncrementRequest("a", 1))));
+  }
+  // All three reached the function, each on the state the one before produced, and all
+  // three writes wait in the store together.
+  ASSERT_TRUE(store_.AwaitHeldWrites(3));
+  for (const ResultCatcher& reply : replies) EXPECT_FALSE(reply.has_result());
+  EXPECT_EQ(Stored("a"), std::nullopt);
+
+  store_.ReleaseWrites();
+  for (size_t i = 0; i < replies.size(); ++i) {
+    std::optional<CommandResult> result = replies[i].Await();
+    ASSERT_TRUE(result.has_value());
+    ASSERT_TRUE(result->status.ok()) << result->status;
+    EXPECT_EQ(ParseCounterValue(result->payload), static_cast<int64_t>(i + 1));
+  }
+  EXPECT_EQ(Stored("a"), 3);
+}
+
+TEST_F(EntityRuntimeTest, ReadBehindAnUnconfirmedWriteWaitsForIt) {
+  store_.HoldWrites();
+  ResultCatcher write = Send(MakeCommand(kCounter, "Increment", IncrementRequest("a", 4)));
+  ResultCatcher read = Send(MakeCommand(kCounter, "Get", GetRequest("a")));
+  // The read ran on the new state, but its reply is a barrier behind the write.
+  ASSERT_TRUE(store_.AwaitHeldWrites(2));
+  EXPECT_FALSE(read.has_result()) << "a reply showed state that was not durable yet";
+
+  store_.ReleaseWrites();
+  std::optional<CommandResult> result = read.Await();
+  ASSERT_TRUE(result.has_value());
+  ASSERT_TRUE(result->status.ok()) << result->status;
+  EXPECT_EQ(ParseCounterValue(result->payload), 4);
+  ASSERT_TRUE(write.Await().has_value());
+}
+
+TEST_F(EntityRuntimeTest, FailedWriteFailsTheCommandsThatRanOnItsState) {
+  ASSERT_TRUE(Increment("a", 10).status.ok());
+  store_.HoldWrites();
+  ResultCatcher first = Send(MakeCommand(kCounter, "Increment", IncrementRequest("a", 1)));
+  ResultCatcher second = Send(MakeCommand(kCounter, "Increment", IncrementRequest("a", 1)));
+  ASSERT_TRUE(store_.AwaitHeldWrites(2));
+  store_.FailWrites(absl::UnavailableError("disk gone"));
+  store_.ReleaseWrites();
+  std::optional<CommandResult> a = first.Await();
+  std::optional<CommandResult> b = second.Await();
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  EXPECT_EQ(a->status.code(), absl::StatusCode::kUnavailable) << a->status;
+  EXPECT_EQ(b->status.code(), absl::StatusCode::kUnavailable) << b->status;
+
+  store_.Heal();
+  // The entity reloads what the store holds instead of trusting its cache.
+  EXPECT_EQ(Get("a"), 10);
+  ASSERT_TRUE(Increment("a", 1).status.ok());
+  EXPECT_EQ(Stored("a"), 11);
+}
+
 TEST_F(OneBlockingThreadTest, DeleteIsDurableBeforeTheReply) {
   ASSERT_TRUE(Increment("a", 5).status.ok());
   store_.HoldWrites();
@@ -391,6 +452,9 @@ TEST_F(EntityRuntimeTest, UseRestartsTheIdleTime) {
 
 TEST_F(EntityRuntimeTest, BusyEntityIsKept) {
   ASSERT_TRUE(Increment("idle", 1).status.ok());
+  // A write's reply may come before its entity is released; a read that queued behind it
+  // replies only after the release.
+  ASSERT_EQ(Get("idle"), 1);
   function_.Hold();
   ResultCatcher busy = Send(MakeCommand(kCounter, "Increment", IncrementRequest("busy", 1)));
   ASSERT_TRUE(function_.AwaitParked(1));

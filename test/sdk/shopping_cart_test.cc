@@ -247,5 +247,21 @@ TEST_F(ShoppingCartTest, FrontCheckoutForwards) {
   EXPECT_FALSE(response.has_effects());
 }
 
+TEST_F(ShoppingCartTest, FrontValidateItemRepliesWithTheItemOrFails) {
+  LineItem item;
+  item.set_product_id("p1");
+  item.set_quantity(2);
+  v1::ActionResponse response = Action("ValidateItem", item);
+  ASSERT_TRUE(response.client_action().has_reply());
+  EXPECT_EQ(Unpack<LineItem>(response.client_action().reply().payload()).product_id(), "p1");
+  EXPECT_FALSE(response.has_effects());
+
+  item.set_quantity(0);
+  response = Action("ValidateItem", item);
+  ASSERT_TRUE(response.client_action().has_failure());
+  EXPECT_EQ(response.client_action().failure().code(),
+            static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+}
+
 }  // namespace
 }  // namespace example::shoppingcart

@@ -8,8 +8,9 @@
 //
 // Group commit: Write() encodes the keys on the caller's thread, appends the write to a queue
 // and wakes the single flusher thread. The flusher takes everything queued, writes it as one
-// rocksdb::WriteBatch (one WAL record, one fsync when options.sync) and then calls every
-// callback of the group with the same result: a group is applied entirely or not at all.
+// rocksdb::WriteBatch (one WAL record, one fsync when options.sync) and hands the group to the
+// completer thread, which calls every callback of the group with the same result (a group is
+// applied entirely or not at all), in write order, while the flusher writes the next group.
 
 #include <pthread.h>
 
@@ -21,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <deque>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -127,6 +129,7 @@ class RocksDbStore final : public Store {
   RocksDbStore(std::unique_ptr<rocksdb::DB> db, const RocksDbOptions& options)
       : db_(std::move(db)), path_(options.path.string()) {
     write_options_.sync = options.sync;
+    completer_ = std::thread([this] { CompleteLoop(); });
     flusher_ = std::thread([this] { FlushLoop(); });
   }
 
@@ -135,9 +138,9 @@ class RocksDbStore final : public Store {
     {
       absl::MutexLock lock(&mu_);
       stopping_ = true;
-      wake_.Signal();
     }
     flusher_.join();
+    completer_.join();
     if (!write_options_.sync) {
       // Unsynced mode: make a clean shutdown durable all the same.
       rocksdb::Status s = db_->FlushWAL(/*sync=*/true);
@@ -165,9 +168,7 @@ class RocksDbStore final : public Store {
     }
     absl::MutexLock lock(&mu_);
     queue_.push_back(std::move(pending));
-    // The flusher re-checks the queue before it sleeps, so one signal per empty->non-empty
-    // transition is enough.
-    if (queue_.size() == 1) wake_.Signal();
+
   }
 
   StoreStats stats() const override {
@@ -183,23 +184,62 @@ class RocksDbStore final : public Store {
     std::vector<Op> ops;
     WriteCallback done;
   };
+  struct Completed {
+    std::vector<Pending> group;
+    absl::Status status;
+  };
 
+  // Writes groups. Their callbacks go to the completer thread, so the next group's fsync
+  // overlaps the work the callbacks start (replies, the next commands of the same entities).
   void FlushLoop() {
     pthread_setname_np(pthread_self(), "massa-store");
     std::vector<Pending> group;
     while (true) {
       {
         absl::MutexLock lock(&mu_);
-        while (queue_.empty() && !stopping_) wake_.Wait(&mu_);
-        // Stop only once the queue is empty: callbacks run below may still enqueue writes.
-        if (queue_.empty()) return;
+        // Stop only once nothing is queued and no callback can queue more.
+        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return !queue_.empty() || (stopping_ && completing_ == 0);
+        };
+        mu_.Await(absl::Condition(&ready));
+        if (queue_.empty()) {
+          completer_stop_ = true;
+          return;
+        }
         group.swap(queue_);
       }
       const absl::Status status = WriteGroup(group);
       // Counted before the callbacks so that a caller who saw OK also sees the count.
       if (status.ok()) writes_.fetch_add(group.size(), std::memory_order_relaxed);
-      for (Pending& p : group) std::move(p.done)(status);
+      absl::MutexLock lock(&mu_);
+      completing_ += group.size();
+      completed_.push_back({std::move(group), status});
       group.clear();
+    }
+  }
+
+  // Runs the callbacks of written groups, in the order the groups were written.
+  void CompleteLoop() {
+    pthread_setname_np(pthread_self(), "massa-store-cb");
+    std::deque<Completed> batch;
+    while (true) {
+      {
+        absl::MutexLock lock(&mu_);
+        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return !completed_.empty() || completer_stop_;
+        };
+        mu_.Await(absl::Condition(&ready));
+        if (completed_.empty()) return;
+        batch.swap(completed_);
+      }
+      size_t done = 0;
+      for (Completed& c : batch) {
+        for (Pending& p : c.group) std::move(p.done)(c.status);
+        done += c.group.size();
+      }
+      batch.clear();
+      absl::MutexLock lock(&mu_);
+      completing_ -= done;
     }
   }
 
@@ -232,12 +272,15 @@ class RocksDbStore final : public Store {
   rocksdb::WriteOptions write_options_;
 
   absl::Mutex mu_;
-  absl::CondVar wake_;  // signalled when queue_ becomes non-empty or stopping_ is set
   std::vector<Pending> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<Completed> completed_ ABSL_GUARDED_BY(mu_);  // written, not yet called back
+  size_t completing_ ABSL_GUARDED_BY(mu_) = 0;            // callbacks not yet returned
+  bool completer_stop_ ABSL_GUARDED_BY(mu_) = false;
 
   std::atomic<uint64_t> writes_{0};
   std::atomic<uint64_t> flushes_{0};
+  std::thread completer_;
   std::thread flusher_;  // last: started once everything above is initialized
 };
 
