@@ -6,7 +6,11 @@
 // Closed loop (--concurrency N calls in flight) or open loop (--rate calls/s, latency measured
 // from the intended send time, so a stall is not hidden). Bounded by --duration and
 // --requests. Prints a table and appends one JSON record to --json-out.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -56,6 +60,8 @@ struct Options {
   int channels = 1;
   int watch_pid = 0;
   bool sequential_keys = false;  // each key used once, in order (activation benchmark)
+  std::string http_method = "GET";  // --mode http
+  std::string path;                 // --mode http: target path, {key} replaced
 };
 
 struct Target {
@@ -300,6 +306,119 @@ class Runner {
   Clock::time_point start_, end_;
 };
 
+// --mode http: closed loop over keep-alive HTTP/1.1 connections, one per call in flight.
+struct HttpRun {
+  std::vector<double> latencies_us;
+  int64_t errors = 0;
+  std::string first_error;
+  double seconds = 0;
+};
+
+int Connect(const std::string& target) {
+  size_t colon = target.rfind(':');
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(std::stoi(target.substr(colon + 1))));
+  inet_pton(AF_INET, target.substr(0, colon).c_str(), &address.sin_addr);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Sends `request` and reads one response (Content-Length framed). Returns the status or -1.
+int HttpRoundTrip(int fd, const std::string& request, std::string& buffer) {
+  for (size_t sent = 0; sent < request.size();) {
+    ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) return -1;
+    sent += static_cast<size_t>(n);
+  }
+  buffer.clear();
+  char chunk[16384];
+  size_t header_end = std::string::npos;
+  size_t length = 0;
+  while (true) {
+    if (header_end == std::string::npos) {
+      header_end = buffer.find("\r\n\r\n");
+      if (header_end != std::string::npos) {
+        std::string lower = buffer.substr(0, header_end);
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        size_t at = lower.find("content-length:");
+        length = at == std::string::npos ? 0 : std::stoul(lower.substr(at + 15));
+      }
+    }
+    if (header_end != std::string::npos && buffer.size() >= header_end + 4 + length) break;
+    ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+    if (n <= 0) return -1;
+    buffer.append(chunk, static_cast<size_t>(n));
+  }
+  return std::stoi(buffer.substr(9, 3));
+}
+
+HttpRun RunHttp(const Options& options) {
+  HttpRun run;
+  std::mutex mu;
+  std::atomic<int64_t> issued{0};
+  const auto start = Clock::now();
+  const auto measure_from = start + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(options.warmup_s));
+  const auto end = measure_from + std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(options.duration_s));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < options.concurrency; ++t) {
+    threads.emplace_back([&] {
+      std::mt19937_64 rng(std::random_device{}());
+      std::vector<double> mine;
+      int64_t errors = 0;
+      std::string first_error;
+      std::string buffer;
+      int fd = Connect(options.target);
+      while (fd >= 0) {
+        auto now = Clock::now();
+        int64_t n = issued.fetch_add(1);
+        if (now >= end || (options.requests > 0 && n >= options.requests)) break;
+        int64_t k = options.sequential_keys ? n % options.keys
+                                            : static_cast<int64_t>(rng() % options.keys);
+        auto fill = [&](std::string text) {
+          for (size_t at = text.find("{key}"); at != std::string::npos; at = text.find("{key}", at)) {
+            text.replace(at, 5, std::to_string(k));
+          }
+          return text;
+        };
+        std::string body = options.http_method == "GET" ? "" : fill(options.body);
+        std::string request = options.http_method + " " + fill(options.path) +
+                              " HTTP/1.1\r\nHost: massa\r\nContent-Type: application/json\r\n"
+                              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+        auto t0 = Clock::now();
+        int status = HttpRoundTrip(fd, request, buffer);
+        auto t1 = Clock::now();
+        if (status < 0) {
+          close(fd);
+          fd = Connect(options.target);
+        }
+        if (t0 < measure_from) continue;
+        if (status == 200) {
+          mine.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+        } else if (errors++ == 0) {
+          first_error = "HTTP " + std::to_string(status) + " " + buffer.substr(0, 200);
+        }
+      }
+      if (fd >= 0) close(fd);
+      std::lock_guard<std::mutex> lock(mu);
+      run.latencies_us.insert(run.latencies_us.end(), mine.begin(), mine.end());
+      if (errors > 0 && run.errors == 0) run.first_error = first_error;
+      run.errors += errors;
+    });
+  }
+  for (auto& t : threads) t.join();
+  run.seconds = std::chrono::duration<double>(std::min(Clock::now(), end) - measure_from).count();
+  return run;
+}
+
 double Percentile(const std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
   size_t index = static_cast<size_t>(p / 100.0 * static_cast<double>(sorted.size() - 1) + 0.5);
@@ -312,14 +431,17 @@ int main(int argc, char** argv) {
   Options options;
   CLI::App app("massa-loadgen: gRPC load for any unary method", "massa-loadgen");
   app.add_option("--target", options.target, "host:port or unix:/path")->capture_default_str();
-  app.add_option("--method", options.method, "package.Service/Method")->required();
+  app.add_option("--method", options.method, "package.Service/Method (gRPC modes)");
   app.add_option("--body", options.body, "request as JSON; {key} is replaced by the key number")
       ->capture_default_str();
   app.add_option("--mode", options.mode,
                  "massa: call through massa; function: call the user function directly "
                  "(native protocol, the baseline)")
-      ->check(CLI::IsMember({"massa", "function"}))
+      ->check(CLI::IsMember({"massa", "function", "http"}))
       ->capture_default_str();
+  app.add_option("--http-method", options.http_method, "--mode http: GET, POST, PUT, ...")
+      ->capture_default_str();
+  app.add_option("--path", options.path, "--mode http: request path; {key} is replaced");
   app.add_option("--keys", options.keys, "distinct entity keys (requests pick one at random)")
       ->check(CLI::Range(1, 10'000'000))
       ->capture_default_str();
@@ -347,32 +469,59 @@ int main(int argc, char** argv) {
   app.add_option("--json-out", options.json_out, "append the JSON record to this file");
   CLI11_PARSE(app, argc, argv);
 
+  std::vector<double> lat_http;
+  int64_t http_errors = 0;
+  std::string http_first_error;
+  double http_seconds = 0;
+  ProcessSample before, after;
+  if (options.mode == "http") {
+    if (options.path.empty()) Die("--mode http needs --path");
+    before = SampleProcess(options.watch_pid);
+    HttpRun run = RunHttp(options);
+    after = SampleProcess(options.watch_pid);
+    lat_http = std::move(run.latencies_us);
+    http_errors = run.errors;
+    http_first_error = run.first_error;
+    http_seconds = run.seconds;
+    options.method = options.http_method + " " + options.path;
+  } else if (options.method.empty()) {
+    Die("--method is required");
+  }
+  std::unique_ptr<Runner> runner_ptr;
   std::vector<std::shared_ptr<grpc::Channel>> channels;
-  for (int i = 0; i < options.channels; ++i) {
+  for (int i = 0; options.mode != "http" && i < options.channels; ++i) {
     grpc::ChannelArguments args;
     args.SetInt("grpc.channel_id", i);  // distinct channels, distinct connections
     channels.push_back(
         grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args));
   }
-  Target target = Discover(options, channels.front());
-  pb::DynamicMessageFactory factory(target.pool.get());
-  std::vector<std::string> requests;
-  requests.reserve(options.keys);
-  for (int k = 0; k < options.keys; ++k) requests.push_back(EncodeRequest(options, target, k, factory));
-  std::string path = "/" + target.method->service()->full_name() + "/" + target.method->name();
-  if (options.mode == "function") {
-    path = target.kind == "action" ? "/massa.protocol.v1.Action/Handle"
-                                   : "/massa.protocol.v1.ValueEntity/Handle";
+  if (options.mode != "http") {
+    Target target = Discover(options, channels.front());
+    pb::DynamicMessageFactory factory(target.pool.get());
+    std::vector<std::string> requests;
+    requests.reserve(options.keys);
+    for (int k = 0; k < options.keys; ++k) {
+      requests.push_back(EncodeRequest(options, target, k, factory));
+    }
+    std::string path = "/" + target.method->service()->full_name() + "/" + target.method->name();
+    if (options.mode == "function") {
+      path = target.kind == "action" ? "/massa.protocol.v1.Action/Handle"
+                                     : "/massa.protocol.v1.ValueEntity/Handle";
+    }
+    runner_ptr = std::make_unique<Runner>(options, std::move(requests), path, channels);
+    before = SampleProcess(options.watch_pid);
+    runner_ptr->Run();
+    after = SampleProcess(options.watch_pid);
   }
 
-  Runner runner(options, std::move(requests), path, channels);
-  ProcessSample before = SampleProcess(options.watch_pid);
-  runner.Run();
-  ProcessSample after = SampleProcess(options.watch_pid);
-
-  std::vector<double>& lat = runner.latencies_us;
+  std::vector<double>& lat = runner_ptr ? runner_ptr->latencies_us : lat_http;
+  const int64_t errors = runner_ptr ? runner_ptr->errors : http_errors;
+  const std::string first_error = runner_ptr ? runner_ptr->first_error : http_first_error;
   std::sort(lat.begin(), lat.end());
-  double seconds = std::chrono::duration<double>(runner.measured_end_ - runner.measure_from_).count();
+  double seconds = runner_ptr ? std::chrono::duration<double>(runner_ptr->measured_end_ -
+                                                              runner_ptr->measure_from_)
+                                    .count()
+                              : http_seconds;
   if (seconds <= 0) seconds = options.duration_s;
   double throughput = static_cast<double>(lat.size()) / seconds;
   double cpu_us_per_call = 0;
@@ -384,8 +533,8 @@ int main(int argc, char** argv) {
   std::printf("%-34s %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %8lld\n", options.scenario.c_str(),
               throughput, Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99),
               Percentile(lat, 99.9), lat.empty() ? 0.0 : lat.back(),
-              static_cast<long long>(runner.errors));
-  if (runner.errors > 0) std::printf("first error: %s\n", runner.first_error.c_str());
+              static_cast<long long>(errors));
+  if (errors > 0) std::printf("first error: %s\n", first_error.c_str());
   if (options.watch_pid > 0) {
     std::printf("watched pid %d: %.1f us CPU per call, RSS %ld kB\n", options.watch_pid,
                 cpu_us_per_call, after.rss_kb);
@@ -400,7 +549,7 @@ int main(int argc, char** argv) {
                 "\"rss_kb\":%ld}",
                 options.scenario.c_str(), options.mode.c_str(), options.method.c_str(),
                 options.keys, options.concurrency, options.rate, lat.size(),
-                static_cast<long long>(runner.errors), seconds, throughput, Percentile(lat, 50),
+                static_cast<long long>(errors), seconds, throughput, Percentile(lat, 50),
                 Percentile(lat, 90), Percentile(lat, 99), Percentile(lat, 99.9),
                 lat.empty() ? 0.0 : lat.back(), cpu_us_per_call, after.rss_kb);
   std::printf("%s\n", record);
@@ -408,5 +557,5 @@ int main(int argc, char** argv) {
     std::ofstream out(options.json_out, std::ios::app);
     out << record << "\n";
   }
-  return runner.errors > 0 && lat.empty() ? 1 : 0;
+  return errors > 0 && lat.empty() ? 1 : 0;
 }

@@ -40,12 +40,15 @@ for _ in $(seq 100); do grep -q "listening on" "$work/function.log" 2>/dev/null 
 # start_massa NAME [extra flags]: starts massa on a fresh data dir; sets massa_pid, massa_addr.
 start_massa() {
   local name=$1; shift
-  "$massa" serve --function "$sock" --grpc-listen 127.0.0.1:0 --data-dir "$work/data-$name" \
-    --log-level warn "$@" >"$work/massa-$name.log" 2>&1 &
+  "$massa" serve --function "$sock" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
+    --admin-listen off --data-dir "$work/data-$name" --log-level warn "$@" \
+    >"$work/massa-$name.log" 2>&1 &
   massa_pid=$!
   pids+=($massa_pid)
   for _ in $(seq 200); do grep -q "serving gRPC on" "$work/massa-$name.log" 2>/dev/null && break; sleep 0.05; done
   massa_addr=$(grep -o 'serving gRPC on .*' "$work/massa-$name.log" | awk '{print $4}')
+  for _ in $(seq 100); do grep -q "serving HTTP on" "$work/massa-$name.log" 2>/dev/null && break; sleep 0.05; done
+  massa_http=$(grep -o 'serving HTTP on .*' "$work/massa-$name.log" | awk '{print $4}')
 }
 stop_massa() { kill "$massa_pid"; wait "$massa_pid" 2>/dev/null || true; }
 
@@ -54,6 +57,7 @@ run() {
   local scenario=$1 mode=$2 method=$3 body=$4; shift 4
   local target="$massa_addr" watch=(--watch-pid "$massa_pid")
   if [ "$mode" = function ]; then target="$sock"; watch=(); fi
+  if [ "$mode" = http ]; then target="$massa_http"; fi
   "$loadgen" --target "$target" --mode "$mode" --method "$method" --body "$body" \
     --duration "$seconds" --scenario "$scenario" --json-out "$out" "${watch[@]}" "$@" |
     grep -v '^{' | grep -v '^scenario' || true
@@ -80,6 +84,10 @@ run direct-write-hot-c1     function "$cart/AddItem" '{"cart_id":"hot","product_
 run massa-write-hot-c1      massa    "$cart/AddItem" '{"cart_id":"hot","product_id":"p","quantity":1}'
 run direct-write-hot-c8     function "$cart/AddItem" '{"cart_id":"hot","product_id":"p","quantity":1}' --concurrency 8
 run massa-write-hot-c8      massa    "$cart/AddItem" '{"cart_id":"hot","product_id":"p","quantity":1}' --concurrency 8
+# The same reads and writes over HTTP/JSON (google.api.http rules of the example).
+run http-read-1000keys-c1   http "" "" --http-method GET --path '/carts/c{key}' --keys 1000
+run http-read-1000keys-c16  http "" "" --http-method GET --path '/carts/c{key}' --keys 1000 --concurrency 16
+run http-write-1000keys-c32 http "" '{"productId":"p","quantity":1}' --http-method POST --path '/carts/c{key}/items' --keys 1000 --concurrency 32
 stop_massa
 
 # Activations: every call goes to a key never seen (a store miss, then the function).

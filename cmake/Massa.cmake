@@ -11,8 +11,10 @@ if(MASSA_LLD)
 endif()
 
 # Warnings for Massa's own code (third-party headers come in as SYSTEM includes).
-set(MASSA_WARNINGS -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor
-    -Wimplicit-fallthrough)
+set(MASSA_WARNINGS -Wall -Wextra -Wpedantic -Wnon-virtual-dtor -Wimplicit-fallthrough)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  list(APPEND MASSA_WARNINGS -Wshadow=local)
+endif()
 
 function(massa_target_defaults target)
   target_compile_options(${target} PRIVATE ${MASSA_WARNINGS})

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 ./scripts/build.sh massa shopping-cart-function
 
 port="${MASSA_PORT:-9000}"
+http_port="${MASSA_HTTP_PORT:-8080}"
+admin_port="${MASSA_ADMIN_PORT:-9090}"
 socket="/tmp/massa-example-$$.sock"
 massa=build/src/cli/massa
 function_bin=build/examples/shopping-cart/shopping-cart-function
@@ -22,6 +24,7 @@ trap cleanup EXIT INT TERM
 "$function_bin" --listen "unix:$socket" &
 pids+=($!)
 "$massa" serve --function "unix:$socket" --grpc-listen "127.0.0.1:$port" \
+  --http-listen "127.0.0.1:$http_port" --admin-listen "127.0.0.1:$admin_port" \
   --data-dir massa-data --log-level info &
 pids+=($!)
 
@@ -41,5 +44,9 @@ call example.shoppingcart.ShoppingCart/GetCart '{"cart_id":"demo"}'
 echo
 echo "Call it yourself from another terminal, for example:"
 echo "  $massa call --address 127.0.0.1:$port example.shoppingcart.ShoppingCart/GetCart '{\"cart_id\":\"demo\"}'"
-echo "or with any gRPC client at 127.0.0.1:$port. State is kept in ./massa-data. Ctrl-C stops."
+echo "or with any gRPC client at 127.0.0.1:$port (server reflection is on), or over HTTP/JSON:"
+echo "  curl 127.0.0.1:$http_port/carts/demo"
+echo "  curl -H 'content-type: application/json' -d '{\"productId\":\"cup\",\"quantity\":1}' 127.0.0.1:$http_port/carts/demo/items"
+echo "Metrics: curl 127.0.0.1:$admin_port/metrics   Readiness: curl 127.0.0.1:$admin_port/readyz"
+echo "State is kept in ./massa-data. Ctrl-C stops."
 wait "${pids[1]}"

@@ -102,6 +102,10 @@ void AddServeOptions(CLI::App& app, CLI::App& serve, massa::ServeConfig& config,
       "address of the user function: unix:/path or host:port");
   add("grpc-listen", config.grpc_listen,
       "address to serve gRPC on: host:port (port 0 picks a free port) or unix:/path");
+  add("http-listen", config.http_listen,
+      "address to serve HTTP/JSON on (google.api.http transcoding): host:port, or off");
+  add("admin-listen", config.admin_listen,
+      "address of /metrics, /healthz and /readyz: host:port, or off");
   add("store", config.store, "where state is kept: rocksdb (durable) or memory (tests only)");
   add("data-dir", config.data_dir, "directory of the rocksdb store");
   add("store-sync", config.store_sync,

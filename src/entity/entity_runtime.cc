@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "common/metrics.h"
 #include "common/thread_pool.h"
 #include "entity/catalog.h"
 #include "entity/state_codec.h"
@@ -272,11 +273,13 @@ void EntityRuntime::Execute(const std::shared_ptr<Entity>& entity,
     return;
   }
   const Command& command = pending->command;
-  function_.HandleValueEntity(
-      command, entity->state,
-      [this, entity, pending = std::move(pending)](absl::StatusOr<Outcome> outcome) mutable {
-        OnEntityOutcome(entity, std::move(pending), std::move(outcome));
-      });
+  const auto started = std::chrono::steady_clock::now();
+  function_.HandleValueEntity(command, entity->state,
+                              [this, entity, started, pending = std::move(pending)](
+                                  absl::StatusOr<Outcome> outcome) mutable {
+                                ObserveFunctionCall(started, outcome.ok());
+                                OnEntityOutcome(entity, std::move(pending), std::move(outcome));
+                              });
 }
 
 void EntityRuntime::OnEntityOutcome(const std::shared_ptr<Entity>& entity,
@@ -326,8 +329,14 @@ void EntityRuntime::OnEntityOutcome(const std::shared_ptr<Entity>& entity,
   // released below, so the reply is handed over: whoever comes second sends it.
   auto handoff = std::make_shared<ReplyHandoff>();
   const uint64_t epoch = pending->epoch;
-  store_.Write(std::move(batch), [this, entity, epoch, handoff, pending = std::move(pending),
+  const auto write_started = std::chrono::steady_clock::now();
+  store_.Write(std::move(batch), [this, entity, epoch, handoff, write_started,
+                                  pending = std::move(pending),
                                   outcome = *std::move(outcome)](absl::Status status) mutable {
+    if (metrics_.store_write_latency != nullptr) {
+      metrics_.store_write_latency->Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - write_started).count());
+    }
     bool confirmed = false;
     {
       absl::MutexLock lock(&ShardOf(*entity).mu);
@@ -388,8 +397,10 @@ void EntityRuntime::RunAction(std::unique_ptr<Pending> pending) {
     return;
   }
   const Command& command = pending->command;
-  function_.HandleAction(command, [this, pending = std::move(pending)](
+  const auto started = std::chrono::steady_clock::now();
+  function_.HandleAction(command, [this, started, pending = std::move(pending)](
                                       absl::StatusOr<Outcome> outcome) mutable {
+    ObserveFunctionCall(started, outcome.ok());
     if (!outcome.ok()) {
       std::move(pending->done)(Error(std::move(outcome).status()));
     } else if (outcome->failed()) {
@@ -500,6 +511,35 @@ size_t EntityRuntime::PassivateIdle() {
     });
   }
   return passivated;
+}
+
+void EntityRuntime::ObserveFunctionCall(std::chrono::steady_clock::time_point started,
+                                        bool reached) {
+  if (metrics_.function_latency != nullptr) {
+    metrics_.function_latency->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  }
+  if (!reached && metrics_.function_errors != nullptr) metrics_.function_errors->Add();
+}
+
+std::vector<std::pair<std::string, size_t>> EntityRuntime::ActiveByType() const {
+  absl::flat_hash_map<const std::string*, size_t> counts;
+  for (size_t i = 0; i < kShards; ++i) {
+    absl::MutexLock lock(&shards_[i].mu);
+    for (const auto& [id, entity] : shards_[i].entities) ++counts[id.type];
+  }
+  std::vector<std::pair<std::string, size_t>> out;
+  for (const auto& [type, count] : counts) out.emplace_back(*type, count);
+  return out;
+}
+
+size_t EntityRuntime::waiting_commands() const {
+  size_t waiting = 0;
+  for (size_t i = 0; i < kShards; ++i) {
+    absl::MutexLock lock(&shards_[i].mu);
+    for (const auto& [id, entity] : shards_[i].entities) waiting += entity->mailbox.size();
+  }
+  return waiting;
 }
 
 size_t EntityRuntime::active_entities() const {

@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "massa/common/clock.h"
@@ -21,7 +23,16 @@
 namespace massa {
 
 struct MethodInfo;
+class Counter;
+class Histogram;
 class ThreadPool;
+
+// Where the runtime records what it measures; any may be null.
+struct RuntimeMetrics {
+  Histogram* function_latency = nullptr;     // one call to the user function
+  Counter* function_errors = nullptr;        // calls that did not reach or answer the function
+  Histogram* store_write_latency = nullptr;  // from Write to durable
+};
 
 struct RuntimeOptions {
   // Used for entity types whose spec sets no timeout.
@@ -46,6 +57,8 @@ class EntityRuntime {
 
   // Where effects go. Must be set before the first Submit.
   void SetDispatcher(Dispatcher* dispatcher) { dispatcher_ = dispatcher; }
+  // Must be set before the first Submit, if at all.
+  void SetMetrics(RuntimeMetrics metrics) { metrics_ = metrics; }
 
   // Runs `command` (already routed: method resolved, entity key extracted) and calls `done`
   // once. Errors: RESOURCE_EXHAUSTED when the entity's mailbox is full; UNAVAILABLE when the
@@ -59,6 +72,10 @@ class EntityRuntime {
 
   // Entities currently active (state cached or a command queued).
   size_t active_entities() const;
+  // The same, per entity type.
+  std::vector<std::pair<std::string, size_t>> ActiveByType() const;
+  // Commands waiting in mailboxes (not counting those running).
+  size_t waiting_commands() const;
 
   // Commands accepted and not yet answered.
   int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
@@ -91,12 +108,14 @@ class EntityRuntime {
   void RunAction(std::unique_ptr<Pending> pending);
   void ApplyEffectsAndReply(std::unique_ptr<Pending> pending, Outcome outcome);
   void SweepLoop();
+  void ObserveFunctionCall(std::chrono::steady_clock::time_point started, bool reached);
 
   const RuntimeOptions options_;
   UserFunction& function_;
   store::Store& store_;
   Clock& clock_;
   Dispatcher* dispatcher_ = nullptr;
+  RuntimeMetrics metrics_;
   std::unique_ptr<Shard[]> shards_;
   std::atomic<int64_t> in_flight_{0};
   std::unique_ptr<ThreadPool> blocking_pool_;

@@ -34,6 +34,13 @@ absl::Status Validate(const ServeConfig& config) {
     return Invalid("grpc-listen", absl::StrCat("'", config.grpc_listen,
                                                "' is not host:port or unix:/path"));
   }
+  for (const auto& [option, value] : {std::pair<std::string, const std::string*>{
+                                         "http-listen", &config.http_listen},
+                                     {"admin-listen", &config.admin_listen}}) {
+    if (*value != "off" && (!IsAddress(*value) || value->rfind("unix:", 0) == 0)) {
+      return Invalid(option, "'" + *value + "' is not host:port or off");
+    }
+  }
   if (config.store != "rocksdb" && config.store != "memory") {
     return Invalid("store", absl::StrCat("'", config.store, "' is not one of rocksdb, memory"));
   }

@@ -13,6 +13,8 @@ namespace massa {
 struct ServeConfig {
   std::string function = "unix:/tmp/massa-function.sock";  // the user function's address
   std::string grpc_listen = "0.0.0.0:9000";
+  std::string http_listen = "0.0.0.0:8080";   // HTTP/JSON ingress; "off" disables it
+  std::string admin_listen = "0.0.0.0:9090";  // /metrics, /healthz, /readyz; "off" disables it
   std::string store = "rocksdb";  // "rocksdb" or "memory"
   std::string data_dir = "massa-data";
   bool store_sync = true;  // fsync before acknowledging; off only for benchmarks that say so

@@ -13,6 +13,9 @@
 #include <vector>
 
 #include "example/shoppingcart/shoppingcart.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1/reflection.grpc.pb.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
@@ -43,17 +46,27 @@ class CartTest : public ::testing::Test {
   }
 
   void StartMassa(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {MASSA_BIN,       "serve",
-                                     "--function",    socket_,
-                                     "--grpc-listen", "127.0.0.1:0",
-                                     "--data-dir",    dir_.path() + "/data",
-                                     "--log-level",   "warn"};
+    std::vector<std::string> argv = {MASSA_BIN,        "serve",
+                                     "--function",     socket_,
+                                     "--grpc-listen",  "127.0.0.1:0",
+                                     "--http-listen",  "127.0.0.1:0",
+                                     "--admin-listen", "127.0.0.1:0",
+                                     "--data-dir",     dir_.path() + "/data",
+                                     "--log-level",    "warn"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     massa_ = std::make_unique<Process>(
         argv, dir_.path() + "/massa-" + std::to_string(++massa_starts_) + ".log");
     auto line = massa_->WaitForLine("massa: serving gRPC on ", kStartTimeout);
     ASSERT_TRUE(line.has_value()) << massa_->log();
     address_ = line->substr(line->rfind(' ') + 1);
+    auto port_of = [&](const std::string& needle) {
+      auto found = massa_->WaitForLine(needle, kStartTimeout);
+      return found ? std::stoi(found->substr(found->rfind(':') + 1)) : 0;
+    };
+    http_port_ = port_of("massa: serving HTTP on ");
+    admin_port_ = port_of("massa: admin on ");
+    ASSERT_NE(http_port_, 0) << massa_->log();
+    ASSERT_NE(admin_port_, 0) << massa_->log();
     channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
     carts_ = cart::ShoppingCart::NewStub(channel_);
     front_ = cart::CartFront::NewStub(channel_);
@@ -123,6 +136,8 @@ class CartTest : public ::testing::Test {
   std::unique_ptr<Process> function_;
   std::unique_ptr<Process> massa_;
   std::string address_;
+  int http_port_ = 0;
+  int admin_port_ = 0;
   int exit_status_ = -1;
   int massa_starts_ = 0;
   int function_starts_ = 0;
@@ -302,6 +317,186 @@ TEST_F(CartTest, CallSubcommandSpeaksJson) {
   while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
   EXPECT_NE(pclose(pipe), 0);
   EXPECT_THAT(output, HasSubstr("nope"));
+}
+
+// ---- HTTP/JSON ingress (google.api.http rules of the example) -----------------------------
+
+TEST_F(CartTest, HttpRulesServeTheCart) {
+  HttpResult r = HttpCall(http_port_, "POST", "/carts/h1/items",
+                          R"({"productId":"pen","name":"Pen","quantity":2})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "{}");
+  r = HttpCall(http_port_, "GET", "/carts/h1");  // get with a path variable
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(r.body, HasSubstr(R"("productId":"pen")"));
+  EXPECT_THAT(r.body, HasSubstr(R"("quantity":2)"));
+  r = HttpCall(http_port_, "GET", "/carts/h1/items");  // additional binding, response_body
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body.front(), '[');
+  r = HttpCall(http_port_, "PUT", "/front/carts/h1/items",  // body: "items", through an action
+               R"([{"productId":"ink","quantity":1}])");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(r.body, HasSubstr(R"("productId":"ink")"));
+  r = HttpCall(http_port_, "DELETE", "/carts/h1/items/pen", "", "");  // no body
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = HttpCall(http_port_, "POST", "/carts/h1:checkout", "", "");  // custom verb
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(r.body, HasSubstr(R"("checkedOut":true)"));
+  // The same state is seen over gRPC.
+  cart::Cart c = GetCart("h1");
+  EXPECT_TRUE(c.checked_out());
+  EXPECT_EQ(Quantity(c, "ink"), 1);
+  EXPECT_EQ(Quantity(c, "pen"), 0);
+}
+
+TEST_F(CartTest, HttpMethodWithoutRuleIsReachableByItsName) {
+  HttpResult r = HttpCall(http_port_, "POST", "/example.shoppingcart.CartFront/ValidateItem",
+                          R"({"product_id":"p","quantity":3})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(r.body, HasSubstr(R"("quantity":3)"));
+}
+
+TEST_F(CartTest, HttpErrorsHaveStatusAndJsonBody) {
+  // Unknown route: 501.
+  HttpResult r = HttpCall(http_port_, "GET", "/nowhere");
+  EXPECT_EQ(r.status, 501);
+  EXPECT_THAT(r.body, HasSubstr(R"("code":12)"));
+  // Invalid JSON and unknown fields: 400, nothing written.
+  r = HttpCall(http_port_, "POST", "/carts/e1/items", "{not json");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr(R"("message":)"));
+  r = HttpCall(http_port_, "POST", "/carts/e1/items", R"({"productId":"p","quantity":1,"x":2})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("x"));
+  // Wrong content type: 400 naming it.
+  r = HttpCall(http_port_, "POST", "/carts/e1/items", "productId=p", "application/x-www-form-urlencoded");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("content type"));
+  // The function's failure: its code mapped, its message kept.
+  r = HttpCall(http_port_, "POST", "/carts/e1/items", R"({"productId":"p","quantity":0})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("quantity must be positive"));
+  r = HttpCall(http_port_, "DELETE", "/carts/e1/items/missing", "", "");
+  EXPECT_EQ(r.status, 404);
+  // A body over the limit (--max-message-bytes, 4 MiB): 413.
+  r = HttpCall(http_port_, "POST", "/carts/e1/items", std::string(5 << 20, ' '));
+  EXPECT_EQ(r.status, 413);
+  // Nothing above changed the cart.
+  EXPECT_EQ(GetCart("e1").items_size(), 0);
+  EXPECT_TRUE(massa_->running());
+}
+
+// ---- Reflection, health, metrics, shutdown --------------------------------------------------
+
+TEST_F(CartTest, ReflectionListsAndDescribesTheUsersServices) {
+  for (int version = 0; version < 2; ++version) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    std::vector<std::string> services;
+    if (version == 0) {
+      auto stub = grpc::reflection::v1alpha::ServerReflection::NewStub(channel_);
+      auto stream = stub->ServerReflectionInfo(&context);
+      grpc::reflection::v1alpha::ServerReflectionRequest request;
+      request.set_list_services("");
+      ASSERT_TRUE(stream->Write(request));
+      grpc::reflection::v1alpha::ServerReflectionResponse response;
+      ASSERT_TRUE(stream->Read(&response));
+      for (const auto& s : response.list_services_response().service()) services.push_back(s.name());
+      request.set_file_containing_symbol("example.shoppingcart.ShoppingCart");
+      ASSERT_TRUE(stream->Write(request));
+      ASSERT_TRUE(stream->Read(&response));
+      ASSERT_GT(response.file_descriptor_response().file_descriptor_proto_size(), 0);
+      stream->WritesDone();
+    } else {
+      auto stub = grpc::reflection::v1::ServerReflection::NewStub(channel_);
+      auto stream = stub->ServerReflectionInfo(&context);
+      grpc::reflection::v1::ServerReflectionRequest request;
+      request.set_list_services("");
+      ASSERT_TRUE(stream->Write(request));
+      grpc::reflection::v1::ServerReflectionResponse response;
+      ASSERT_TRUE(stream->Read(&response));
+      for (const auto& s : response.list_services_response().service()) services.push_back(s.name());
+      request.set_file_containing_symbol("example.shoppingcart.Cart");
+      ASSERT_TRUE(stream->Write(request));
+      ASSERT_TRUE(stream->Read(&response));
+      ASSERT_GT(response.file_descriptor_response().file_descriptor_proto_size(), 0);
+      stream->WritesDone();
+    }
+    EXPECT_THAT(services, ::testing::Contains("example.shoppingcart.ShoppingCart"));
+    EXPECT_THAT(services, ::testing::Contains("example.shoppingcart.CartFront"));
+    EXPECT_THAT(services, ::testing::Contains("grpc.health.v1.Health"));
+  }
+}
+
+TEST_F(CartTest, HealthFollowsTheFunctionAndShutdown) {
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  auto check = [&](const std::string& service) {
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status status = health->Check(&context, request, &response);
+    return status.ok() ? static_cast<int>(response.status()) : -status.error_code();
+  };
+  auto ready_status = [&] { return HttpCall(admin_port_, "GET", "/readyz").status; };
+  // Poll (bounded) until `want` holds: readiness is re-evaluated every half second.
+  auto eventually = [&](auto get, int want) {
+    int got = get();
+    for (int i = 0; i < 100 && got != want; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      got = get();
+    }
+    return got;
+  };
+  constexpr int kServing = grpc::health::v1::HealthCheckResponse::SERVING;
+  constexpr int kNotServing = grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+  EXPECT_EQ(HttpCall(admin_port_, "GET", "/healthz").status, 200);
+  EXPECT_EQ(eventually(ready_status, 200), 200);
+  EXPECT_EQ(eventually([&] { return check(""); }, kServing), kServing);
+  EXPECT_EQ(check("example.shoppingcart.ShoppingCart"), kServing);
+  EXPECT_EQ(check("no.such.Service"), -grpc::StatusCode::NOT_FOUND);
+
+  function_->Signal(SIGKILL);  // the function is gone: not ready, still alive
+  function_->Wait(std::chrono::seconds(10));
+  EXPECT_EQ(eventually(ready_status, 503), 503);
+  EXPECT_EQ(eventually([&] { return check(""); }, kNotServing), kNotServing);
+  EXPECT_EQ(HttpCall(admin_port_, "GET", "/healthz").status, 200);
+  StartFunction();
+  EXPECT_EQ(eventually(ready_status, 200), 200);
+  EXPECT_EQ(eventually([&] { return check(""); }, kServing), kServing);
+
+  // SIGTERM: a watcher sees NOT_SERVING before the stream ends, and massa exits 0.
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  grpc::health::v1::HealthCheckRequest request;
+  auto watch = health->Watch(&context, request);
+  grpc::health::v1::HealthCheckResponse update;
+  ASSERT_TRUE(watch->Read(&update));
+  EXPECT_EQ(static_cast<int>(update.status()), kServing);
+  StopMassa(SIGTERM);
+  int last = static_cast<int>(update.status());
+  while (watch->Read(&update)) last = static_cast<int>(update.status());
+  EXPECT_EQ(last, kNotServing);
+  EXPECT_EQ(exit_status_, 0) << massa_->log();
+}
+
+TEST_F(CartTest, MetricsCountRequests) {
+  auto scrape = [&] { return HttpCall(admin_port_, "GET", "/metrics"); };
+  HttpResult before = scrape();
+  ASSERT_EQ(before.status, 200);
+  EXPECT_THAT(before.headers, HasSubstr("text/plain"));
+  ASSERT_TRUE(AddItem("m1", "pen", 1).ok());
+  ASSERT_EQ(HttpCall(http_port_, "GET", "/carts/m1").status, 200);
+  EXPECT_EQ(AddItem("m1", "pen", 0).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  HttpResult after = scrape();
+  EXPECT_THAT(after.body, HasSubstr(R"(massa_requests_total{service="example.shoppingcart.ShoppingCart",method="AddItem",protocol="grpc",code="OK"} 1)"));
+  EXPECT_THAT(after.body, HasSubstr(R"(massa_requests_total{service="example.shoppingcart.ShoppingCart",method="AddItem",protocol="grpc",code="INVALID_ARGUMENT"} 1)"));
+  EXPECT_THAT(after.body, HasSubstr(R"(massa_requests_total{service="example.shoppingcart.ShoppingCart",method="GetCart",protocol="http",code="OK"} 1)"));
+  EXPECT_THAT(after.body, HasSubstr(R"(massa_active_entities{entity_type="example.shoppingcart.ShoppingCart"} 1)"));
+  EXPECT_THAT(after.body, HasSubstr("massa_function_call_duration_seconds_count"));
+  EXPECT_THAT(after.body, HasSubstr("massa_store_write_duration_seconds_count 1"));
+  EXPECT_THAT(before.body, ::testing::Not(HasSubstr("method=\"AddItem\"")));
 }
 
 // Startup problems stop massa with one line that names the problem.

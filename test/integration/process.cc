@@ -1,6 +1,9 @@
 #include "integration/process.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -91,6 +94,47 @@ int Process::Wait(std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return *exit_status_;
+}
+
+HttpResult HttpCall(int port, const std::string& method, const std::string& target,
+                    const std::string& body, const std::string& content_type) {
+  HttpResult result;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return result;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval timeout{20, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    close(fd);
+    return result;
+  }
+  std::string request = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+                        "Connection: close\r\nContent-Length: " + std::to_string(body.size()) +
+                        "\r\n";
+  if (!content_type.empty()) request += "Content-Type: " + content_type + "\r\n";
+  request += "\r\n" + body;
+  for (size_t sent = 0; sent < request.size();) {
+    ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  std::string response;
+  char buffer[4096];
+  while (true) {
+    ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    response.append(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  size_t end_of_headers = response.find("\r\n\r\n");
+  if (response.rfind("HTTP/1.1 ", 0) != 0 || end_of_headers == std::string::npos) return result;
+  result.status = std::stoi(response.substr(9, 3));
+  result.headers = response.substr(0, end_of_headers);
+  result.body = response.substr(end_of_headers + 4);
+  return result;
 }
 
 TempDir::TempDir() {

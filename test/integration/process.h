@@ -38,6 +38,17 @@ class Process {
   std::optional<int> exit_status_;
 };
 
+struct HttpResult {
+  int status = 0;  // 0 when the request could not be sent or the answer not read
+  std::string body;
+  std::string headers;
+};
+
+// One HTTP/1.1 request to 127.0.0.1:`port` (Connection: close). `content_type` empty = none.
+HttpResult HttpCall(int port, const std::string& method, const std::string& target,
+                    const std::string& body = "",
+                    const std::string& content_type = "application/json");
+
 // A fresh directory under $TMPDIR, removed with its contents on destruction.
 class TempDir {
  public:

@@ -56,6 +56,10 @@ class UserFunction {
   // `state` is the entity's current state, nullopt when it has none.
   virtual void HandleValueEntity(const Command& command, const std::optional<TypedValue>& state,
                                  OutcomeCallback done) = 0;
+
+  // Whether the function can be reached now, as far as the driver knows without a call (for
+  // readiness). May start a connection attempt; never blocks.
+  virtual bool Reachable() { return true; }
 };
 
 using UserFunctionPtr = std::unique_ptr<UserFunction>;

@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/metrics.h"
 #include "entity/catalog.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor.pb.h"
@@ -34,8 +35,9 @@ std::string Flatten(const grpc::ByteBuffer& buffer) {
 // One unary call to a user service: read the request, dispatch, write the reply.
 class GenericCall final : public grpc::ServerGenericBidiReactor {
  public:
-  GenericCall(grpc::GenericCallbackServerContext* context, Dispatcher& dispatcher)
-      : context_(context), dispatcher_(dispatcher) {
+  GenericCall(grpc::GenericCallbackServerContext* context, Dispatcher& dispatcher,
+              RequestMetrics* metrics)
+      : context_(context), dispatcher_(dispatcher), metrics_(metrics) {
     StartRead(&request_);
   }
 
@@ -66,7 +68,19 @@ class GenericCall final : public grpc::ServerGenericBidiReactor {
                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                              deadline - std::chrono::system_clock::now());
     }
+    if (metrics_ != nullptr) {
+      started_ = std::chrono::steady_clock::now();
+      service_ = command.service;
+      method_ = command.method;
+    }
     dispatcher_.Dispatch(std::move(command), [this](CommandResult result) {
+      if (metrics_ != nullptr) {
+        metrics_->Record(service_, method_, static_cast<int>(result.status.code()),
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                       started_)
+                             .count(),
+                         /*http=*/false);
+      }
       if (!result.status.ok()) {
         Finish(ToGrpc(result.status));
         return;
@@ -87,20 +101,26 @@ class GenericCall final : public grpc::ServerGenericBidiReactor {
  private:
   grpc::GenericCallbackServerContext* context_;
   Dispatcher& dispatcher_;
+  RequestMetrics* metrics_;
+  std::chrono::steady_clock::time_point started_;
+  std::string service_;
+  std::string method_;
   grpc::ByteBuffer request_;
   grpc::ByteBuffer response_;
 };
 
 class GenericService final : public grpc::CallbackGenericService {
  public:
-  explicit GenericService(Dispatcher& dispatcher) : dispatcher_(dispatcher) {}
+  GenericService(Dispatcher& dispatcher, RequestMetrics* metrics)
+      : dispatcher_(dispatcher), metrics_(metrics) {}
   grpc::ServerGenericBidiReactor* CreateReactor(
       grpc::GenericCallbackServerContext* context) override {
-    return new GenericCall(context, dispatcher_);
+    return new GenericCall(context, dispatcher_, metrics_);
   }
 
  private:
   Dispatcher& dispatcher_;
+  RequestMetrics* metrics_;
 };
 
 class AdminService final : public admin::v1::Admin::CallbackService {
@@ -131,7 +151,8 @@ class AdminService final : public admin::v1::Admin::CallbackService {
 }  // namespace
 
 struct GrpcIngress::Impl {
-  Impl(const Catalog& catalog, Dispatcher& dispatcher) : generic(dispatcher), admin(catalog) {}
+  Impl(const Catalog& catalog, Dispatcher& dispatcher, RequestMetrics* metrics)
+      : generic(dispatcher, metrics), admin(catalog) {}
   GenericService generic;
   AdminService admin;
   std::unique_ptr<grpc::Server> server;
@@ -145,12 +166,13 @@ GrpcIngress::~GrpcIngress() { Shutdown(std::chrono::milliseconds(0)); }
 absl::StatusOr<std::unique_ptr<GrpcIngress>> GrpcIngress::Start(const GrpcIngressOptions& options,
                                                                 const Catalog& catalog,
                                                                 Dispatcher& dispatcher) {
-  auto impl = std::make_unique<Impl>(catalog, dispatcher);
+  auto impl = std::make_unique<Impl>(catalog, dispatcher, options.metrics);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &impl->port);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   builder.RegisterService(&impl->admin);
+  for (grpc::Service* service : options.services) builder.RegisterService(service);
   builder.RegisterCallbackGenericService(&impl->generic);
   impl->server = builder.BuildAndStart();
   if (impl->server == nullptr) {

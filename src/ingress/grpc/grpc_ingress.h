@@ -5,17 +5,25 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "massa/entity/dispatcher.h"
 
+namespace grpc {
+class Service;
+}  // namespace grpc
+
 namespace massa {
 
 class Catalog;
+class RequestMetrics;
 
 struct GrpcIngressOptions {
   std::string listen = "0.0.0.0:9000";  // "host:port" (port 0 = any free port) or "unix:/path"
   int max_message_bytes = 4 << 20;
+  RequestMetrics* metrics = nullptr;      // where requests are counted, if anywhere
+  std::vector<grpc::Service*> services;  // served beside the user's (health, reflection)
 };
 
 class GrpcIngress {

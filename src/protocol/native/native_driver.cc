@@ -135,6 +135,11 @@ class NativeDriver final : public UserFunction {
         });
   }
 
+ bool Reachable() override {
+    grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
+    return state != GRPC_CHANNEL_TRANSIENT_FAILURE && state != GRPC_CHANNEL_SHUTDOWN;
+  }
+
  private:
   void SetDeadline(grpc::ClientContext& context, const Command& command) const {
     auto steady_deadline =

@@ -1,0 +1,184 @@
+#include "server/http_api.h"
+
+#include <chrono>
+#include <memory>
+#include <utility>
+
+#include "common/metrics.h"
+#include "ingress/http/transcoder.h"
+#include "massa/entity/dispatcher.h"
+
+namespace massa {
+namespace {
+
+std::string JsonString(std::string_view text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buffer[8];
+          std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
+          out += buffer;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+HttpResponse ErrorResponse(const absl::Status& status) {
+  return HttpResponse{HttpStatusOf(status.code()), "application/json", ErrorJson(status), {}};
+}
+
+}  // namespace
+
+int HttpStatusOf(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk:
+      return 200;
+    case absl::StatusCode::kCancelled:
+      return 499;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+      return 400;
+    case absl::StatusCode::kDeadlineExceeded:
+      return 504;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kAborted:
+      return 409;
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kResourceExhausted:
+      return 429;
+    case absl::StatusCode::kUnimplemented:
+      return 501;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+std::string ErrorJson(const absl::Status& status) {
+  return "{\"code\":" + std::to_string(static_cast<int>(status.code())) +
+         ",\"message\":" + JsonString(std::string(status.message())) + ",\"details\":[]}";
+}
+
+HttpHandler ApiHandler(const http::Transcoder& transcoder, Dispatcher& dispatcher,
+                       RequestMetrics* metrics) {
+  return [&transcoder, &dispatcher, metrics](HttpRequest request, HttpResponder respond) {
+    const auto started = std::chrono::steady_clock::now();
+    std::string_view target = request.target;
+    size_t question = target.find('?');
+    http::HttpRequest parts;
+    parts.method = request.method;
+    parts.path = target.substr(0, question);
+    parts.query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+    parts.content_type = request.Header("content-type");
+    parts.body = request.body;
+    absl::StatusOr<http::TranscodedRequest> transcoded = transcoder.TranscodeRequest(parts);
+    if (!transcoded.ok()) {
+      if (metrics != nullptr) {
+        metrics->Record("unknown", "unknown", static_cast<int>(transcoded.status().code()), 0,
+                        /*http=*/true);
+      }
+      std::move(respond)(ErrorResponse(transcoded.status()));
+      return;
+    }
+    Command command;
+    command.service = std::move(transcoded->service);
+    command.method = std::move(transcoded->method_name);
+    command.payload = std::move(transcoded->payload);
+    for (auto& [name, value] : request.headers) {
+      if (name == "content-type" || name == "content-length" || name == "host" ||
+          name == "connection") {
+        continue;
+      }
+      command.metadata.emplace_back(name, value);
+    }
+    const http::HttpRoute* route = transcoded->route;
+    std::string service = command.service;
+    std::string method = command.method;
+    dispatcher.Dispatch(
+        std::move(command),
+        [&transcoder, metrics, route, started, service = std::move(service),
+         method = std::move(method), respond = std::move(respond)](CommandResult result) mutable {
+          if (metrics != nullptr) {
+            metrics->Record(service, method, static_cast<int>(result.status.code()),
+                            std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                          started)
+                                .count(),
+                            /*http=*/true);
+          }
+          if (!result.status.ok()) {
+            std::move(respond)(ErrorResponse(result.status));
+            return;
+          }
+          absl::StatusOr<std::string> json = transcoder.TranscodeResponse(*route, result.payload);
+          if (!json.ok()) {
+            std::move(respond)(ErrorResponse(json.status()));
+            return;
+          }
+          std::move(respond)(HttpResponse{200, "application/json", *std::move(json), {}});
+        });
+  };
+}
+
+HttpHandler AdminHandler(const MetricsRegistry& metrics, std::function<absl::Status()> ready) {
+  return [&metrics, ready = std::move(ready)](HttpRequest request, HttpResponder respond) {
+    std::string_view path = request.target;
+    path = path.substr(0, path.find('?'));
+    if (request.method != "GET" && request.method != "HEAD") {
+      std::move(respond)(HttpResponse{
+          405, "application/json",
+          ErrorJson(absl::UnimplementedError("the admin endpoints answer GET only")), {}});
+      return;
+    }
+    if (path == "/metrics") {
+      std::move(respond)(
+          HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics.Render(), {}});
+    } else if (path == "/healthz" || path == "/livez") {
+      std::move(respond)(HttpResponse{200, "application/json", "{\"status\":\"ok\"}", {}});
+    } else if (path == "/readyz") {
+      absl::Status status = ready();
+      if (status.ok()) {
+        std::move(respond)(HttpResponse{200, "application/json", "{\"status\":\"ready\"}", {}});
+      } else {
+        std::move(respond)(HttpResponse{503, "application/json",
+                                        "{\"status\":\"not ready\",\"reason\":" +
+                                            JsonString(std::string(status.message())) + "}",
+                                        {}});
+      }
+    } else {
+      std::move(respond)(HttpResponse{
+          404, "application/json",
+          ErrorJson(absl::NotFoundError("no admin endpoint " + std::string(path) +
+                                        " (try /metrics, /healthz, /readyz)")),
+          {}});
+    }
+  };
+}
+
+}  // namespace massa
