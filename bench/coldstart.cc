@@ -1,7 +1,9 @@
 // massa-coldstart: time from exec of `massa serve` to its first successful proxied call, with
 // the user function already running. Repeats --runs times and prints the median. Massa gets
 // a fresh data directory and port each run.
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
@@ -41,8 +43,9 @@ int main(int argc, char** argv) {
     const int port = 19000 + run;
     std::string address = "127.0.0.1:" + std::to_string(port);
     std::vector<std::string> args = {massa, "serve", "--function", function, "--grpc-listen",
-                                      address, "--data-dir", (base / "data").string(),
-                                      "--log-level", "off"};
+                                      address, "--http-listen", "127.0.0.1:0",
+                                      "--admin-listen", "127.0.0.1:0", "--data-dir",
+                                      (base / "data").string(), "--log-level", "off"};
     std::vector<char*> argv_c;
     for (auto& a : args) argv_c.push_back(a.data());
     argv_c.push_back(nullptr);
@@ -57,7 +60,12 @@ int main(int argc, char** argv) {
 
     auto start = std::chrono::steady_clock::now();
     pid_t pid;
-    if (posix_spawn(&pid, argv_c[0], nullptr, nullptr, argv_c.data(), environ) != 0) return 1;
+    posix_spawn_file_actions_t quiet;
+    posix_spawn_file_actions_init(&quiet);
+    posix_spawn_file_actions_addopen(&quiet, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    int spawned = posix_spawn(&pid, argv_c[0], &quiet, nullptr, argv_c.data(), environ);
+    posix_spawn_file_actions_destroy(&quiet);
+    if (spawned != 0) return 1;
     bool ok = false;
     while (std::chrono::steady_clock::now() - start < std::chrono::seconds(10)) {
       // A new channel per attempt: a refused connection then costs one attempt, not a backoff.

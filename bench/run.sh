@@ -111,5 +111,5 @@ record "{\"scenario\":\"rss-100k-entities\",\"rss_idle_kb\":$before,\"rss_kb\":$
 stop_massa
 
 "$build/bench/massa-store-bench" --seconds "$seconds" --dir "$work/store-bench" --json-out "$out"
-"$build/bench/massa-coldstart" --massa "$massa" --function "$sock" --runs 9 --json-out "$out" | grep -v "serving gRPC"
+"$build/bench/massa-coldstart" --massa "$massa" --function "$sock" --runs 9 --json-out "$out"
 echo "results: $out"
