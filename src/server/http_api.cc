@@ -6,42 +6,11 @@
 
 #include "common/metrics.h"
 #include "ingress/http/transcoder.h"
+#include "ingress/http/transcoder_util.h"
 #include "massa/entity/dispatcher.h"
 
 namespace massa {
 namespace {
-
-std::string JsonString(std::string_view text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buffer[8];
-          std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
-          out += buffer;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
 
 HttpResponse ErrorResponse(const absl::Status& status) {
   return HttpResponse{HttpStatusOf(status.code()), "application/json", ErrorJson(status), {}};
@@ -83,7 +52,7 @@ int HttpStatusOf(absl::StatusCode code) {
 
 std::string ErrorJson(const absl::Status& status) {
   return "{\"code\":" + std::to_string(static_cast<int>(status.code())) +
-         ",\"message\":" + JsonString(std::string(status.message())) + ",\"details\":[]}";
+         ",\"message\":" + http::JsonQuote(std::string(status.message())) + ",\"details\":[]}";
 }
 
 HttpHandler ApiHandler(const http::Transcoder& transcoder, Dispatcher& dispatcher,
@@ -168,7 +137,7 @@ HttpHandler AdminHandler(const MetricsRegistry& metrics, std::function<absl::Sta
       } else {
         std::move(respond)(HttpResponse{503, "application/json",
                                         "{\"status\":\"not ready\",\"reason\":" +
-                                            JsonString(std::string(status.message())) + "}",
+                                            http::JsonQuote(std::string(status.message())) + "}",
                                         {}});
       }
     } else {

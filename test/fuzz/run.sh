@@ -13,6 +13,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${MASSA_FUZZ_BUILD_DIR:-$root/build-fuzz}"
 seconds="${1:-20}"
 jobs="${MASSA_FUZZ_JOBS:-1}"
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
 targets=(http_transcoder)
 
 # A clang with the libFuzzer runtime (on Debian 12: clang-14 plus libclang-rt-14-dev, which
