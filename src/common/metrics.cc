@@ -127,6 +127,12 @@ void MetricsRegistry::AddGauge(const std::string& name, const std::string& help,
   FamilyFor(name, help, "gauge").gauges.emplace_back(std::move(labels), std::move(read));
 }
 
+void MetricsRegistry::AddCounterFunction(const std::string& name, const std::string& help,
+                                         std::function<double()> read, Labels labels) {
+  absl::MutexLock lock(&mu_);
+  FamilyFor(name, help, "counter").gauges.emplace_back(std::move(labels), std::move(read));
+}
+
 void MetricsRegistry::AddGaugeFamily(
     const std::string& name, const std::string& help,
     std::function<std::vector<std::pair<Labels, double>>()> read) {

@@ -52,6 +52,10 @@ class MetricsRegistry {
   // A gauge whose value is read at scrape time; `read` must be thread-safe.
   void AddGauge(const std::string& name, const std::string& help, std::function<double()> read,
                 Labels labels = {});
+  // A counter kept elsewhere (e.g. by the store), read at scrape time; `read` must be
+  // thread-safe and never decrease.
+  void AddCounterFunction(const std::string& name, const std::string& help,
+                          std::function<double()> read, Labels labels = {});
   // A family of gauges read together at scrape time (e.g. one per entity type).
   void AddGaugeFamily(const std::string& name, const std::string& help,
                       std::function<std::vector<std::pair<Labels, double>>()> read);

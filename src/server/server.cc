@@ -111,11 +111,12 @@ absl::Status Serve(const ServeConfig& config) {
                    [&runtime] { return static_cast<double>(runtime.waiting_commands()); });
   metrics.AddGauge("massa_commands_in_flight", "Commands accepted and not yet answered.",
                    [&runtime] { return static_cast<double>(runtime.in_flight()); });
-  metrics.AddGauge("massa_store_writes_total", "Writes the store acknowledged (counter).",
-                   [store_ptr] { return static_cast<double>(store_ptr->stats().writes); });
-  metrics.AddGauge("massa_store_flushes_total",
-                   "Durable flushes that carried them (counter; writes/flushes = batch size).",
-                   [store_ptr] { return static_cast<double>(store_ptr->stats().flushes); });
+  metrics.AddCounterFunction(
+      "massa_store_writes_total", "Writes the store acknowledged.",
+      [store_ptr] { return static_cast<double>(store_ptr->stats().writes); });
+  metrics.AddCounterFunction(
+      "massa_store_flushes_total", "Durable flushes that carried them (writes/flushes = batch size).",
+      [store_ptr] { return static_cast<double>(store_ptr->stats().flushes); });
 
   // Readiness: the function discovered and reachable, the store open, not draining.
   std::atomic<bool> draining{false};
