@@ -1,6 +1,7 @@
 // Health checking: HealthState, and the grpc.health.v1 service served by an in-process
 // grpc::Server and driven through the generated stub.
 
+#include "ingress_grpc/local_server.h"
 #include "ingress/grpc/health.h"
 
 #include <chrono>
@@ -68,14 +69,10 @@ class HealthServiceTest : public ::testing::Test {
   void SetUp() override {
     state_.Follow(kCounter);
     service_ = NewHealthService(state_);
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
+    testing::LocalServer local = testing::StartLocalServer({service_.get()});
+    server_ = std::move(local.server);
     ASSERT_NE(server_, nullptr);
-    stub_ = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+    stub_ = grpc::health::v1::Health::NewStub(local.channel);
   }
 
   void TearDown() override {
@@ -246,14 +243,10 @@ TEST(HealthLifetimeTest, StateMayGoBeforeTheServer) {
   auto state = std::make_unique<HealthState>();
   state->SetServing(true);
   std::unique_ptr<grpc::Service> service = NewHealthService(*state);
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(service.get());
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  testing::LocalServer local = testing::StartLocalServer({service.get()});
+  std::unique_ptr<grpc::Server> server = std::move(local.server);
   ASSERT_NE(server, nullptr);
-  auto stub = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  auto stub = grpc::health::v1::Health::NewStub(local.channel);
 
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));

@@ -1,6 +1,7 @@
 // Server reflection (v1 and v1alpha) over a catalog built from the test services, served by an
 // in-process grpc::Server and driven through the generated stubs, the way grpcurl drives it.
 
+#include "ingress_grpc/local_server.h"
 #include "ingress/grpc/reflection.h"
 
 #include <chrono>
@@ -96,17 +97,11 @@ class ReflectionTest : public ::testing::Test {
     v1alpha_ = NewReflectionService(*catalog_, ReflectionVersion::kV1Alpha);
     health_service_ = NewHealthService(health_);
 
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(v1_.get());
-    builder.RegisterService(v1alpha_.get());
-    builder.RegisterService(health_service_.get());
-    server_ = builder.BuildAndStart();
+    testing::LocalServer local =
+        testing::StartLocalServer({v1_.get(), v1alpha_.get(), health_service_.get()});
+    server_ = std::move(local.server);
     ASSERT_NE(server_, nullptr);
-    ASSERT_NE(port, 0);
-    stub_ = Version::Service::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                                                          grpc::InsecureChannelCredentials()));
+    stub_ = Version::Service::NewStub(local.channel);
   }
 
   void TearDown() override {
@@ -399,14 +394,10 @@ TEST(ReflectionOptionsTest, UnknownOwnServicesAreLeftOut) {
   options.own_services = {"massa.NoSuchService", "grpc.reflection.v1.ServerReflection"};
   std::unique_ptr<grpc::Service> service =
       NewReflectionService(**catalog, ReflectionVersion::kV1, options);
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(service.get());
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  testing::LocalServer local = testing::StartLocalServer({service.get()});
+  std::unique_ptr<grpc::Server> server = std::move(local.server);
   ASSERT_NE(server, nullptr);
-  auto stub = grpc::reflection::v1::ServerReflection::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  auto stub = grpc::reflection::v1::ServerReflection::NewStub(local.channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   auto stream = stub->ServerReflectionInfo(&context);
