@@ -79,16 +79,31 @@ struct SideEffect {
   Metadata metadata;
 };
 
-// Value entity state change requested by a command.
+// Value entity state change requested by a command; for event-sourced entities, the state
+// after the command's events.
 struct StateUpdate {
   std::optional<TypedValue> value;  // nullopt = delete the state
+};
+
+// One event of an event-sourced entity's journal.
+struct Event {
+  uint64_t sequence = 0;     // 1-based per entity, no gaps
+  std::string type;          // fully qualified message type of `payload`
+  std::string payload;       // protobuf binary
+  int64_t timestamp_ms = 0;  // when Massa persisted it (Unix time, milliseconds)
+  Metadata metadata;         // what Massa recorded about its origin (e.g. the command)
+
+  friend bool operator==(const Event&, const Event&) = default;
 };
 
 // What the user function made of one command.
 struct Outcome {
   // A failure is an absl::Status that is not OK; its message comes from the function.
   std::variant<Reply, Forward, Pipe, absl::Status> result;
-  std::optional<StateUpdate> state_update;  // value entities only
+  // Value entities: the state change, if any. Event sourced: the state after `events`
+  // (required when there are events).
+  std::optional<StateUpdate> state_update;
+  std::vector<TypedValue> events;  // event sourced: events to persist, in order
   std::vector<SideEffect> side_effects;
 
   bool failed() const { return std::holds_alternative<absl::Status>(result); }

@@ -25,7 +25,10 @@ struct ServiceSpec {
   std::string entity_type;                            // defaults to `name`
   std::chrono::milliseconds passivation_timeout{0};  // 0 = Massa's default
   std::string state_type;                             // fully qualified message name, or empty
+  // Event sourced: store a snapshot every N events; 0 = Massa's default.
   uint32_t snapshot_every = 0;
+  // Event sourced: delete events once a snapshot covers them (retention).
+  bool delete_events_on_snapshot = false;
 };
 
 // What discovery returned: the services and the descriptors that define them.
@@ -40,6 +43,10 @@ struct FunctionSpec {
 // function is down, DEADLINE_EXCEEDED, INTERNAL for an answer that does not decode).
 // A function-side failure is an OK StatusOr holding an Outcome whose result is a Status.
 using OutcomeCallback = absl::AnyInvocable<void(absl::StatusOr<Outcome>) &&>;
+
+// The state an event-sourced entity has after a fold (nullopt: the function keeps the initial
+// state), or a transport error / INTERNAL when the function could not apply the events.
+using FoldCallback = absl::AnyInvocable<void(absl::StatusOr<std::optional<TypedValue>>) &&>;
 
 // Thread-safe. Handle* never block; `done` runs on a driver thread and must not block.
 class UserFunction {
@@ -56,6 +63,17 @@ class UserFunction {
   // `state` is the entity's current state, nullopt when it has none.
   virtual void HandleValueEntity(const Command& command, const std::optional<TypedValue>& state,
                                  OutcomeCallback done) = 0;
+
+  // `state` is the entity's state after `sequence` events (nullopt: initial state). The
+  // outcome carries the events to persist and, when there are any, the state after them.
+  virtual void HandleEventSourced(const Command& command, const std::optional<TypedValue>& state,
+                                  uint64_t sequence, OutcomeCallback done) = 0;
+
+  // Applies `events` (in order) to `state` with the function's event handlers; used to
+  // rebuild state on activation.
+  virtual void Fold(const std::string& service, const std::string& entity_key,
+                    const std::optional<TypedValue>& state, const std::vector<Event>& events,
+                    FoldCallback done) = 0;
 
   // Whether the function can be reached now, as far as the driver knows without a call (for
   // readiness). May start a connection attempt; never blocks.
