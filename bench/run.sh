@@ -9,12 +9,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-./scripts/build.sh massa shopping-cart-function massa-loadgen massa-store-bench massa-coldstart >/dev/null
+./scripts/build.sh massa shopping-cart-function event-sourced-cart-function massa-loadgen massa-store-bench massa-coldstart >/dev/null
 
 seconds="${MASSA_BENCH_SECONDS:-5}"
 build=build
 massa="$build/src/cli/massa"
 fn="$build/examples/shopping-cart/shopping-cart-function"
+esfn="$build/examples/event-sourced-cart/event-sourced-cart-function"
 loadgen="$build/bench/massa-loadgen"
 mkdir -p bench/results
 out="bench/results/$(date -u +%Y%m%d-%H%M%S).jsonl"
@@ -33,14 +34,20 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 record "{\"scenario\":\"machine\",\"date\":\"$(date -u +%FT%TZ)\",\"cpus\":$(nproc),\"mem_kb\":$(awk '/MemTotal/ {print $2}' /proc/meminfo),\"commit\":\"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\",\"seconds_per_scenario\":$seconds}"
 
 sock="unix:$work/function.sock"
+essock="unix:$work/es-function.sock"
 "$fn" --listen "$sock" >"$work/function.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do grep -q "listening on" "$work/function.log" 2>/dev/null && break; sleep 0.05; done
+"$esfn" --listen "$essock" >"$work/es-function.log" 2>&1 &
+pids+=($!)
+for log in function es-function; do
+  for _ in $(seq 100); do grep -q "listening on" "$work/$log.log" 2>/dev/null && break; sleep 0.05; done
+done
+fn_sock=$sock  # the function that start_massa and run use
 
 # start_massa NAME [extra flags]: starts massa on a fresh data dir; sets massa_pid, massa_addr.
 start_massa() {
   local name=$1; shift
-  "$massa" serve --function "$sock" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
+  "$massa" serve --function "$fn_sock" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
     --admin-listen off --data-dir "$work/data-$name" --log-level warn "$@" \
     >"$work/massa-$name.log" 2>&1 &
   massa_pid=$!
@@ -56,7 +63,7 @@ stop_massa() { kill "$massa_pid"; wait "$massa_pid" 2>/dev/null || true; }
 run() {
   local scenario=$1 mode=$2 method=$3 body=$4; shift 4
   local target="$massa_addr" watch=(--watch-pid "$massa_pid")
-  if [ "$mode" = function ]; then target="$sock"; watch=(); fi
+  if [ "$mode" = function ]; then target="$fn_sock"; watch=(); fi
   if [ "$mode" = http ]; then target="$massa_http"; fi
   "$loadgen" --target "$target" --mode "$mode" --method "$method" --body "$body" \
     --duration "$seconds" --scenario "$scenario" --json-out "$out" "${watch[@]}" "$@" |
@@ -109,6 +116,40 @@ per=$(( (after - before) * 1024 / 100000 ))
 echo "RSS idle ${before} kB, with 100000 active entities ${after} kB: ${per} bytes per active entity"
 record "{\"scenario\":\"rss-100k-entities\",\"rss_idle_kb\":$before,\"rss_kb\":$after,\"bytes_per_entity\":$per}"
 stop_massa
+
+# Event-sourced entities (the event-sourced cart example): every AddItem appends one event.
+fn_sock=$essock
+escart=example.escart.ShoppingCart
+es_add='{"cart_id":"c{key}","product_id":"p","quantity":1}'
+start_massa es
+run direct-es-append-1000keys-c32 function "$escart/AddItem" "$es_add" --keys 1000 --concurrency 32
+run massa-es-append-1000keys-c32 massa    "$escart/AddItem" "$es_add" --keys 1000 --concurrency 32
+run massa-es-append-hot-c1      massa    "$escart/AddItem" '{"cart_id":"hot","product_id":"p","quantity":1}'
+run massa-es-append-hot-c8      massa    "$escart/AddItem" '{"cart_id":"hot","product_id":"p","quantity":1}' --concurrency 8
+stop_massa
+
+# Activation of an entity with 10,000 events: 5 entities built with no snapshots and 5 with
+# one every 100 events; after a restart, the first read of each replays it (time per read).
+build_journals() {  # NAME PREFIX [massa flags]
+  local name=$1 prefix=$2; shift 2
+  start_massa "$name" "$@"
+  "$loadgen" --target "$massa_addr" --method "$escart/AddItem" \
+    --body "{\"cart_id\":\"$prefix{key}\",\"product_id\":\"p\",\"quantity\":1}" \
+    --keys 5 --sequential-keys --requests 50000 --concurrency 10 --warmup 0 --duration 300 \
+    --scenario "es-build-$name" --json-out "$out" | grep -v '^{' | grep -v '^scenario' || true
+  stop_massa
+}
+build_journals es-nosnap n --snapshot-every 0
+build_journals es-snap s --snapshot-every 100
+start_massa es-nosnap --snapshot-every 0
+run massa-es-activate-10k-events-nosnapshot massa "$escart/GetCart" '{"cart_id":"n{key}"}' \
+  --keys 5 --sequential-keys --requests 5 --warmup 0
+stop_massa
+start_massa es-snap
+run massa-es-activate-10k-events-snapshot100 massa "$escart/GetCart" '{"cart_id":"s{key}"}' \
+  --keys 5 --sequential-keys --requests 5 --warmup 0
+stop_massa
+fn_sock=$sock
 
 "$build/bench/massa-store-bench" --seconds "$seconds" --dir "$work/store-bench" --json-out "$out"
 "$build/bench/massa-coldstart" --massa "$massa" --function "$sock" --runs 9 --json-out "$out"

@@ -125,6 +125,9 @@ void AddServeOptions(CLI::App& app, CLI::App& serve, massa::ServeConfig& config,
   add("mailbox-capacity", config.mailbox_capacity,
       "commands that may wait per entity; more are refused with RESOURCE_EXHAUSTED");
   add("max-message-bytes", config.max_message_bytes, "largest request or reply message");
+  add("snapshot-every", config.snapshot_every,
+      "event-sourced entities: store a snapshot every N events, unless the function's spec "
+      "sets a frequency; 0 = no snapshots");
   add("log-level", config.log_level, "trace, debug, info, warn, error or off");
 }
 

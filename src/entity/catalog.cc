@@ -120,7 +120,7 @@ absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Build(FunctionSpec spec) {
       return absl::InvalidArgumentError(absl::StrCat(
           "discovery: service '", name, "' is not in the descriptors the function sent", why));
     }
-    if (service_spec.kind != EntityKind::kAction && service_spec.kind != EntityKind::kValueEntity) {
+    if (service_spec.kind == EntityKind::kCrdt) {
       return absl::InvalidArgumentError(
           absl::StrCat("discovery: service '", name, "' is of kind ",
                        EntityKindName(service_spec.kind), ", which this massa does not serve yet"));

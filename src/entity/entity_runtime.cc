@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/metrics.h"
 #include "common/thread_pool.h"
 #include "entity/catalog.h"
@@ -66,6 +67,7 @@ struct EntityRuntime::Entity {
   // Owned by the command that is running (handed from one to the next under the mutex).
   bool activated = false;
   std::optional<TypedValue> state;
+  uint64_t sequence = 0;  // event sourced: events folded into `state` (durable or in flight)
 };
 
 namespace {
@@ -211,6 +213,7 @@ void EntityRuntime::TakeOwnership(Entity& entity, Pending& pending) {
     entity.needs_reload = false;
     entity.activated = false;
     entity.state.reset();
+    entity.sequence = 0;
   }
   pending.epoch = entity.epoch;
 }
@@ -242,6 +245,17 @@ void EntityRuntime::Start(const std::shared_ptr<Entity>& entity,
 }
 
 bool EntityRuntime::Activate(Entity& entity, Pending& pending) {
+  const ServiceSpec& spec = pending.method->service->spec;
+  if (spec.kind == EntityKind::kEventSourced) {
+    absl::Status replayed = Replay(entity, spec);
+    if (!replayed.ok()) {
+      spdlog::error("entity {}/{}: {}", entity.type, entity.key, replayed.ToString());
+      std::move(pending.done)(Error(std::move(replayed)));
+      return false;
+    }
+    entity.activated = true;
+    return true;
+  }
   absl::StatusOr<std::optional<std::string>> stored = store_.GetValue(entity.type, entity.key);
   if (!stored.ok()) {
     std::move(pending.done)(Error(absl::UnavailableError(absl::StrCat(
@@ -264,6 +278,77 @@ bool EntityRuntime::Activate(Entity& entity, Pending& pending) {
   return true;
 }
 
+absl::Status EntityRuntime::Replay(Entity& entity, const ServiceSpec& spec) {
+  const std::string name = absl::StrCat(entity.type, "/", entity.key);
+  auto unavailable = [&name](const absl::Status& status) {
+    return absl::Status(status.code() == absl::StatusCode::kDataLoss
+                            ? absl::StatusCode::kInternal
+                            : absl::StatusCode::kUnavailable,
+                        absl::StrCat("could not load entity ", name, ": ", status.message()));
+  };
+  std::optional<TypedValue> state;
+  uint64_t sequence = 0;
+  absl::StatusOr<std::optional<store::Snapshot>> snapshot =
+      store_.ReadSnapshot(entity.type, entity.key);
+  if (!snapshot.ok()) return unavailable(snapshot.status());
+  if (snapshot->has_value()) {
+    absl::StatusOr<TypedValue> decoded = DecodeState((*snapshot)->state);
+    if (decoded.ok() && (spec.state_type.empty() || decoded->type == spec.state_type)) {
+      state = *std::move(decoded);
+      sequence = (*snapshot)->sequence;
+    } else {
+      // Never trust a damaged snapshot: the journal is the truth, fold all of it.
+      spdlog::warn("entity {}: the snapshot at event {} is unusable ({}); replaying the journal",
+                   name, (*snapshot)->sequence,
+                   decoded.ok() ? absl::StrCat("its type is ", decoded->type, ", expected ",
+                                               spec.state_type)
+                                : decoded.status().ToString());
+    }
+  }
+  absl::StatusOr<uint64_t> last = store_.ReadLastSequence(entity.type, entity.key);
+  if (!last.ok()) return unavailable(last.status());
+  while (sequence < *last) {
+    absl::StatusOr<std::vector<Event>> events =
+        store_.ReadEvents(entity.type, entity.key, sequence + 1, options_.replay_batch);
+    if (!events.ok()) return unavailable(events.status());
+    uint64_t expected = sequence + 1;
+    for (const Event& event : *events) {
+      if (event.sequence != expected) break;
+      ++expected;
+    }
+    if (events->empty() || expected != events->back().sequence + 1) {
+      // Retention deletes the events a snapshot covers; without a usable snapshot they are
+      // needed again. Refuse rather than build state from part of the history.
+      return absl::InternalError(absl::StrCat(
+          "the journal of entity ", name, " has no event ", expected, " though it ends at ", *last,
+          " (events covered by a snapshot are deleted when retention is on, and the snapshot "
+          "is unusable)"));
+    }
+    absl::Notification folded_signal;
+    absl::StatusOr<std::optional<TypedValue>> folded;
+    const auto started = std::chrono::steady_clock::now();
+    function_.Fold(spec.name, entity.key, state, *events,
+                   [&](absl::StatusOr<std::optional<TypedValue>> result) {
+                     folded = std::move(result);
+                     folded_signal.Notify();
+                   });
+    folded_signal.WaitForNotification();
+    const bool reached = folded.ok() || folded.status().code() != absl::StatusCode::kUnavailable;
+    ObserveFunctionCall(started, reached);
+    if (!folded.ok()) {
+      return absl::Status(reached ? absl::StatusCode::kInternal : absl::StatusCode::kUnavailable,
+                          absl::StrCat("could not rebuild entity ", name, " from events ",
+                                       sequence + 1, "..", events->back().sequence, ": ",
+                                       folded.status().message()));
+    }
+    state = *std::move(folded);
+    sequence = events->back().sequence;
+  }
+  entity.state = std::move(state);
+  entity.sequence = sequence;
+  return absl::OkStatus();
+}
+
 void EntityRuntime::Execute(const std::shared_ptr<Entity>& entity,
                             std::unique_ptr<Pending> pending) {
   if (Expired(pending->command)) {
@@ -273,13 +358,44 @@ void EntityRuntime::Execute(const std::shared_ptr<Entity>& entity,
     return;
   }
   const Command& command = pending->command;
+  const bool event_sourced = pending->method->service->spec.kind == EntityKind::kEventSourced;
   const auto started = std::chrono::steady_clock::now();
-  function_.HandleValueEntity(command, entity->state,
-                              [this, entity, started, pending = std::move(pending)](
-                                  absl::StatusOr<Outcome> outcome) mutable {
-                                ObserveFunctionCall(started, outcome.ok());
-                                OnEntityOutcome(entity, std::move(pending), std::move(outcome));
-                              });
+  auto on_outcome = [this, entity, started,
+                     pending = std::move(pending)](absl::StatusOr<Outcome> outcome) mutable {
+    ObserveFunctionCall(started, outcome.ok());
+    OnEntityOutcome(entity, std::move(pending), std::move(outcome));
+  };
+  if (event_sourced) {
+    function_.HandleEventSourced(command, entity->state, entity->sequence, std::move(on_outcome));
+  } else {
+    function_.HandleValueEntity(command, entity->state, std::move(on_outcome));
+  }
+}
+
+store::JournalAppend EntityRuntime::AppendFor(const Entity& entity, const Pending& pending,
+                                              Outcome& outcome) const {
+  const ServiceSpec& spec = pending.method->service->spec;
+  store::JournalAppend append;
+  append.entity_type = entity.type;
+  append.key = entity.key;
+  append.expected_sequence = entity.sequence;
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  uint64_t sequence = entity.sequence;
+  append.events.reserve(outcome.events.size());
+  for (TypedValue& payload : outcome.events) {
+    append.events.push_back(Event{++sequence, std::move(payload.type), std::move(payload.bytes),
+                                  now_ms, Metadata{{"massa-command", pending.method->path}}});
+  }
+  outcome.events.clear();
+  const uint32_t every =
+      spec.snapshot_every > 0 ? spec.snapshot_every : options_.default_snapshot_every;
+  if (every > 0 && sequence / every != entity.sequence / every) {
+    append.snapshot = store::Snapshot{sequence, EncodeState(*outcome.state_update->value)};
+    append.delete_events_covered_by_snapshot = spec.delete_events_on_snapshot;
+  }
+  return append;
 }
 
 void EntityRuntime::OnEntityOutcome(const std::shared_ptr<Entity>& entity,
@@ -290,7 +406,16 @@ void EntityRuntime::OnEntityOutcome(const std::shared_ptr<Entity>& entity,
     AfterCommand(entity);
     return;
   }
-  const bool writes = outcome->state_update.has_value() && !outcome->failed();
+  const bool event_sourced = pending->method->service->spec.kind == EntityKind::kEventSourced;
+  if (event_sourced && !outcome->failed() && !outcome->events.empty() &&
+      (!outcome->state_update.has_value() || !outcome->state_update->value.has_value())) {
+    std::move(pending->done)(Error(absl::InternalError(
+        "the user function returned events without the state after them; nothing was persisted")));
+    AfterCommand(entity);
+    return;
+  }
+  const bool writes = !outcome->failed() && (event_sourced ? !outcome->events.empty()
+                                                           : outcome->state_update.has_value());
   bool stale = false;
   bool behind_writes = false;
   {
@@ -316,7 +441,11 @@ void EntityRuntime::OnEntityOutcome(const std::shared_ptr<Entity>& entity,
   // commands that wrote nothing) go through the store too, as barriers, so that nobody sees
   // state before it is durable; the store calls back in order.
   store::WriteBatch batch;
-  if (writes) {
+  if (writes && event_sourced) {
+    batch.appends.push_back(AppendFor(*entity, *pending, *outcome));
+    entity->sequence = batch.appends.back().events.back().sequence;
+    entity->state = std::move(outcome->state_update->value);
+  } else if (writes) {
     const std::optional<TypedValue>& value = outcome->state_update->value;
     if (value.has_value()) {
       batch.Put(entity->type, entity->key, EncodeState(*value));

@@ -44,6 +44,12 @@ struct RuntimeOptions {
   int blocking_threads = 4;
   // How often idle entities are looked for; 0 = never (tests call PassivateIdle).
   std::chrono::milliseconds sweep_interval{1000};
+  // Event sourced: snapshot every N events for entity types whose spec sets no frequency;
+  // 0 = no snapshots.
+  uint32_t default_snapshot_every = 100;
+  // Event sourced: events read from the store and sent to the function per Fold call when an
+  // entity is activated.
+  size_t replay_batch = 1000;
 };
 
 // Thread-safe. The user function, store, clock and dispatcher must outlive the runtime.
@@ -97,6 +103,12 @@ class EntityRuntime {
   void Start(const std::shared_ptr<Entity>& entity, std::unique_ptr<Pending> pending);
   // Loads the entity's state; on failure answers `pending` and returns false.
   bool Activate(Entity& entity, Pending& pending);
+  // Event sourced: the newest snapshot plus the events after it, folded by the function.
+  absl::Status Replay(Entity& entity, const ServiceSpec& spec);
+  // The journal append (events, maybe a snapshot) for an event-sourced command's outcome;
+  // moves the events out of `outcome`.
+  store::JournalAppend AppendFor(const Entity& entity, const Pending& pending,
+                                 Outcome& outcome) const;
   void Execute(const std::shared_ptr<Entity>& entity, std::unique_ptr<Pending> pending);
   // Called with the shard mutex held when `pending` becomes the entity's running command.
   static void TakeOwnership(Entity& entity, Pending& pending);

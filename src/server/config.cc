@@ -57,6 +57,7 @@ absl::Status Validate(const ServeConfig& config) {
   if (config.mailbox_capacity < 1 || config.mailbox_capacity > 1'000'000) {
     return Invalid("mailbox-capacity", "must be between 1 and 1000000");
   }
+  if (config.snapshot_every < 0) return Invalid("snapshot-every", "must be 0 or more");
   if (config.max_message_bytes < 1024 || config.max_message_bytes > (1 << 30)) {
     return Invalid("max-message-bytes", "must be between 1024 and 1073741824");
   }

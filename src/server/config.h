@@ -23,6 +23,9 @@ struct ServeConfig {
   std::chrono::milliseconds discovery_timeout{60'000};
   std::chrono::milliseconds shutdown_grace{10'000};
   int mailbox_capacity = 1024;
+  // Event sourced: snapshot every N events where the function's spec sets no frequency;
+  // 0 = no snapshots.
+  int snapshot_every = 100;
   int max_message_bytes = 4 << 20;
   std::string log_level = "info";
 };

@@ -115,10 +115,15 @@ HttpHandler ApiHandler(const http::Transcoder& transcoder, Dispatcher& dispatche
   };
 }
 
-HttpHandler AdminHandler(const MetricsRegistry& metrics, std::function<absl::Status()> ready) {
-  return [&metrics, ready = std::move(ready)](HttpRequest request, HttpResponder respond) {
-    std::string_view path = request.target;
-    path = path.substr(0, path.find('?'));
+HttpHandler AdminHandler(const MetricsRegistry& metrics, std::function<absl::Status()> ready,
+                         AdminRoute more) {
+  return [&metrics, ready = std::move(ready), more = std::move(more)](HttpRequest request,
+                                                                      HttpResponder respond) {
+    std::string_view target = request.target;
+    const size_t question = target.find('?');
+    std::string_view path = target.substr(0, question);
+    std::string_view query =
+        question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
     if (request.method != "GET" && request.method != "HEAD") {
       std::move(respond)(HttpResponse{
           405, "application/json",
@@ -140,11 +145,14 @@ HttpHandler AdminHandler(const MetricsRegistry& metrics, std::function<absl::Sta
                                             http::JsonQuote(std::string(status.message())) + "}",
                                         {}});
       }
+    } else if (std::optional<HttpResponse> answered = more ? more(path, query) : std::nullopt) {
+      std::move(respond)(*std::move(answered));
     } else {
       std::move(respond)(HttpResponse{
           404, "application/json",
-          ErrorJson(absl::NotFoundError("no admin endpoint " + std::string(path) +
-                                        " (try /metrics, /healthz, /readyz)")),
+          ErrorJson(absl::NotFoundError(
+              "no admin endpoint " + std::string(path) +
+              " (try /metrics, /healthz, /readyz, /v1/entities/{type}/{key}/events)")),
           {}});
     }
   };

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "net/http_server.h"
@@ -29,8 +31,13 @@ std::string ErrorJson(const absl::Status& status);
 HttpHandler ApiHandler(const http::Transcoder& transcoder, Dispatcher& dispatcher,
                        RequestMetrics* metrics);
 
+// Answers an admin path (without the query) it knows, or returns nullopt.
+using AdminRoute =
+    std::function<std::optional<HttpResponse>(std::string_view path, std::string_view query)>;
+
 // GET /metrics (Prometheus text), /healthz (alive), /readyz (200 when `ready()` returns OK,
-// else 503 with its message).
-HttpHandler AdminHandler(const MetricsRegistry& metrics, std::function<absl::Status()> ready);
+// else 503 with its message), then whatever `more` answers (may be empty).
+HttpHandler AdminHandler(const MetricsRegistry& metrics, std::function<absl::Status()> ready,
+                         AdminRoute more = nullptr);
 
 }  // namespace massa

@@ -12,6 +12,7 @@
 
 #include "common/metrics.h"
 #include "entity/catalog.h"
+#include "server/admin_journal.h"
 #include "entity/entity_runtime.h"
 #include "entity/router.h"
 #include "grpcpp/impl/codegen/service_type.h"
@@ -92,6 +93,7 @@ absl::Status Serve(const ServeConfig& config) {
   RuntimeOptions runtime_options;
   runtime_options.default_passivation_timeout = config.passivation_timeout;
   runtime_options.mailbox_capacity = static_cast<size_t>(config.mailbox_capacity);
+  runtime_options.default_snapshot_every = static_cast<uint32_t>(config.snapshot_every);
   EntityRuntime runtime(runtime_options, *function, **store);
   Router router(**catalog, runtime);
   runtime.SetDispatcher(&router);
@@ -162,7 +164,12 @@ absl::Status Serve(const ServeConfig& config) {
     options.max_body_bytes = 4096;
     options.name = "massa-admin";
     absl::StatusOr<std::unique_ptr<HttpServer>> started =
-        HttpServer::Start(options, AdminHandler(metrics, ready));
+        HttpServer::Start(options, AdminHandler(metrics, ready,
+                                                [store_ptr, &catalog = **catalog](
+                                                    std::string_view path, std::string_view query) {
+                                                  return JournalEndpoint(*store_ptr, catalog, path,
+                                                                         query);
+                                                }));
     if (!started.ok()) return started.status();
     admin = *std::move(started);
   }

@@ -121,15 +121,32 @@ TEST(CatalogTest, ServiceListedTwice) {
   EXPECT_THAT(MessageOf(status), AllOf(HasSubstr(kEcho), HasSubstr("listed twice")));
 }
 
-TEST(CatalogTest, KindsNotServedYet) {
-  for (EntityKind kind : {EntityKind::kEventSourced, EntityKind::kCrdt}) {
-    SCOPED_TRACE(EntityKindName(kind));
-    absl::Status status = BuildError(SpecWith({Service(kCounter, kind)}));
-    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_THAT(MessageOf(status),
-                AllOf(HasSubstr(kCounter), HasSubstr(EntityKindName(kind)),
-                      HasSubstr("does not serve")));
-  }
+TEST(CatalogTest, CrdtIsNotServedYet) {
+  absl::Status status = BuildError(SpecWith({Service(kCounter, EntityKind::kCrdt)}));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(MessageOf(status),
+              AllOf(HasSubstr(kCounter), HasSubstr("crdt"), HasSubstr("does not serve")));
+}
+
+TEST(CatalogTest, EventSourcedServiceIsServedWithItsKeyAndStateType) {
+  ServiceSpec ledger = Service("massa.test.Ledger", EntityKind::kEventSourced, kCounterState);
+  ledger.snapshot_every = 7;
+  absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Build(SpecWith({ledger}));
+  ASSERT_TRUE(catalog.ok()) << catalog.status();
+  const MethodInfo* deposit = (*catalog)->FindMethod("massa.test.Ledger", "Deposit");
+  ASSERT_NE(deposit, nullptr);
+  EXPECT_EQ(deposit->service->spec.kind, EntityKind::kEventSourced);
+  EXPECT_EQ(deposit->service->spec.snapshot_every, 7u);
+  EXPECT_EQ(deposit->key_fields.size(), 1u);
+}
+
+TEST(CatalogTest, EventSourcedAndValueEntityCannotShareAnEntityType) {
+  ServiceSpec ledger = Service("massa.test.Ledger", EntityKind::kEventSourced, kCounterState);
+  ledger.entity_type = kCounter;
+  absl::Status status =
+      BuildError(SpecWith({Service(kCounter, EntityKind::kValueEntity, kCounterState), ledger}));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(MessageOf(status), HasSubstr(kCounter));
 }
 
 TEST(CatalogTest, EntityMethodWithoutKeyFieldNamesMethodAndType) {

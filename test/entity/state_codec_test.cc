@@ -34,18 +34,37 @@ TEST(StateCodecTest, CorruptInputIsDataLoss) {
   const std::string valid = EncodeState({"massa.test.CounterState", "\x08\x01"});
   const std::string cases[] = {
       "",                                   // nothing stored
-      std::string("\x02", 1) + valid.substr(1),  // unknown format byte
+      std::string("\x03", 1) + valid.substr(1),  // unknown format byte
       "\x01",                               // no type length
       "\x01\x80",                           // type length varint never ends
       std::string("\x01\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01", 12),  // over 64 bits
       "\x01\x05" "abc",                     // type length beyond the end
       valid.substr(0, 10),                  // truncated inside the type
+      valid.substr(0, valid.size() - 1),    // checksum cut short
+      "\x02\x01",                           // too short for a checksum
   };
   for (const std::string& bytes : cases) {
     SCOPED_TRACE(::testing::PrintToString(bytes));
     absl::StatusOr<TypedValue> decoded = DecodeState(bytes);
     EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss);
   }
+}
+
+TEST(StateCodecTest, AnyFlippedByteIsDetected) {
+  const std::string valid = EncodeState({"massa.test.CounterState", "\x08\x2a\x10\x07"});
+  for (size_t i = 0; i < valid.size(); ++i) {
+    std::string damaged = valid;
+    damaged[i] = static_cast<char>(damaged[i] ^ 0x40);
+    SCOPED_TRACE(i);
+    EXPECT_EQ(DecodeState(damaged).status().code(), absl::StatusCode::kDataLoss);
+  }
+}
+
+TEST(StateCodecTest, ReadsFormatOneWithoutChecksum) {
+  // What massa wrote before checksums: format 1, type size, type, bytes.
+  absl::StatusOr<TypedValue> decoded = DecodeState(std::string("\x01\x01t\x08\x05", 5));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(*decoded, (TypedValue{"t", "\x08\x05"}));
 }
 
 }  // namespace

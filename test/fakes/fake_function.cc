@@ -62,6 +62,21 @@ void FakeFunction::OnValueEntity(std::string service, EntityHandler handler) {
   entities_[std::move(service)] = std::move(handler);
 }
 
+void FakeFunction::OnEventSourced(std::string service, EventSourcedHandler handler) {
+  absl::MutexLock lock(&mu_);
+  event_sourced_[std::move(service)] = std::move(handler);
+}
+
+void FakeFunction::OnFold(std::string service, FoldHandler handler) {
+  absl::MutexLock lock(&mu_);
+  folds_[std::move(service)] = std::move(handler);
+}
+
+std::vector<FakeFunction::FoldCall> FakeFunction::fold_calls() const {
+  absl::MutexLock lock(&mu_);
+  return fold_calls_;
+}
+
 void FakeFunction::SetAsync(bool async) {
   absl::MutexLock lock(&mu_);
   async_ = async;
@@ -161,13 +176,43 @@ absl::StatusOr<FunctionSpec> FakeFunction::Discover(std::chrono::milliseconds) {
 
 void FakeFunction::HandleAction(const Command& command, OutcomeCallback done) {
   // Copy everything now: the runtime's references are only valid until `done` runs.
-  Accept(Call{command, std::nullopt, false}, std::move(done));
+  Accept(Call{command, std::nullopt, false, false, 0}, std::move(done));
 }
 
 void FakeFunction::HandleValueEntity(const Command& command,
                                      const std::optional<TypedValue>& state,
                                      OutcomeCallback done) {
-  Accept(Call{command, state, true}, std::move(done));
+  Accept(Call{command, state, true, false, 0}, std::move(done));
+}
+
+void FakeFunction::HandleEventSourced(const Command& command,
+                                      const std::optional<TypedValue>& state, uint64_t sequence,
+                                      OutcomeCallback done) {
+  Accept(Call{command, state, true, true, sequence}, std::move(done));
+}
+
+void FakeFunction::Fold(const std::string& service, const std::string& entity_key,
+                        const std::optional<TypedValue>& state, const std::vector<Event>& events,
+                        FoldCallback done) {
+  FoldHandler handler;
+  bool async;
+  {
+    absl::MutexLock lock(&mu_);
+    fold_calls_.push_back(FoldCall{service, entity_key, state, events});
+    if (auto it = folds_.find(service); it != folds_.end()) handler = it->second;
+    async = async_;
+  }
+  auto run = [service, state, events, handler = std::move(handler),
+              done = std::move(done)]() mutable {
+    std::move(done)(handler ? handler(state, events)
+                            : absl::StatusOr<std::optional<TypedValue>>(absl::UnimplementedError(
+                                  absl::StrCat("FakeFunction: no fold handler for ", service))));
+  };
+  if (async) {
+    pool_->Post(std::move(run));
+  } else {
+    run();
+  }
 }
 
 void FakeFunction::Accept(Call call, OutcomeCallback done) {
@@ -211,7 +256,14 @@ void FakeFunction::Run(std::unique_ptr<Pending> pending) {
   EntityHandler entity;
   {
     absl::MutexLock lock(&mu_);
-    if (call.entity) {
+    if (call.event_sourced) {
+      if (auto it = event_sourced_.find(call.command.service); it != event_sourced_.end()) {
+        entity = [handler = it->second, sequence = call.sequence](
+                     const Command& command, const std::optional<TypedValue>& state) {
+          return handler(command, state, sequence);
+        };
+      }
+    } else if (call.entity) {
       if (auto it = entities_.find(call.command.service); it != entities_.end()) {
         entity = it->second;
       }
@@ -223,7 +275,8 @@ void FakeFunction::Run(std::unique_ptr<Pending> pending) {
       entity   ? entity(call.command, call.state)
       : action ? action(call.command)
                : absl::StatusOr<Outcome>(absl::UnimplementedError(absl::StrCat(
-                     "FakeFunction: no ", call.entity ? "value entity" : "action",
+                     "FakeFunction: no ",
+                     call.event_sourced ? "event sourced" : call.entity ? "value entity" : "action",
                      " handler for ", call.command.service)));
   {
     // The function is done with the call once it hands over the outcome: the runtime may

@@ -56,11 +56,28 @@ class FakeFunction final : public UserFunction {
   using EntityHandler = std::function<absl::StatusOr<Outcome>(
       const Command& command, const std::optional<TypedValue>& state)>;
 
+  // Event-sourced commands get the entity's sequence too.
+  using EventSourcedHandler = std::function<absl::StatusOr<Outcome>(
+      const Command& command, const std::optional<TypedValue>& state, uint64_t sequence)>;
+  // Folds events into a state; nullopt = the initial state.
+  using FoldHandler = std::function<absl::StatusOr<std::optional<TypedValue>>(
+      const std::optional<TypedValue>& state, const std::vector<Event>& events)>;
+
   // One call as the fake received it.
   struct Call {
     Command command;  // command.request_type points into the runtime's catalog
-    std::optional<TypedValue> state;  // value entities: the state the runtime passed
-    bool entity = false;              // HandleValueEntity (true) or HandleAction (false)
+    std::optional<TypedValue> state;  // entities: the state the runtime passed
+    bool entity = false;              // HandleValueEntity/HandleEventSourced, or HandleAction
+    bool event_sourced = false;       // HandleEventSourced
+    uint64_t sequence = 0;            // event sourced: the sequence the runtime passed
+  };
+
+  // One Fold call as the fake received it.
+  struct FoldCall {
+    std::string service;
+    std::string entity_key;
+    std::optional<TypedValue> state;
+    std::vector<Event> events;
   };
 
   // `async_threads`: size of the pool that runs handlers and callbacks in async mode.
@@ -78,6 +95,11 @@ class FakeFunction final : public UserFunction {
   // no handler of its kind gets an UNIMPLEMENTED transport error.
   void OnAction(std::string service, ActionHandler handler);
   void OnValueEntity(std::string service, EntityHandler handler);
+  void OnEventSourced(std::string service, EventSourcedHandler handler);
+  // Fold calls for `service` run `handler` (inline, or on the fake's threads in async mode;
+  // they are never held). Without one, Fold answers UNIMPLEMENTED.
+  void OnFold(std::string service, FoldHandler handler);
+  std::vector<FoldCall> fold_calls() const;
 
   // Off (the default): handlers run and callbacks fire inline, on the caller's thread.
   // On: both happen on the fake's own threads, after Handle* has returned.
@@ -116,6 +138,11 @@ class FakeFunction final : public UserFunction {
   void HandleAction(const Command& command, OutcomeCallback done) override;
   void HandleValueEntity(const Command& command, const std::optional<TypedValue>& state,
                          OutcomeCallback done) override;
+  void HandleEventSourced(const Command& command, const std::optional<TypedValue>& state,
+                          uint64_t sequence, OutcomeCallback done) override;
+  void Fold(const std::string& service, const std::string& entity_key,
+            const std::optional<TypedValue>& state, const std::vector<Event>& events,
+            FoldCallback done) override;
 
  private:
   struct Pending {
@@ -132,6 +159,9 @@ class FakeFunction final : public UserFunction {
   absl::StatusOr<FunctionSpec> spec_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, ActionHandler> actions_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, EntityHandler> entities_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, EventSourcedHandler> event_sourced_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, FoldHandler> folds_ ABSL_GUARDED_BY(mu_);
+  std::vector<FoldCall> fold_calls_ ABSL_GUARDED_BY(mu_);
   bool async_ ABSL_GUARDED_BY(mu_) = false;
   bool holding_ ABSL_GUARDED_BY(mu_) = false;
   std::string hold_service_ ABSL_GUARDED_BY(mu_);

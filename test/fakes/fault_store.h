@@ -16,17 +16,20 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "massa/entity/command.h"
 #include "massa/store/store.h"
 
 namespace massa::testing {
@@ -64,7 +67,8 @@ class FaultInjectingStore final : public store::Store {
     writes_to_fail_ = n;
   }
 
-  // Fails every GetValue with `status` (not OK) until Heal().
+  // Fails every read (GetValue, ReadEvents, ReadLastSequence, ReadSnapshot, ReadStream)
+  // with `status` (not OK) until Heal().
   void FailReads(absl::Status status) {
     absl::MutexLock lock(&mu_);
     read_error_ = std::move(status);
@@ -129,11 +133,33 @@ class FaultInjectingStore final : public store::Store {
 
   absl::StatusOr<std::optional<std::string>> GetValue(std::string_view entity_type,
                                                       std::string_view key) override {
-    {
-      absl::MutexLock lock(&mu_);
-      if (!read_error_.ok()) return read_error_;
-    }
+    if (absl::Status error = ReadError(); !error.ok()) return error;
     return base_->GetValue(entity_type, key);
+  }
+
+  absl::StatusOr<std::vector<Event>> ReadEvents(std::string_view entity_type, std::string_view key,
+                                                uint64_t from_sequence, size_t limit) override {
+    if (absl::Status error = ReadError(); !error.ok()) return error;
+    return base_->ReadEvents(entity_type, key, from_sequence, limit);
+  }
+
+  absl::StatusOr<uint64_t> ReadLastSequence(std::string_view entity_type,
+                                            std::string_view key) override {
+    if (absl::Status error = ReadError(); !error.ok()) return error;
+    return base_->ReadLastSequence(entity_type, key);
+  }
+
+  absl::StatusOr<std::optional<store::Snapshot>> ReadSnapshot(std::string_view entity_type,
+                                                              std::string_view key) override {
+    if (absl::Status error = ReadError(); !error.ok()) return error;
+    return base_->ReadSnapshot(entity_type, key);
+  }
+
+  absl::StatusOr<std::vector<store::StreamEvent>> ReadStream(std::string_view entity_type,
+                                                             uint64_t from_offset,
+                                                             size_t limit) override {
+    if (absl::Status error = ReadError(); !error.ok()) return error;
+    return base_->ReadStream(entity_type, from_offset, limit);
   }
 
   void Write(store::WriteBatch batch, store::WriteCallback done) override {
@@ -154,6 +180,11 @@ class FaultInjectingStore final : public store::Store {
     store::WriteBatch batch;
     store::WriteCallback done;
   };
+
+  absl::Status ReadError() const {
+    absl::MutexLock lock(&mu_);
+    return read_error_;
+  }
 
   void Dispatch(store::WriteBatch batch, store::WriteCallback done) {
     absl::Status error;

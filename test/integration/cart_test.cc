@@ -46,27 +46,14 @@ class CartTest : public ::testing::Test {
   }
 
   void StartMassa(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {MASSA_BIN,        "serve",
-                                     "--function",     socket_,
-                                     "--grpc-listen",  "127.0.0.1:0",
-                                     "--http-listen",  "127.0.0.1:0",
-                                     "--admin-listen", "127.0.0.1:0",
-                                     "--data-dir",     dir_.path() + "/data",
-                                     "--log-level",    "warn"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    massa_ = std::make_unique<Process>(
-        argv, dir_.path() + "/massa-" + std::to_string(++massa_starts_) + ".log");
-    auto line = massa_->WaitForLine("massa: serving gRPC on ", kStartTimeout);
-    ASSERT_TRUE(line.has_value()) << massa_->log();
-    address_ = line->substr(line->rfind(' ') + 1);
-    auto port_of = [&](const std::string& needle) {
-      auto found = massa_->WaitForLine(needle, kStartTimeout);
-      return found ? std::stoi(found->substr(found->rfind(':') + 1)) : 0;
-    };
-    http_port_ = port_of("massa: serving HTTP on ");
-    admin_port_ = port_of("massa: admin on ");
-    ASSERT_NE(http_port_, 0) << massa_->log();
-    ASSERT_NE(admin_port_, 0) << massa_->log();
+    std::optional<MassaEndpoints> endpoints =
+        massa::testing::StartMassa(massa_, socket_, dir_.path() + "/data",
+                                   dir_.path() + "/massa-" + std::to_string(++massa_starts_) + ".log",
+                                   extra);
+    ASSERT_TRUE(endpoints.has_value()) << massa_->log();
+    address_ = endpoints->grpc_address;
+    http_port_ = endpoints->http_port;
+    admin_port_ = endpoints->admin_port;
     channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
     carts_ = cart::ShoppingCart::NewStub(channel_);
     front_ = cart::CartFront::NewStub(channel_);

@@ -96,6 +96,34 @@ int Process::Wait(std::chrono::milliseconds timeout) {
   return *exit_status_;
 }
 
+std::optional<MassaEndpoints> StartMassa(std::unique_ptr<Process>& process,
+                                         const std::string& function_address,
+                                         const std::string& data_dir, const std::string& log_path,
+                                         const std::vector<std::string>& extra) {
+  constexpr auto kStartTimeout = std::chrono::seconds(30);
+  std::vector<std::string> argv = {MASSA_BIN,        "serve",
+                                   "--function",     function_address,
+                                   "--grpc-listen",  "127.0.0.1:0",
+                                   "--http-listen",  "127.0.0.1:0",
+                                   "--admin-listen", "127.0.0.1:0",
+                                   "--data-dir",     data_dir,
+                                   "--log-level",    "warn"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  process = std::make_unique<Process>(argv, log_path);
+  MassaEndpoints endpoints;
+  std::optional<std::string> line = process->WaitForLine("massa: serving gRPC on ", kStartTimeout);
+  if (!line.has_value()) return std::nullopt;
+  endpoints.grpc_address = line->substr(line->rfind(' ') + 1);
+  auto port_of = [&](const std::string& needle) {
+    std::optional<std::string> found = process->WaitForLine(needle, kStartTimeout);
+    return found ? std::stoi(found->substr(found->rfind(':') + 1)) : 0;
+  };
+  endpoints.http_port = port_of("massa: serving HTTP on ");
+  endpoints.admin_port = port_of("massa: admin on ");
+  if (endpoints.http_port == 0 || endpoints.admin_port == 0) return std::nullopt;
+  return endpoints;
+}
+
 HttpResult HttpCall(int port, const std::string& method, const std::string& target,
                     const std::string& body, const std::string& content_type) {
   HttpResult result;

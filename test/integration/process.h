@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,6 +38,22 @@ class Process {
   std::string log_path_;
   std::optional<int> exit_status_;
 };
+
+// Where a started `massa serve` listens.
+struct MassaEndpoints {
+  std::string grpc_address;  // host:port
+  int http_port = 0;
+  int admin_port = 0;
+};
+
+// Starts `massa serve` (MASSA_BIN) for the function at `function_address`, with gRPC, HTTP and
+// admin on loopback ports the kernel picks, RocksDB data in `data_dir`, log level warn and
+// `extra` arguments, and waits until it announces its ports. Sets `process` either way;
+// nullopt when it did not start (its log says why).
+std::optional<MassaEndpoints> StartMassa(std::unique_ptr<Process>& process,
+                                         const std::string& function_address,
+                                         const std::string& data_dir, const std::string& log_path,
+                                         const std::vector<std::string>& extra = {});
 
 struct HttpResult {
   int status = 0;  // 0 when the request could not be sent or the answer not read

@@ -1,4 +1,5 @@
 // Registration errors are programming errors: the SDK aborts with a message saying what.
+#include "example/escart/escart.pb.h"
 #include "example/shoppingcart/shoppingcart.pb.h"
 #include "google/protobuf/empty.pb.h"
 #include "gtest/gtest.h"
@@ -12,6 +13,7 @@ using google::protobuf::Empty;
 
 constexpr char kCart[] = "example.shoppingcart.ShoppingCart";
 constexpr char kFront[] = "example.shoppingcart.CartFront";
+constexpr char kEsCart[] = "example.escart.ShoppingCart";
 
 Result<Empty> AddItem(ValueContext<cart::Cart>&, const cart::AddLineItem&) { return Empty(); }
 
@@ -79,6 +81,30 @@ TEST_F(RegistrationDeathTest, AfterStart) {
   EXPECT_DEATH(function.AddAction(kFront), "after the function started");
   EXPECT_DEATH((entity.Handle<cart::AddLineItem, Empty>("AddItem", AddItem)),
                "after the function started");
+}
+
+TEST_F(RegistrationDeathTest, EventHandlerTwice) {
+  Function function("f");
+  auto& entity = function.AddEventSourcedEntity<example::escart::Cart>(kEsCart);
+  auto apply = [](example::escart::Cart&, const example::escart::CheckedOut&) {};
+  entity.OnEvent(apply);
+  EXPECT_DEATH(entity.OnEvent(apply), "two handlers for events example.escart.CheckedOut");
+}
+
+TEST_F(RegistrationDeathTest, EventHandlerAfterStart) {
+  Function function("f");
+  auto& entity = function.AddEventSourcedEntity<example::escart::Cart>(kEsCart);
+  ASSERT_TRUE(function.Start("127.0.0.1:0").ok());
+  EXPECT_DEATH(entity.OnEvent([](example::escart::Cart&, const example::escart::CheckedOut&) {}),
+               "after the function started");
+}
+
+TEST_F(RegistrationDeathTest, EventSourcedSharingAValueEntityType) {
+  Function function("f");
+  function.AddValueEntity<cart::Cart>(kCart);
+  EXPECT_DEATH(function.AddEventSourcedEntity<example::escart::Cart>(
+                   kEsCart, EventSourcedOptions{.entity_type = kCart}),
+               "share entity type");
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Function::Run as main() uses it, through the example binary: flags, the ready line, signals.
+// Function::Run as main() uses it, through the example binaries: flags, the ready line, signals.
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -19,17 +19,18 @@ namespace {
 
 namespace v1 = massa::protocol::v1;
 
-// The example binary running as a child process with its stdout on a pipe.
+// An example binary running as a child process with its stdout on a pipe.
 class Child {
  public:
-  explicit Child(std::vector<std::string> args) {
+  explicit Child(std::vector<std::string> args,
+                 const std::string& binary = MASSA_SHOPPING_CART_FUNCTION) {
     int fds[2];
     if (::pipe(fds) != 0) ADD_FAILURE() << "pipe";
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
     posix_spawn_file_actions_addclose(&actions, fds[0]);
-    args.insert(args.begin(), MASSA_SHOPPING_CART_FUNCTION);
+    args.insert(args.begin(), binary);
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
@@ -106,6 +107,52 @@ TEST(RunTest, ExitCodes) {
   EXPECT_EQ(Child({"--nope"}).Stop(0), 2);
   EXPECT_EQ(Child({"--listen"}).Stop(0), 2);
   EXPECT_EQ(Child({"--listen", "unix:/no/such/dir/f.sock"}).Stop(0), 1);
+}
+
+// The spec the function at `address` sends at discovery (empty if it does not answer).
+v1::Spec Discover(const std::string& address) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::Spec spec;
+  grpc::Status status =
+      v1::Discovery::NewStub(channel)->Discover(&context, testing::Proxy(), &spec);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return spec;
+}
+
+TEST(RunTest, EventSourcedCartJournalFlagsGoIntoTheSpec) {
+  testing::TempDir dir;
+  const std::string address = "unix:" + dir.path() + "/escart.sock";
+  {
+    Child child({"--snapshot-every", "7", "--listen", address, "--delete-events-on-snapshot"},
+                MASSA_ESCART_FUNCTION);
+    ASSERT_EQ(child.ReadLine(), "listening on " + address);
+    v1::Spec spec = Discover(address);
+    EXPECT_EQ(spec.function().function_name(), "event-sourced-cart");
+    ASSERT_EQ(spec.services_size(), 1);
+    EXPECT_EQ(spec.services(0).kind(), v1::ENTITY_KIND_EVENT_SOURCED);
+    EXPECT_EQ(spec.services(0).snapshot_every(), 7u);
+    EXPECT_TRUE(spec.services(0).delete_events_on_snapshot());
+    EXPECT_EQ(child.Stop(SIGTERM), 0);
+  }
+  {
+    Child child({"--listen=" + address, "--snapshot-every=0"}, MASSA_ESCART_FUNCTION);
+    ASSERT_EQ(child.ReadLine(), "listening on " + address);
+    v1::Spec spec = Discover(address);
+    ASSERT_EQ(spec.services_size(), 1);
+    EXPECT_EQ(spec.services(0).snapshot_every(), 0u);
+    EXPECT_FALSE(spec.services(0).delete_events_on_snapshot());
+    EXPECT_EQ(child.Stop(SIGTERM), 0);
+  }
+}
+
+TEST(RunTest, EventSourcedCartExitCodes) {
+  EXPECT_EQ(Child({"--help"}, MASSA_ESCART_FUNCTION).Stop(0), 0);
+  EXPECT_EQ(Child({"--snapshot-every"}, MASSA_ESCART_FUNCTION).Stop(0), 2);
+  EXPECT_EQ(Child({"--snapshot-every", "many"}, MASSA_ESCART_FUNCTION).Stop(0), 2);
+  EXPECT_EQ(Child({"--snapshot-every=-1"}, MASSA_ESCART_FUNCTION).Stop(0), 2);
+  EXPECT_EQ(Child({"--nope"}, MASSA_ESCART_FUNCTION).Stop(0), 2);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 // The shopping cart example's handlers, called over the native protocol as Massa would.
+#include "cart_helpers.h"
 #include "example/shoppingcart/shoppingcart.pb.h"
 #include "google/protobuf/empty.pb.h"
 #include "gtest/gtest.h"
@@ -11,6 +12,7 @@ namespace {
 
 namespace v1 = massa::protocol::v1;
 using massa::sdk::testing::ActionCommand;
+using massa::sdk::testing::CartWith;
 using massa::sdk::testing::EntityCommand;
 using massa::sdk::testing::ServedFunction;
 using massa::sdk::testing::Unpack;
@@ -18,25 +20,8 @@ using massa::sdk::testing::Unpack;
 constexpr char kCart[] = "example.shoppingcart.ShoppingCart";
 constexpr char kFront[] = "example.shoppingcart.CartFront";
 
-AddLineItem Add(const std::string& product, int quantity, const std::string& name = "Pen") {
-  AddLineItem add;
-  add.set_cart_id("c1");
-  add.set_product_id(product);
-  add.set_name(name);
-  add.set_quantity(quantity);
-  return add;
-}
-
-Cart CartWith(std::initializer_list<std::pair<std::string, int>> items, bool checked_out = false) {
-  Cart cart;
-  for (const auto& [product, quantity] : items) {
-    LineItem* item = cart.add_items();
-    item->set_product_id(product);
-    item->set_name(product + "-name");
-    item->set_quantity(quantity);
-  }
-  cart.set_checked_out(checked_out);
-  return cart;
+AddLineItem Add(const std::string& product, int quantity) {
+  return massa::sdk::testing::AddItem<AddLineItem>(product, quantity);
 }
 
 class ShoppingCartTest : public ::testing::Test {
@@ -100,7 +85,7 @@ TEST_F(ShoppingCartTest, AddItemSumsQuantitiesOfTheSameProduct) {
 }
 
 TEST_F(ShoppingCartTest, AddItemAppendsOtherProducts) {
-  Cart state = CartWith({{"p1", 3}});
+  Cart state = CartWith<Cart>({{"p1", 3}});
   v1::ValueEntityResponse response = Entity("AddItem", Add("p2", 5), &state);
   Cart cart = Unpack<Cart>(response.state_action().update());
   ASSERT_EQ(cart.items_size(), 2);
@@ -116,7 +101,7 @@ TEST_F(ShoppingCartTest, AddItemRejectsNonPositiveQuantity) {
 }
 
 TEST_F(ShoppingCartTest, CheckedOutCartRefusesChanges) {
-  Cart state = CartWith({{"p1", 1}}, /*checked_out=*/true);
+  Cart state = CartWith<Cart>({{"p1", 1}}, /*checked_out=*/true);
   ExpectFailure(Entity("AddItem", Add("p1", 1), &state), grpc::StatusCode::FAILED_PRECONDITION);
   RemoveLineItem remove;
   remove.set_cart_id("c1");
@@ -128,7 +113,7 @@ TEST_F(ShoppingCartTest, CheckedOutCartRefusesChanges) {
 }
 
 TEST_F(ShoppingCartTest, RemoveItem) {
-  Cart state = CartWith({{"p1", 1}, {"p2", 2}, {"p3", 3}});
+  Cart state = CartWith<Cart>({{"p1", 1}, {"p2", 2}, {"p3", 3}});
   RemoveLineItem remove;
   remove.set_cart_id("c1");
   remove.set_product_id("p2");
@@ -141,7 +126,7 @@ TEST_F(ShoppingCartTest, RemoveItem) {
 }
 
 TEST_F(ShoppingCartTest, RemoveMissingItemIsNotFound) {
-  Cart state = CartWith({{"p1", 1}});
+  Cart state = CartWith<Cart>({{"p1", 1}});
   RemoveLineItem remove;
   remove.set_cart_id("c1");
   remove.set_product_id("p9");
@@ -157,7 +142,7 @@ TEST_F(ShoppingCartTest, GetCartReturnsTheStateAndLeavesItUnchanged) {
   EXPECT_EQ(Unpack<Cart>(empty.client_action().reply().payload()).items_size(), 0);
   EXPECT_FALSE(empty.has_state_action());
 
-  Cart state = CartWith({{"p1", 4}});
+  Cart state = CartWith<Cart>({{"p1", 4}});
   v1::ValueEntityResponse full = Entity("GetCart", get, &state);
   EXPECT_EQ(Unpack<Cart>(full.client_action().reply().payload()).DebugString(),
             state.DebugString());
@@ -169,7 +154,7 @@ TEST_F(ShoppingCartTest, Checkout) {
   checkout.set_cart_id("c1");
   ExpectFailure(Entity("Checkout", checkout), grpc::StatusCode::FAILED_PRECONDITION);
 
-  Cart state = CartWith({{"p1", 1}});
+  Cart state = CartWith<Cart>({{"p1", 1}});
   v1::ValueEntityResponse response = Entity("Checkout", checkout, &state);
   ASSERT_TRUE(response.client_action().has_reply());
   Cart reply = Unpack<Cart>(response.client_action().reply().payload());

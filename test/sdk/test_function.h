@@ -4,8 +4,10 @@
 // gives generated stubs of Massa's protocol to call it, as the proxy would.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "google/protobuf/any.pb.h"
 #include "google/protobuf/message.h"
@@ -41,6 +43,13 @@ class ServedFunction {
                       protocol::v1::ValueEntityResponse* response);
   grpc::Status Handle(const protocol::v1::ActionCommand& command,
                       protocol::v1::ActionResponse* response);
+  grpc::Status Handle(const protocol::v1::EventSourcedCommand& command,
+                      protocol::v1::EventSourcedResponse* response);
+  grpc::Status Fold(const protocol::v1::FoldRequest& request, protocol::v1::FoldResponse* response);
+
+  // As Handle and Fold, failing the current test unless the call is OK.
+  protocol::v1::EventSourcedResponse HandleOk(const protocol::v1::EventSourcedCommand& command);
+  protocol::v1::FoldResponse FoldOk(const protocol::v1::FoldRequest& request);
 
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
 
@@ -52,9 +61,11 @@ class ServedFunction {
   std::unique_ptr<protocol::v1::Discovery::Stub> discovery_;
   std::unique_ptr<protocol::v1::ValueEntity::Stub> value_entity_;
   std::unique_ptr<protocol::v1::Action::Stub> action_;
+  std::unique_ptr<protocol::v1::EventSourced::Stub> event_sourced_;
 };
 
-// ProxyInfo of a Massa speaking protocol `major`.0.
+// ProxyInfo of a Massa speaking protocol `major`.0 that supports actions, value entities and
+// event-sourced entities.
 protocol::v1::ProxyInfo Proxy(unsigned major = 1);
 
 // `message` packed as a google.protobuf.Any ("type.googleapis.com/<full name>").
@@ -68,6 +79,20 @@ protocol::v1::ValueEntityCommand EntityCommand(const std::string& service,
 
 protocol::v1::ActionCommand ActionCommand(const std::string& service, const std::string& method,
                                           const google::protobuf::Message& payload);
+
+// An event-sourced command; `state` null = the initial state, `sequence` that of the last
+// event applied to it.
+protocol::v1::EventSourcedCommand EventSourcedCommand(
+    const std::string& service, const std::string& method, const std::string& key,
+    const google::protobuf::Message& payload, const google::protobuf::Message* state = nullptr,
+    uint64_t sequence = 0);
+
+// A Fold of `payloads` as events numbered from `first_sequence`, onto `state` (null = the
+// initial state).
+protocol::v1::FoldRequest FoldRequest(const std::string& service, const std::string& key,
+                                      const std::vector<google::protobuf::Any>& payloads,
+                                      const google::protobuf::Message* state = nullptr,
+                                      uint64_t first_sequence = 1);
 
 // Unpacks `any` as T, failing the current test if it is not one.
 template <typename T>

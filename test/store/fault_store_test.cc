@@ -20,6 +20,9 @@ namespace {
 
 using store::WriteBatch;
 using store_contract::CallbackTracker;
+using store_contract::Iota;
+using store_contract::MakeAppend;
+using store_contract::SequencesOf;
 
 // With no fault configured the wrapper is a plain store: it passes the contract too.
 struct FaultFreeBackend {
@@ -206,6 +209,63 @@ TEST(FaultInjectingStoreTest, ConcurrentTogglingKeepsCallbacksExactlyOnce) {
   }
   EXPECT_EQ(faults.stats().writes, ok);
   EXPECT_EQ(faults.failed_writes(), kThreads * kWritesPerThread - ok);
+}
+
+TEST(FaultInjectingStoreTest, FailReadsCoversJournalReads) {
+  FaultInjectingStore faults(store::NewMemoryStore());
+  store::JournalAppend append = MakeAppend("t", "k", 0, 2);
+  append.snapshot = store::Snapshot{2, "s"};
+  ASSERT_EQ(WriteInline(faults, store_contract::BatchOf(std::move(append))), absl::OkStatus());
+  faults.FailReads(absl::UnavailableError("read error"));
+  EXPECT_EQ(faults.ReadEvents("t", "k", 1, 10).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(faults.ReadLastSequence("t", "k").status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(faults.ReadSnapshot("t", "k").status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(faults.ReadStream("t", 1, 10).status().code(), absl::StatusCode::kUnavailable);
+  faults.Heal();
+  absl::StatusOr<std::vector<Event>> events = faults.ReadEvents("t", "k", 1, 10);
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(SequencesOf(*events), Iota(1, 2));
+  EXPECT_EQ(faults.ReadLastSequence("t", "k").value_or(0), 2u);
+  EXPECT_EQ(faults.ReadSnapshot("t", "k").value_or(std::nullopt), (store::Snapshot{2, "s"}));
+  EXPECT_EQ(faults.ReadStream("t", 1, 10).value_or(std::vector<store::StreamEvent>{}).size(), 2u);
+}
+
+TEST(FaultInjectingStoreTest, FailedAppendAppliesNothing) {
+  FaultInjectingStore faults(store::NewMemoryStore());
+  auto batch = [] {
+    store::JournalAppend append = MakeAppend("t", "k", 0, 3);
+    append.snapshot = store::Snapshot{3, "s"};
+    WriteBatch b = store_contract::BatchOf(std::move(append));
+    b.Put("t", "k", "state");
+    return b;
+  };
+  faults.FailNextWrites(1, absl::UnavailableError("disk gone"));
+  std::optional<absl::Status> status = WriteInline(faults, batch());
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(status->code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(Get(faults, "k"), std::nullopt);
+  EXPECT_EQ(faults.ReadLastSequence("t", "k").value_or(99), 0u);
+  EXPECT_EQ(faults.ReadSnapshot("t", "k").value_or(store::Snapshot{}), std::nullopt);
+  EXPECT_TRUE(faults.ReadEvents("t", "k", 1, 10).value_or(std::vector<Event>(1)).empty());
+  EXPECT_TRUE(faults.ReadStream("t", 1, 10).value_or(std::vector<store::StreamEvent>(1)).empty());
+  // The wrapped store never saw it: the same append (expected 0) now succeeds.
+  EXPECT_EQ(WriteInline(faults, batch()), absl::OkStatus());
+  EXPECT_EQ(faults.ReadLastSequence("t", "k").value_or(0), 3u);
+}
+
+TEST(FaultInjectingStoreTest, HeldAppendsAreReleasedInOrder) {
+  FaultInjectingStore faults(store::NewMemoryStore());
+  faults.HoldWrites();
+  CallbackTracker tracker(2);
+  faults.Write(store_contract::BatchOf(MakeAppend("t", "k", 0, 2)), tracker.Callback(0));
+  faults.Write(store_contract::BatchOf(MakeAppend("t", "k", 2, 1)), tracker.Callback(1));
+  EXPECT_EQ(faults.ReadLastSequence("t", "k").value_or(99), 0u);
+  EXPECT_EQ(tracker.calls(0), 0);
+  faults.ReleaseWrites();
+  EXPECT_EQ(tracker.ok_once(), 2u);
+  absl::StatusOr<std::vector<Event>> events = faults.ReadEvents("t", "k", 1, 10);
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(SequencesOf(*events), Iota(1, 3));
 }
 
 }  // namespace

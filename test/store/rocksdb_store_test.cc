@@ -1,5 +1,6 @@
 // The RocksDB store: the contract suite, then what only a disk backend has (reopening,
-// group commit, the directory lock, draining on close, path errors).
+// group commit, the directory lock, draining on close, path errors, damaged records, failed
+// writes).
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -19,12 +20,21 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "massa/store/store.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
+#include "store/rocksdb/records.h"
+#include "store/rocksdb/rocksdb_store_testing.h"
 #include "store_contract/store_contract_test.h"
 
 namespace massa::store {
 namespace {
 
 using store_contract::CallbackTracker;
+using store_contract::Iota;
+using store_contract::MakeAppend;
+using store_contract::MakeEvent;
+using store_contract::OffsetsOf;
+using store_contract::SequencesOf;
 
 // A fresh directory under the test temp dir, removed with everything in it on destruction.
 class TempDir {
@@ -244,6 +254,269 @@ TEST(RocksDbStoreTest, CorruptCurrentFileIsDataLoss) {
   absl::StatusOr<StorePtr> store = OpenRocksDbStore({.path = dir.path()});
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss) << store.status();
+}
+
+// Writes `records` straight into the RocksDB directory of a closed store.
+void PutRaw(const std::filesystem::path& path,
+            const std::vector<std::pair<std::string, std::string>>& records) {
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(rocksdb::Options(), path.string(), &raw);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  std::unique_ptr<rocksdb::DB> db(raw);
+  for (const auto& [key, value] : records) {
+    s = db->Put(rocksdb::WriteOptions(), key, value);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  s = db->Close();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+}
+
+absl::Status Append(Store& store, JournalAppend append) {
+  WriteBatch batch;
+  batch.appends.push_back(std::move(append));
+  return WriteAndWait(store, std::move(batch));
+}
+
+// Damaged records are reported as DATA_LOSS by the reads (and writes) that meet them; the
+// store neither crashes nor returns made-up data, and the rest of it stays usable.
+TEST(RocksDbStoreTest, DamagedJournalRecordsAreDataLoss) {
+  TempDir dir;
+  {
+    StorePtr store = OpenOrFail({.path = dir.path()});
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(Append(*store, MakeAppend("t", "k", 0, 3)).ok());      // offsets 1..3
+    ASSERT_TRUE(Append(*store, MakeAppend("t", "other", 0, 2)).ok());  // offsets 4, 5
+    ASSERT_TRUE(Append(*store, MakeAppend("t", "head", 0, 1)).ok());   // offset 6
+    ASSERT_TRUE(Append(*store, MakeAppend("t", "trunc", 0, 1)).ok());  // offset 7
+  }
+  using namespace records;  // NOLINT: the key and record builders
+  std::string truncated = EncodeEvent(MakeEvent(1));
+  SetEventOffset(&truncated, 7);
+  truncated.pop_back();
+  PutRaw(dir.path(),
+         {
+             {JournalKey(EntityId("t", "k"), 2), "garbage\xff"},
+             {JournalKey(EntityId("t", "trunc"), 1), truncated},
+             {JournalPrefix(EntityId("t", "badkey")) + "abc", EncodeEvent(MakeEvent(1))},
+             {HeadKey(EntityId("t", "head")), "\x01\xff"},
+             {SnapshotKey(EntityId("t", "snap")), "\x02state"},
+             {StreamKey("t", 4), "\x01\x7f"},
+             {StreamKey("u", 1), EncodeStreamPointer("missing", 1)},
+             {OffsetKey("v"), "\x01"},
+         });
+  StorePtr store = OpenOrFail({.path = dir.path()});
+  ASSERT_NE(store, nullptr);
+  auto code = [](const auto& result) { return result.status().code(); };
+  EXPECT_EQ(code(store->ReadEvents("t", "k", 1, 10)), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(code(store->ReadEvents("t", "trunc", 1, 10)), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(code(store->ReadEvents("t", "badkey", 1, 10)), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(code(store->ReadLastSequence("t", "head")), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(code(store->ReadSnapshot("t", "snap")), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(code(store->ReadStream("t", 1, 10)), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(code(store->ReadStream("u", 1, 10)), absl::StatusCode::kDataLoss);
+  // Writes that would need a damaged record fail alone, applying nothing.
+  absl::Status status = Append(*store, MakeAppend("t", "head", 1, 1));
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  status = Append(*store, MakeAppend("v", "k", 0, 1));
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  JournalAppend retain = MakeAppend("t", "k", 3, 0);
+  retain.snapshot = Snapshot{3, "at 3"};
+  retain.delete_events_covered_by_snapshot = true;
+  status = Append(*store, std::move(retain));
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  absl::StatusOr<std::optional<Snapshot>> snapshot = store->ReadSnapshot("t", "k");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(*snapshot, std::nullopt);
+  // What is intact reads as before, and other entities take writes.
+  absl::StatusOr<std::vector<Event>> events = store->ReadEvents("t", "k", 3, 10);
+  ASSERT_TRUE(events.ok()) << events.status();
+  EXPECT_EQ(*events, std::vector<Event>{MakeEvent(3)});
+  absl::StatusOr<std::vector<StreamEvent>> stream = store->ReadStream("t", 5, 2);
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  EXPECT_EQ(OffsetsOf(*stream), (std::vector<uint64_t>{5, 6}));
+  EXPECT_EQ(code(store->ReadStream("t", 7, 10)), absl::StatusCode::kDataLoss);  // "trunc"
+  ASSERT_TRUE(Append(*store, MakeAppend("t", "k", 3, 1)).ok());
+  ASSERT_TRUE(Append(*store, MakeAppend("t", "fresh", 0, 1)).ok());
+  stream = store->ReadStream("t", 8, 10);
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  EXPECT_EQ(OffsetsOf(*stream), (std::vector<uint64_t>{8, 9}));
+  ASSERT_EQ(stream->size(), 2u);
+  EXPECT_EQ((*stream)[0].event, MakeEvent(4));
+  EXPECT_EQ((*stream)[1].key, "fresh");
+}
+
+// A group whose write fails leaves no trace: neither on disk nor in the flusher's caches of
+// heads and stream offsets, which later checks and offsets are based on.
+TEST(RocksDbStoreTest, FailedWriteDoesNotAdvanceHeadsOrOffsets) {
+  TempDir dir;
+  std::atomic<bool> failing{false};
+  std::atomic<int> failed{0};
+  internal::RocksDbTestHooks hooks;
+  hooks.before_write = [&]() -> absl::Status {
+    if (!failing.load()) return absl::OkStatus();
+    failed.fetch_add(1);
+    return absl::UnavailableError("injected write failure");
+  };
+  absl::StatusOr<StorePtr> opened = internal::OpenRocksDbStoreForTest({.path = dir.path()}, hooks);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  StorePtr store = *std::move(opened);
+  ASSERT_TRUE(Append(*store, MakeAppend("t", "k", 0, 2)).ok());  // offsets 1, 2
+
+  failing.store(true);
+  JournalAppend retain = MakeAppend("t", "k", 2, 3);
+  retain.snapshot = Snapshot{4, "at 4"};
+  retain.delete_events_covered_by_snapshot = true;
+  WriteBatch batch;
+  batch.appends.push_back(std::move(retain));
+  batch.Put("t", "k", "state");
+  absl::Status status = WriteAndWait(*store, std::move(batch));
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  // Pipelined behind it: fails too, as part of the failed group or as stale after it.
+  CallbackTracker tracker(2);
+  store->Write(
+      [] {
+        WriteBatch b;
+        b.appends.push_back(MakeAppend("t", "k", 2, 1));
+        return b;
+      }(),
+      tracker.Callback(0));
+  store->Write(
+      [] {
+        WriteBatch b;
+        b.appends.push_back(MakeAppend("t", "k", 3, 1));
+        return b;
+      }(),
+      tracker.Callback(1));
+  ASSERT_TRUE(tracker.WaitAll());
+  EXPECT_EQ(tracker.status(0).code(), absl::StatusCode::kUnavailable) << tracker.status(0);
+  EXPECT_FALSE(tracker.status(1).ok());
+  EXPECT_GE(failed.load(), 2);
+  failing.store(false);
+
+  absl::StatusOr<uint64_t> last = store->ReadLastSequence("t", "k");
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(*last, 2u);
+  EXPECT_EQ(GetOrError(*store, "t", "k"), std::nullopt);
+  absl::StatusOr<std::optional<Snapshot>> snapshot = store->ReadSnapshot("t", "k");
+  ASSERT_TRUE(snapshot.ok());
+  EXPECT_EQ(*snapshot, std::nullopt);
+  // The failed appends did not advance the cached head: only expected = 2 fits.
+  status = Append(*store, MakeAppend("t", "k", 5, 1));
+  EXPECT_EQ(status.code(), absl::StatusCode::kAborted) << status;
+  status = Append(*store, MakeAppend("t", "k", 3, 1));
+  EXPECT_EQ(status.code(), absl::StatusCode::kAborted) << status;
+  ASSERT_TRUE(Append(*store, MakeAppend("t", "k", 2, 1, "after")).ok());
+  absl::StatusOr<std::vector<Event>> events = store->ReadEvents("t", "k", 1, 10);
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(SequencesOf(*events), Iota(1, 3));
+  EXPECT_EQ(events->back(), MakeEvent(3, "after"));
+  // Nor the cached stream offset: the next event takes offset 3.
+  absl::StatusOr<std::vector<StreamEvent>> stream = store->ReadStream("t", 1, 10);
+  ASSERT_TRUE(stream.ok());
+  EXPECT_EQ(OffsetsOf(*stream), Iota(1, 3));
+  // Unchanged after reopening, too.
+  store.reset();
+  store = OpenOrFail({.path = dir.path()});
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(Append(*store, MakeAppend("t", "k", 3, 1)).ok());
+  stream = store->ReadStream("t", 1, 10);
+  ASSERT_TRUE(stream.ok());
+  EXPECT_EQ(OffsetsOf(*stream), Iota(1, 4));
+}
+
+// Group commit with appends: many pipelined writes to few entities share flushes, the stale
+// ones among them fail alone and the rest apply in write order.
+TEST(RocksDbStoreTest, StaleWritesFailAloneWithinAGroup) {
+  TempDir dir;
+  StorePtr store = OpenOrFail({.path = dir.path()});
+  ASSERT_NE(store, nullptr);
+  constexpr size_t kWrites = 400;
+  CallbackTracker tracker(kWrites);
+  // Even writes append the next event of "k"; odd writes repeat the previous expectation.
+  for (size_t i = 0; i < kWrites; ++i) {
+    WriteBatch batch;
+    batch.appends.push_back(MakeAppend("t", "k", i / 2, 1, i % 2 == 0 ? "good" : "stale"));
+    batch.Put("t", std::to_string(i), "v");
+    store->Write(std::move(batch), tracker.Callback(i));
+  }
+  ASSERT_TRUE(tracker.WaitAll());
+  size_t as_expected = 0;
+  for (size_t i = 0; i < kWrites; ++i) {
+    const absl::StatusCode want = i % 2 == 0 ? absl::StatusCode::kOk : absl::StatusCode::kAborted;
+    as_expected += tracker.status(i).code() == want &&
+                   GetOrError(*store, "t", std::to_string(i)) ==
+                       (i % 2 == 0 ? std::optional<std::string>("v") : std::nullopt);
+  }
+  EXPECT_EQ(as_expected, kWrites);
+  absl::StatusOr<std::vector<Event>> events = store->ReadEvents("t", "k", 1, kWrites);
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(SequencesOf(*events), Iota(1, kWrites / 2));
+  size_t good = 0;
+  for (const Event& e : *events) good += e == MakeEvent(e.sequence, "good");
+  EXPECT_EQ(good, kWrites / 2);
+  const StoreStats stats = store->stats();
+  EXPECT_EQ(stats.writes, kWrites / 2);
+}
+
+// A write that fails its checks inside a group is taken out of the group's batch and leaves
+// nothing behind for the group's later writes: not its heads, not its stream offsets. The
+// flusher is held in its first group, so the writes queued meanwhile form the next one.
+TEST(RocksDbStoreTest, RejectedWriteInAGroupLeavesNoTrace) {
+  TempDir dir;
+  absl::Notification entered;
+  absl::Notification release;
+  std::atomic<int> groups{0};
+  internal::RocksDbTestHooks hooks;
+  hooks.before_write = [&]() -> absl::Status {
+    if (groups.fetch_add(1) == 0) {
+      entered.Notify();
+      release.WaitForNotification();
+    }
+    return absl::OkStatus();
+  };
+  absl::StatusOr<StorePtr> opened = internal::OpenRocksDbStoreForTest({.path = dir.path()}, hooks);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  StorePtr store = *std::move(opened);
+
+  CallbackTracker tracker(5);
+  WriteBatch first;
+  first.Put("v", "first", "x");
+  store->Write(std::move(first), tracker.Callback(0));
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(store_contract::kCallbackWait));
+  // Fine for "a", stale for "b": the whole write fails.
+  WriteBatch mixed;
+  mixed.appends.push_back(MakeAppend("t", "a", 0, 2, "rejected"));
+  mixed.appends.push_back(MakeAppend("t", "b", 5, 1, "rejected"));
+  mixed.Put("v", "mixed", "x");
+  store->Write(std::move(mixed), tracker.Callback(1));
+  store->Write(store_contract::BatchOf(MakeAppend("t", "a", 0, 1)), tracker.Callback(2));
+  store->Write(store_contract::BatchOf(MakeAppend("t", "b", 0, 1)), tracker.Callback(3));
+  // Misnumbered: rejected before the flusher sees it.
+  JournalAppend misnumbered = MakeAppend("t", "a", 1, 1, "rejected");
+  misnumbered.events[0].sequence = 7;
+  store->Write(store_contract::BatchOf(std::move(misnumbered)), tracker.Callback(4));
+  release.Notify();
+  ASSERT_TRUE(tracker.WaitAll());
+  EXPECT_EQ(groups.load(), 2);
+  EXPECT_TRUE(tracker.status(0).ok()) << tracker.status(0);
+  EXPECT_EQ(tracker.status(1).code(), absl::StatusCode::kAborted) << tracker.status(1);
+  EXPECT_TRUE(tracker.status(2).ok()) << tracker.status(2);
+  EXPECT_TRUE(tracker.status(3).ok()) << tracker.status(3);
+  EXPECT_EQ(tracker.status(4).code(), absl::StatusCode::kInvalidArgument) << tracker.status(4);
+  EXPECT_EQ(GetOrError(*store, "v", "mixed"), std::nullopt);
+
+  absl::StatusOr<std::vector<StreamEvent>> stream = store->ReadStream("t", 1, 10);
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  ASSERT_EQ(OffsetsOf(*stream), Iota(1, 2));
+  EXPECT_EQ((*stream)[0].key, "a");
+  EXPECT_EQ((*stream)[0].event, MakeEvent(1));
+  EXPECT_EQ((*stream)[1].key, "b");
+  // The heads the flusher goes on with are the applied ones.
+  EXPECT_EQ(Append(*store, MakeAppend("t", "a", 2, 1)).code(), absl::StatusCode::kAborted);
+  ASSERT_TRUE(Append(*store, MakeAppend("t", "a", 1, 1)).ok());
+  stream = store->ReadStream("t", 1, 10);
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  EXPECT_EQ(OffsetsOf(*stream), Iota(1, 3));
 }
 
 }  // namespace

@@ -21,11 +21,14 @@
 #include <atomic>
 #include <charconv>
 #include <cstddef>
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -34,6 +37,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "massa/entity/command.h"
 #include "massa/store/store.h"
 
 namespace massa::store_contract {
@@ -94,6 +98,49 @@ inline long ParseIndex(std::string_view text) {
   return ec == std::errc() && end == text.data() + text.size() ? n : -1;
 }
 
+// An event with every field set: `tag` and the sequence make its payload unique.
+inline Event MakeEvent(uint64_t sequence, std::string_view tag = "e") {
+  return Event{sequence, "massa.test.Event", std::string(tag) + "#" + std::to_string(sequence),
+               1'700'000'000'000 + static_cast<int64_t>(sequence),
+               Metadata{{"massa-command", "test.Service/Do"}, {"tag", std::string(tag)}}};
+}
+
+// An append of `count` events numbered expected + 1, ... (see MakeEvent).
+inline store::JournalAppend MakeAppend(std::string entity_type, std::string key, uint64_t expected,
+                                       size_t count, std::string_view tag = "e") {
+  store::JournalAppend append;
+  append.entity_type = std::move(entity_type);
+  append.key = std::move(key);
+  append.expected_sequence = expected;
+  for (size_t i = 1; i <= count; ++i) append.events.push_back(MakeEvent(expected + i, tag));
+  return append;
+}
+
+inline store::WriteBatch BatchOf(store::JournalAppend append) {
+  store::WriteBatch batch;
+  batch.appends.push_back(std::move(append));
+  return batch;
+}
+
+inline std::vector<uint64_t> SequencesOf(const std::vector<Event>& events) {
+  std::vector<uint64_t> out;
+  for (const Event& e : events) out.push_back(e.sequence);
+  return out;
+}
+
+inline std::vector<uint64_t> OffsetsOf(const std::vector<store::StreamEvent>& events) {
+  std::vector<uint64_t> out;
+  for (const store::StreamEvent& e : events) out.push_back(e.offset);
+  return out;
+}
+
+// 1, 2, ..., n (or from, ..., to).
+inline std::vector<uint64_t> Iota(uint64_t from, uint64_t to) {
+  std::vector<uint64_t> out;
+  for (uint64_t i = from; i <= to; ++i) out.push_back(i);
+  return out;
+}
+
 template <typename Backend>
 class StoreContractTest : public ::testing::Test {
  protected:
@@ -130,6 +177,63 @@ class StoreContractTest : public ::testing::Test {
       return "<error: " + value.status().ToString() + ">";
     }
     return *std::move(value);
+  }
+
+  absl::Status Append(store::JournalAppend append) {
+    return WriteAndWait(BatchOf(std::move(append)));
+  }
+
+  // The events read back; a read error fails the test and reads as no events.
+  std::vector<Event> Events(std::string_view type, std::string_view key, uint64_t from_sequence = 1,
+                            size_t limit = 1'000'000) {
+    absl::StatusOr<std::vector<Event>> events = store_->ReadEvents(type, key, from_sequence, limit);
+    if (!events.ok()) {
+      ADD_FAILURE() << "ReadEvents failed: " << events.status();
+      return {};
+    }
+    return *std::move(events);
+  }
+
+  std::vector<uint64_t> Sequences(std::string_view type, std::string_view key,
+                                  uint64_t from_sequence = 1) {
+    return SequencesOf(Events(type, key, from_sequence));
+  }
+
+  // The last sequence; a read error fails the test and reads as UINT64_MAX.
+  uint64_t Last(std::string_view type, std::string_view key) {
+    absl::StatusOr<uint64_t> last = store_->ReadLastSequence(type, key);
+    if (!last.ok()) {
+      ADD_FAILURE() << "ReadLastSequence failed: " << last.status();
+      return UINT64_MAX;
+    }
+    return *last;
+  }
+
+  std::optional<store::Snapshot> SnapshotOf(std::string_view type, std::string_view key) {
+    absl::StatusOr<std::optional<store::Snapshot>> snapshot = store_->ReadSnapshot(type, key);
+    if (!snapshot.ok()) {
+      ADD_FAILURE() << "ReadSnapshot failed: " << snapshot.status();
+      return store::Snapshot{UINT64_MAX, "<error>"};
+    }
+    return *std::move(snapshot);
+  }
+
+  std::vector<store::StreamEvent> Stream(std::string_view type, uint64_t from_offset = 1,
+                                         size_t limit = 1'000'000) {
+    absl::StatusOr<std::vector<store::StreamEvent>> events =
+        store_->ReadStream(type, from_offset, limit);
+    if (!events.ok()) {
+      ADD_FAILURE() << "ReadStream failed: " << events.status();
+      return {};
+    }
+    return *std::move(events);
+  }
+
+  // (key, sequence) of each event of the type's stream.
+  std::vector<std::pair<std::string, uint64_t>> StreamKeys(std::string_view type) {
+    std::vector<std::pair<std::string, uint64_t>> out;
+    for (const store::StreamEvent& e : Stream(type)) out.emplace_back(e.key, e.event.sequence);
+    return out;
   }
 
   Backend backend_;        // destroyed last: removes the storage
@@ -422,13 +526,566 @@ TYPED_TEST_P(StoreContractTest, ReopenKeepsData) {
   EXPECT_EQ(this->Get("cart", "after"), "reopen");
 }
 
-REGISTER_TYPED_TEST_SUITE_P(StoreContractTest, PutThenGet, MissingKeyIsNullopt,
-                            OverwriteReplacesValue, DeleteRemovesValue, DeleteOfMissingKeySucceeds,
-                            EmptyValueIsNotMissing, BinaryValuesRoundTrip,
-                            BatchAppliesAllMutationsInOrder, EmptyBatchIsAcknowledged,
-                            ReadersSeeWholeBatchesOnly, TypesAndKeysStayDistinct, LargeValues,
-                            ManyEntities, ConcurrentWritersAllAcknowledgedAndReadable,
-                            CallbacksCalledExactlyOnce, CallbackMayUseTheStore,
-                            StatsCountAcknowledgedWrites, ReopenKeepsData);
+// ---- Journals, snapshots and streams ----
+
+TYPED_TEST_P(StoreContractTest, JournalAppendThenRead) {
+  EXPECT_EQ(this->Last("cart", "c1"), 0u);
+  EXPECT_TRUE(this->Events("cart", "c1").empty());
+  EXPECT_EQ(this->SnapshotOf("cart", "c1"), std::nullopt);
+  EXPECT_TRUE(this->Stream("cart").empty());
+
+  ASSERT_TRUE(this->Append(MakeAppend("cart", "c1", 0, 3)).ok());
+  EXPECT_EQ(this->Last("cart", "c1"), 3u);
+  const std::vector<Event> events = this->Events("cart", "c1");
+  ASSERT_EQ(events.size(), 3u);
+  for (uint64_t i = 0; i < 3; ++i) EXPECT_EQ(events[i], MakeEvent(i + 1)) << i;
+  ASSERT_TRUE(this->Append(MakeAppend("cart", "c1", 3, 2)).ok());
+  EXPECT_EQ(this->Sequences("cart", "c1"), Iota(1, 5));
+  EXPECT_EQ(this->Last("cart", "c1"), 5u);
+  // Nothing of it leaks into values, other keys or the snapshot.
+  EXPECT_EQ(this->Get("cart", "c1"), std::nullopt);
+  EXPECT_TRUE(this->Events("cart", "c2").empty());
+  EXPECT_EQ(this->SnapshotOf("cart", "c1"), std::nullopt);
+}
+
+TYPED_TEST_P(StoreContractTest, JournalFieldsRoundTrip) {
+  using std::string_literals::operator""s;
+  std::string all_bytes;
+  for (int i = 0; i < 256; ++i) all_bytes.push_back(static_cast<char>(i));
+  const std::vector<Event> written = {
+      // Everything empty or zero.
+      Event{1, "", "", 0, {}},
+      // Binary payload with NULs, negative time, metadata with empty and binary strings.
+      Event{2, "a.B\0c"s, "\0\0x\0"s + all_bytes, -1, {{"", ""}, {"k\0"s, all_bytes}}},
+      Event{3, all_bytes, all_bytes, INT64_MIN, {{"x", "1"}, {"x", "2"}, {"a", ""}}},
+      Event{4, "t", "p", INT64_MAX, {}},
+  };
+  store::JournalAppend append;
+  append.entity_type = "bin\0type"s;
+  append.key = all_bytes;
+  append.expected_sequence = 0;
+  append.events = written;
+  ASSERT_TRUE(this->Append(std::move(append)).ok());
+  EXPECT_EQ(this->Events("bin\0type"s, all_bytes), written);
+  const std::vector<store::StreamEvent> stream = this->Stream("bin\0type"s);
+  ASSERT_EQ(stream.size(), written.size());
+  for (size_t i = 0; i < written.size(); ++i) {
+    EXPECT_EQ(stream[i].offset, i + 1);
+    EXPECT_EQ(stream[i].key, all_bytes);
+    EXPECT_EQ(stream[i].event, written[i]) << i;
+  }
+}
+
+TYPED_TEST_P(StoreContractTest, JournalLargePayloads) {
+  // Four events of a bit over 1 MiB each, two per append.
+  auto payload_for = [](uint64_t sequence) {
+    std::string p((1 << 20) + 17, '\0');
+    for (size_t j = 0; j < p.size(); ++j) p[j] = static_cast<char>((j * 131 + sequence) % 256);
+    return p;
+  };
+  for (uint64_t expected : {0, 2}) {
+    store::JournalAppend append = MakeAppend("big", "k", expected, 2);
+    for (Event& e : append.events) e.payload = payload_for(e.sequence);
+    ASSERT_TRUE(this->Append(std::move(append)).ok());
+  }
+  const std::vector<Event> events = this->Events("big", "k");
+  ASSERT_EQ(SequencesOf(events), Iota(1, 4));
+  for (const Event& e : events) {
+    EXPECT_EQ(e.payload.size(), (size_t{1} << 20) + 17);
+    EXPECT_TRUE(e.payload == payload_for(e.sequence)) << "payload " << e.sequence << " differs";
+  }
+  const std::vector<store::StreamEvent> stream = this->Stream("big", 3, 1);
+  ASSERT_EQ(stream.size(), 1u);
+  EXPECT_TRUE(stream[0].event.payload == payload_for(3));
+}
+
+TYPED_TEST_P(StoreContractTest, ReadEventsFromAndLimit) {
+  ASSERT_TRUE(this->Append(MakeAppend("t", "k", 0, 10)).ok());
+  EXPECT_EQ(this->Sequences("t", "k", 4), Iota(4, 10));
+  EXPECT_EQ(SequencesOf(this->Events("t", "k", 4, 3)), Iota(4, 6));
+  EXPECT_EQ(SequencesOf(this->Events("t", "k", 0, 2)), Iota(1, 2));
+  EXPECT_EQ(SequencesOf(this->Events("t", "k", 10, 5)), Iota(10, 10));
+  EXPECT_TRUE(this->Events("t", "k", 11).empty());
+  EXPECT_TRUE(this->Events("t", "k", UINT64_MAX).empty());
+  EXPECT_TRUE(this->Events("t", "k", 1, 0).empty());
+  const std::vector<Event> middle = this->Events("t", "k", 7, 1);
+  ASSERT_EQ(middle.size(), 1u);
+  EXPECT_EQ(middle[0], MakeEvent(7));
+}
+
+TYPED_TEST_P(StoreContractTest, StaleExpectationAbortsWholeBatch) {
+  ASSERT_TRUE(this->Append(MakeAppend("cart", "c1", 0, 3)).ok());
+  for (uint64_t expected : {0, 2, 4, 7}) {
+    store::WriteBatch batch;
+    batch.Put("cart", "value", "must not be written");
+    batch.Delete("cart", "kept");
+    batch.appends.push_back(MakeAppend("cart", "other", 0, 2));  // fine on its own
+    batch.appends.push_back(MakeAppend("cart", "c1", expected, 1, "stale"));
+    store::JournalAppend with_snapshot = MakeAppend("cart", "third", 0, 1);
+    with_snapshot.snapshot = store::Snapshot{1, "s"};
+    batch.appends.push_back(std::move(with_snapshot));
+    ASSERT_TRUE(this->Put("cart", "kept", "yes").ok());
+    absl::Status status = this->WriteAndWait(std::move(batch));
+    EXPECT_EQ(status.code(), absl::StatusCode::kAborted) << status;
+    const std::string message(status.message());
+    EXPECT_NE(message.find("cart"), std::string::npos) << message;
+    EXPECT_NE(message.find("c1"), std::string::npos) << message;
+    EXPECT_NE(message.find(std::to_string(expected)), std::string::npos) << message;
+    EXPECT_NE(message.find('3'), std::string::npos) << message;
+    EXPECT_EQ(this->Get("cart", "value"), std::nullopt);
+    EXPECT_EQ(this->Get("cart", "kept"), "yes");
+    EXPECT_EQ(this->Last("cart", "other"), 0u);
+    EXPECT_TRUE(this->Events("cart", "other").empty());
+    EXPECT_EQ(this->SnapshotOf("cart", "third"), std::nullopt);
+    EXPECT_EQ(this->Last("cart", "third"), 0u);
+    EXPECT_EQ(this->Events("cart", "c1"), MakeAppend("cart", "c1", 0, 3).events);
+    EXPECT_EQ(OffsetsOf(this->Stream("cart")), Iota(1, 3));
+  }
+  // The journal takes the right expectation afterwards, and the stream has no gaps from the
+  // rejected batches.
+  ASSERT_TRUE(this->Append(MakeAppend("cart", "c1", 3, 1)).ok());
+  const std::vector<store::StreamEvent> stream = this->Stream("cart");
+  EXPECT_EQ(OffsetsOf(stream), Iota(1, 4));
+  EXPECT_EQ(this->StreamKeys("cart"), (std::vector<std::pair<std::string, uint64_t>>{
+                                          {"c1", 1}, {"c1", 2}, {"c1", 3}, {"c1", 4}}));
+}
+
+TYPED_TEST_P(StoreContractTest, AppendAndMutationsApplyTogether) {
+  store::WriteBatch batch;
+  batch.Put("cart", "c1", "state after 2");
+  batch.appends.push_back(MakeAppend("cart", "c1", 0, 2));
+  batch.appends.push_back(MakeAppend("order", "o1", 0, 1));
+  ASSERT_TRUE(this->WriteAndWait(std::move(batch)).ok());
+  EXPECT_EQ(this->Get("cart", "c1"), "state after 2");
+  EXPECT_EQ(this->Sequences("cart", "c1"), Iota(1, 2));
+  EXPECT_EQ(this->Sequences("order", "o1"), Iota(1, 1));
+  EXPECT_EQ(this->Last("order", "o1"), 1u);
+}
+
+TYPED_TEST_P(StoreContractTest, TwoAppendsToOneEntityInOneBatch) {
+  store::WriteBatch batch;
+  batch.appends.push_back(MakeAppend("t", "k", 0, 2, "first"));
+  batch.appends.push_back(MakeAppend("t", "k", 2, 3, "second"));
+  ASSERT_TRUE(this->WriteAndWait(std::move(batch)).ok());
+  std::vector<Event> want = MakeAppend("t", "k", 0, 2, "first").events;
+  for (Event& e : MakeAppend("t", "k", 2, 3, "second").events) want.push_back(std::move(e));
+  EXPECT_EQ(this->Events("t", "k"), want);
+  EXPECT_EQ(this->Last("t", "k"), 5u);
+  EXPECT_EQ(OffsetsOf(this->Stream("t")), Iota(1, 5));
+
+  // The second append is checked against the first one of the same batch, not the store.
+  store::WriteBatch stale;
+  stale.appends.push_back(MakeAppend("t", "k", 5, 1));
+  stale.appends.push_back(MakeAppend("t", "k", 5, 1));
+  absl::Status status = this->WriteAndWait(std::move(stale));
+  EXPECT_EQ(status.code(), absl::StatusCode::kAborted) << status;
+  EXPECT_EQ(this->Last("t", "k"), 5u);
+  EXPECT_EQ(this->Sequences("t", "k"), Iota(1, 5));
+}
+
+// The runtime sends the next append before the previous one is acknowledged and relies on
+// writes being applied in the order of the Write calls.
+TYPED_TEST_P(StoreContractTest, PipelinedAppendsApplyInOrder) {
+  constexpr size_t kWrites = 50;
+  CallbackTracker tracker(kWrites);
+  for (size_t i = 0; i < kWrites; ++i) {
+    store::WriteBatch batch = BatchOf(MakeAppend("pipe", "k", 2 * i, 2));
+    batch.Put("pipe", "state", std::to_string(i));
+    this->store_->Write(std::move(batch), tracker.Callback(i));
+  }
+  ASSERT_TRUE(tracker.WaitAll());
+  for (size_t i = 0; i < kWrites; ++i) {
+    EXPECT_TRUE(tracker.status(i).ok()) << i << ": " << tracker.status(i);
+  }
+  EXPECT_EQ(tracker.ok_once(), kWrites);
+  EXPECT_EQ(this->Sequences("pipe", "k"), Iota(1, 2 * kWrites));
+  EXPECT_EQ(this->Last("pipe", "k"), 2 * kWrites);
+  EXPECT_EQ(this->Get("pipe", "state"), std::to_string(kWrites - 1));
+  const std::vector<store::StreamEvent> stream = this->Stream("pipe");
+  EXPECT_EQ(OffsetsOf(stream), Iota(1, 2 * kWrites));
+  std::vector<uint64_t> stream_sequences;
+  for (const store::StreamEvent& e : stream) stream_sequences.push_back(e.event.sequence);
+  EXPECT_EQ(stream_sequences, Iota(1, 2 * kWrites));
+}
+
+// Pipelined writes after a conflicting one: those that assumed it succeeded fail too, those
+// that match what was actually applied succeed.
+TYPED_TEST_P(StoreContractTest, StaleAppendAfterConflictIsRejected) {
+  CallbackTracker tracker(5);
+  this->store_->Write(BatchOf(MakeAppend("t", "k", 0, 2, "a")), tracker.Callback(0));
+  this->store_->Write(BatchOf(MakeAppend("t", "k", 0, 1, "b")), tracker.Callback(1));  // stale
+  this->store_->Write(BatchOf(MakeAppend("t", "k", 1, 1, "c")), tracker.Callback(2));  // after b
+  this->store_->Write(BatchOf(MakeAppend("t", "k", 2, 1, "d")), tracker.Callback(3));  // after a
+  this->store_->Write(BatchOf(MakeAppend("t", "k", 2, 1, "e")), tracker.Callback(4));  // after a
+  ASSERT_TRUE(tracker.WaitAll());
+  EXPECT_TRUE(tracker.status(0).ok()) << tracker.status(0);
+  EXPECT_EQ(tracker.status(1).code(), absl::StatusCode::kAborted) << tracker.status(1);
+  EXPECT_EQ(tracker.status(2).code(), absl::StatusCode::kAborted) << tracker.status(2);
+  EXPECT_TRUE(tracker.status(3).ok()) << tracker.status(3);
+  EXPECT_EQ(tracker.status(4).code(), absl::StatusCode::kAborted) << tracker.status(4);
+  std::vector<Event> want = MakeAppend("t", "k", 0, 2, "a").events;
+  want.push_back(MakeEvent(3, "d"));
+  EXPECT_EQ(this->Events("t", "k"), want);
+  EXPECT_EQ(OffsetsOf(this->Stream("t")), Iota(1, 3));
+  EXPECT_EQ(this->store_->stats().writes, 2u);
+}
+
+TYPED_TEST_P(StoreContractTest, MisnumberedAppendIsInvalidArgument) {
+  ASSERT_TRUE(this->Append(MakeAppend("t", "k", 0, 2)).ok());
+  std::vector<store::JournalAppend> bad;
+  bad.push_back(MakeAppend("t", "k", 2, 2));
+  bad.back().events[0].sequence = 4;  // skips 3
+  bad.push_back(MakeAppend("t", "k", 2, 3));
+  bad.back().events[1].sequence = 3;  // 3, 3, 5
+  bad.push_back(MakeAppend("t", "k", 2, 2));
+  std::swap(bad.back().events[0], bad.back().events[1]);  // 4, 3
+  bad.push_back(MakeAppend("t", "k", 2, 1));
+  bad.back().events[0].sequence = 2;  // repeats the last
+  bad.push_back(MakeAppend("t", "k", 2, 1));
+  bad.back().events[0].sequence = 0;
+  bad.push_back(MakeAppend("t", "k", 2, 1));
+  bad.back().snapshot = store::Snapshot{4, "past the end"};
+  bad.push_back(MakeAppend("t", "k", 2, 0));
+  bad.back().snapshot = store::Snapshot{3, "past the end"};
+  for (size_t i = 0; i < bad.size(); ++i) {
+    store::WriteBatch batch;
+    batch.Put("t", "value", "x");
+    batch.appends.push_back(MakeAppend("t", "fine", 0, 1));
+    batch.appends.push_back(std::move(bad[i]));
+    absl::Status status = this->WriteAndWait(std::move(batch));
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument)
+        << "append #" << i << ": " << status;
+    EXPECT_EQ(this->Get("t", "value"), std::nullopt) << i;
+    EXPECT_EQ(this->Last("t", "fine"), 0u) << i;
+    EXPECT_EQ(this->Last("t", "k"), 2u) << i;
+    EXPECT_EQ(this->Sequences("t", "k"), Iota(1, 2)) << i;
+    EXPECT_EQ(this->SnapshotOf("t", "k"), std::nullopt) << i;
+  }
+  EXPECT_EQ(OffsetsOf(this->Stream("t")), Iota(1, 2));
+  ASSERT_TRUE(this->Append(MakeAppend("t", "k", 2, 1)).ok());
+  EXPECT_EQ(OffsetsOf(this->Stream("t")), Iota(1, 3));
+}
+
+// An append without events and snapshot changes nothing but is still checked.
+TYPED_TEST_P(StoreContractTest, EmptyAppendChecksExpectation) {
+  ASSERT_TRUE(this->Append(MakeAppend("t", "k", 0, 0)).ok());
+  EXPECT_EQ(this->Last("t", "k"), 0u);
+  ASSERT_TRUE(this->Append(MakeAppend("t", "k", 0, 2)).ok());
+  EXPECT_TRUE(this->Append(MakeAppend("t", "k", 2, 0)).ok());
+  absl::Status status = this->Append(MakeAppend("t", "k", 1, 0));
+  EXPECT_EQ(status.code(), absl::StatusCode::kAborted) << status;
+  EXPECT_EQ(this->Last("t", "k"), 2u);
+  EXPECT_EQ(this->Sequences("t", "k"), Iota(1, 2));
+}
+
+TYPED_TEST_P(StoreContractTest, SnapshotsReplaceAndRoundTrip) {
+  using std::string_literals::operator""s;
+  store::JournalAppend first = MakeAppend("t", "k", 0, 3);
+  first.snapshot = store::Snapshot{2, "state\0at 2"s};
+  ASSERT_TRUE(this->Append(std::move(first)).ok());
+  EXPECT_EQ(this->SnapshotOf("t", "k"), (store::Snapshot{2, "state\0at 2"s}));
+  EXPECT_EQ(this->Sequences("t", "k"), Iota(1, 3));  // no retention asked for
+
+  // A snapshot-only append (no events); its sequence may be below the last.
+  store::JournalAppend second = MakeAppend("t", "k", 3, 0);
+  second.snapshot = store::Snapshot{3, ""};
+  ASSERT_TRUE(this->Append(std::move(second)).ok());
+  EXPECT_EQ(this->SnapshotOf("t", "k"), (store::Snapshot{3, ""}));
+  EXPECT_EQ(this->Last("t", "k"), 3u);
+
+  store::JournalAppend third = MakeAppend("t", "k", 3, 2);
+  std::string big(300'000, 'x');
+  big[1000] = '\0';
+  third.snapshot = store::Snapshot{4, big};
+  ASSERT_TRUE(this->Append(std::move(third)).ok());
+  EXPECT_EQ(this->SnapshotOf("t", "k"), (store::Snapshot{4, big}));
+
+  // A stale snapshot-only append changes nothing.
+  store::JournalAppend stale = MakeAppend("t", "k", 3, 0);
+  stale.snapshot = store::Snapshot{3, "stale"};
+  EXPECT_EQ(this->Append(std::move(stale)).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(this->SnapshotOf("t", "k"), (store::Snapshot{4, big}));
+
+  // A snapshot at 0 on an empty journal is allowed; other entities have none.
+  store::JournalAppend empty = MakeAppend("t", "empty", 0, 0);
+  empty.snapshot = store::Snapshot{0, "initial"};
+  ASSERT_TRUE(this->Append(std::move(empty)).ok());
+  EXPECT_EQ(this->SnapshotOf("t", "empty"), (store::Snapshot{0, "initial"}));
+  EXPECT_EQ(this->Last("t", "empty"), 0u);
+  EXPECT_EQ(this->SnapshotOf("t", "k2"), std::nullopt);
+  EXPECT_EQ(this->SnapshotOf("u", "k"), std::nullopt);
+}
+
+TYPED_TEST_P(StoreContractTest, RetentionDeletesCoveredEvents) {
+  // Interleaved with another entity whose events stay.
+  ASSERT_TRUE(this->Append(MakeAppend("t", "k", 0, 5)).ok());      // offsets 1..5
+  ASSERT_TRUE(this->Append(MakeAppend("t", "other", 0, 2)).ok());  // offsets 6, 7
+  store::JournalAppend retain = MakeAppend("t", "k", 5, 2);        // offsets 8, 9
+  retain.snapshot = store::Snapshot{6, "at 6"};
+  retain.delete_events_covered_by_snapshot = true;
+  ASSERT_TRUE(this->Append(std::move(retain)).ok());
+  EXPECT_EQ(this->Sequences("t", "k"), Iota(7, 7));
+  EXPECT_EQ(this->Events("t", "k", 1, 1), std::vector<Event>{MakeEvent(7)});
+  EXPECT_EQ(this->Last("t", "k"), 7u);
+  EXPECT_EQ(this->SnapshotOf("t", "k"), (store::Snapshot{6, "at 6"}));
+  EXPECT_EQ(this->Sequences("t", "other"), Iota(1, 2));
+  const std::vector<store::StreamEvent> stream = this->Stream("t");
+  EXPECT_EQ(OffsetsOf(stream), (std::vector<uint64_t>{6, 7, 9}));
+  ASSERT_EQ(stream.size(), 3u);
+  EXPECT_EQ(stream[2].key, "k");
+  EXPECT_EQ(stream[2].event, MakeEvent(7));
+  EXPECT_EQ(OffsetsOf(this->Stream("t", 7, 1)), std::vector<uint64_t>{7});
+  EXPECT_EQ(OffsetsOf(this->Stream("t", 8, 1)), std::vector<uint64_t>{9});
+
+  // The journal goes on after the kept last sequence, with new offsets.
+  EXPECT_EQ(this->Append(MakeAppend("t", "k", 1, 1)).code(), absl::StatusCode::kAborted);
+  ASSERT_TRUE(this->Append(MakeAppend("t", "k", 7, 1)).ok());  // offset 10
+  EXPECT_EQ(this->Sequences("t", "k"), Iota(7, 8));
+  EXPECT_EQ(OffsetsOf(this->Stream("t")), (std::vector<uint64_t>{6, 7, 9, 10}));
+
+  // Retention of everything, by a snapshot-only append: the journal is empty, the head is not.
+  store::JournalAppend all = MakeAppend("t", "k", 8, 0);
+  all.snapshot = store::Snapshot{8, "at 8"};
+  all.delete_events_covered_by_snapshot = true;
+  ASSERT_TRUE(this->Append(std::move(all)).ok());
+  EXPECT_TRUE(this->Events("t", "k").empty());
+  EXPECT_EQ(this->Last("t", "k"), 8u);
+  EXPECT_EQ(OffsetsOf(this->Stream("t")), (std::vector<uint64_t>{6, 7}));
+  // Offsets are not reused after the stream's tail was deleted.
+  ASSERT_TRUE(this->Append(MakeAppend("t", "k", 8, 1)).ok());
+  EXPECT_EQ(OffsetsOf(this->Stream("t")), (std::vector<uint64_t>{6, 7, 11}));
+
+  // Without the flag a snapshot deletes nothing.
+  store::JournalAppend keep = MakeAppend("t", "other", 2, 1);
+  keep.snapshot = store::Snapshot{3, "at 3"};
+  ASSERT_TRUE(this->Append(std::move(keep)).ok());
+  EXPECT_EQ(this->Sequences("t", "other"), Iota(1, 3));
+}
+
+// Retention covering events of earlier appends in the same batch, and of the same append.
+TYPED_TEST_P(StoreContractTest, RetentionWithinOneBatch) {
+  ASSERT_TRUE(this->Append(MakeAppend("t", "k", 0, 2)).ok());  // offsets 1, 2
+  store::WriteBatch batch;
+  batch.appends.push_back(MakeAppend("t", "k", 2, 2));       // offsets 3, 4
+  batch.appends.push_back(MakeAppend("t", "x", 0, 1));       // offset 5
+  store::JournalAppend retain = MakeAppend("t", "k", 4, 3);  // offsets 6, 7, 8
+  retain.snapshot = store::Snapshot{6, "at 6"};
+  retain.delete_events_covered_by_snapshot = true;
+  batch.appends.push_back(std::move(retain));
+  batch.appends.push_back(MakeAppend("t", "k", 7, 1));  // offset 9
+  ASSERT_TRUE(this->WriteAndWait(std::move(batch)).ok());
+  EXPECT_EQ(this->Sequences("t", "k"), Iota(7, 8));
+  EXPECT_EQ(this->Last("t", "k"), 8u);
+  EXPECT_EQ(OffsetsOf(this->Stream("t")), (std::vector<uint64_t>{5, 8, 9}));
+  EXPECT_EQ(this->StreamKeys("t"),
+            (std::vector<std::pair<std::string, uint64_t>>{{"x", 1}, {"k", 7}, {"k", 8}}));
+  ASSERT_TRUE(this->Append(MakeAppend("t", "x", 1, 1)).ok());
+  EXPECT_EQ(OffsetsOf(this->Stream("t")), (std::vector<uint64_t>{5, 8, 9, 10}));
+}
+
+TYPED_TEST_P(StoreContractTest, StreamInWriteOrderAcrossEntities) {
+  // a1 a2 | b1 | c1 c2 c3 | a3 | b2 b3  (one write each)
+  const std::vector<std::tuple<std::string, uint64_t, size_t>> writes = {
+      {"a", 0, 2}, {"b", 0, 1}, {"c", 0, 3}, {"a", 2, 1}, {"b", 1, 2}};
+  for (const auto& [key, expected, count] : writes) {
+    ASSERT_TRUE(this->Append(MakeAppend("s", key, expected, count, key)).ok());
+  }
+  const std::vector<std::pair<std::string, uint64_t>> order = {
+      {"a", 1}, {"a", 2}, {"b", 1}, {"c", 1}, {"c", 2}, {"c", 3}, {"a", 3}, {"b", 2}, {"b", 3}};
+  const std::vector<store::StreamEvent> stream = this->Stream("s");
+  ASSERT_EQ(stream.size(), order.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    EXPECT_EQ(stream[i].offset, i + 1);
+    EXPECT_EQ(stream[i].key, order[i].first);
+    EXPECT_EQ(stream[i].event, MakeEvent(order[i].second, order[i].first)) << i;
+  }
+  EXPECT_EQ(OffsetsOf(this->Stream("s", 4)), Iota(4, 9));
+  EXPECT_EQ(OffsetsOf(this->Stream("s", 4, 2)), Iota(4, 5));
+  EXPECT_EQ(OffsetsOf(this->Stream("s", 0, 1)), Iota(1, 1));
+  EXPECT_EQ(OffsetsOf(this->Stream("s", 9, 10)), Iota(9, 9));
+  EXPECT_TRUE(this->Stream("s", 10).empty());
+  EXPECT_TRUE(this->Stream("s", UINT64_MAX).empty());
+  EXPECT_TRUE(this->Stream("s", 1, 0).empty());
+  // Paging through with the next offset covers the whole stream once.
+  std::vector<uint64_t> paged;
+  for (uint64_t from = 1;;) {
+    const std::vector<store::StreamEvent> page = this->Stream("s", from, 4);
+    if (page.empty()) break;
+    for (const store::StreamEvent& e : page) paged.push_back(e.offset);
+    from = page.back().offset + 1;
+  }
+  EXPECT_EQ(paged, Iota(1, 9));
+}
+
+TYPED_TEST_P(StoreContractTest, TypesHaveSeparateJournalsAndStreams) {
+  ASSERT_TRUE(this->Append(MakeAppend("cart", "k", 0, 2, "cart")).ok());
+  ASSERT_TRUE(this->Append(MakeAppend("order", "k", 0, 3, "order")).ok());
+  ASSERT_TRUE(this->Append(MakeAppend("cart", "k", 2, 1, "cart")).ok());
+  EXPECT_EQ(this->Events("cart", "k"), MakeAppend("cart", "k", 0, 3, "cart").events);
+  EXPECT_EQ(this->Events("order", "k"), MakeAppend("order", "k", 0, 3, "order").events);
+  EXPECT_EQ(OffsetsOf(this->Stream("cart")), Iota(1, 3));
+  EXPECT_EQ(OffsetsOf(this->Stream("order")), Iota(1, 3));
+  for (const store::StreamEvent& e : this->Stream("order"))
+    EXPECT_EQ(e.event.metadata[1].second, "order");
+  EXPECT_TRUE(this->Stream("other").empty());
+  // A value under the same type and key is a different thing.
+  ASSERT_TRUE(this->Put("cart", "k", "value").ok());
+  EXPECT_EQ(this->Sequences("cart", "k"), Iota(1, 3));
+  EXPECT_EQ(this->Get("cart", "k"), "value");
+}
+
+TYPED_TEST_P(StoreContractTest, PrefixKeysAndTypesDoNotMix) {
+  using std::string_literals::operator""s;
+  const std::vector<std::pair<std::string, std::string>> ids = {
+      {"t", "a"},  {"t", "ab"}, {"t", "a\0"s}, {"t", ""},  {"t", "b"},
+      {"tt", "a"}, {"", "ta"},  {"t\0"s, "a"}, {"ta", ""}, {std::string(128, 't'), "a"}};
+  for (size_t i = 0; i < ids.size(); ++i) {
+    store::JournalAppend append =
+        MakeAppend(ids[i].first, ids[i].second, 0, i + 1, "id" + std::to_string(i));
+    append.snapshot = store::Snapshot{1, "snap" + std::to_string(i)};
+    ASSERT_TRUE(this->Append(std::move(append)).ok()) << i;
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const auto& [type, key] = ids[i];
+    EXPECT_EQ(this->Events(type, key),
+              MakeAppend(type, key, 0, i + 1, "id" + std::to_string(i)).events)
+        << i;
+    EXPECT_EQ(this->Last(type, key), i + 1) << i;
+    EXPECT_EQ(this->SnapshotOf(type, key), (store::Snapshot{1, "snap" + std::to_string(i)})) << i;
+  }
+  // Type "t" has ids 0..4: 1 + 2 + 3 + 4 + 5 events.
+  EXPECT_EQ(OffsetsOf(this->Stream("t")), Iota(1, 15));
+  EXPECT_EQ(OffsetsOf(this->Stream("tt")), Iota(1, 6));
+  EXPECT_EQ(OffsetsOf(this->Stream("")), Iota(1, 7));
+  EXPECT_TRUE(this->Stream("ttt").empty());
+  // Retention on "a" leaves "ab" and "a\0" alone.
+  store::JournalAppend retain = MakeAppend("t", "a", 1, 0);
+  retain.snapshot = store::Snapshot{1, "a at 1"};
+  retain.delete_events_covered_by_snapshot = true;
+  ASSERT_TRUE(this->Append(std::move(retain)).ok());
+  EXPECT_TRUE(this->Events("t", "a").empty());
+  EXPECT_EQ(this->Sequences("t", "ab"), Iota(1, 2));
+  EXPECT_EQ(this->Sequences("t", "a\0"s), Iota(1, 3));
+  EXPECT_EQ(this->Sequences("tt", "a"), Iota(1, 6));
+  EXPECT_EQ(OffsetsOf(this->Stream("t")), Iota(2, 15));
+}
+
+TYPED_TEST_P(StoreContractTest, JournalsSurviveReopen) {
+  if (!TypeParam::kDurable) GTEST_SKIP() << "backend is not durable";
+  ASSERT_TRUE(this->Append(MakeAppend("t", "a", 0, 4)).ok());  // offsets 1..4
+  ASSERT_TRUE(this->Append(MakeAppend("t", "b", 0, 2)).ok());  // offsets 5, 6
+  store::JournalAppend retain = MakeAppend("t", "b", 2, 1);    // offset 7, then deleted
+  retain.snapshot = store::Snapshot{3, "b at 3"};
+  retain.delete_events_covered_by_snapshot = true;
+  ASSERT_TRUE(this->Append(std::move(retain)).ok());
+  store::JournalAppend snap = MakeAppend("t", "a", 4, 0);
+  snap.snapshot = store::Snapshot{2, "a at 2"};
+  ASSERT_TRUE(this->Append(std::move(snap)).ok());
+
+  this->store_.reset();
+  this->store_ = this->backend_.Open();
+  ASSERT_NE(this->store_, nullptr);
+  EXPECT_EQ(this->Events("t", "a"), MakeAppend("t", "a", 0, 4).events);
+  EXPECT_TRUE(this->Events("t", "b").empty());
+  EXPECT_EQ(this->Last("t", "a"), 4u);
+  EXPECT_EQ(this->Last("t", "b"), 3u);
+  EXPECT_EQ(this->SnapshotOf("t", "a"), (store::Snapshot{2, "a at 2"}));
+  EXPECT_EQ(this->SnapshotOf("t", "b"), (store::Snapshot{3, "b at 3"}));
+  EXPECT_EQ(OffsetsOf(this->Stream("t")), Iota(1, 4));
+  // Heads are checked after reopening, and the stream goes on past the deleted tail.
+  EXPECT_EQ(this->Append(MakeAppend("t", "b", 0, 1)).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(this->Append(MakeAppend("t", "a", 3, 1)).code(), absl::StatusCode::kAborted);
+  ASSERT_TRUE(this->Append(MakeAppend("t", "b", 3, 1)).ok());
+  ASSERT_TRUE(this->Append(MakeAppend("t", "c", 0, 1)).ok());
+  EXPECT_EQ(OffsetsOf(this->Stream("t")), (std::vector<uint64_t>{1, 2, 3, 4, 8, 9}));
+  EXPECT_EQ(this->StreamKeys("t").back(), (std::pair<std::string, uint64_t>{"c", 1}));
+
+  // And once more, after the writes of the reopened store.
+  this->store_.reset();
+  this->store_ = this->backend_.Open();
+  ASSERT_NE(this->store_, nullptr);
+  EXPECT_EQ(this->Sequences("t", "b"), Iota(4, 4));
+  ASSERT_TRUE(this->Append(MakeAppend("t", "a", 4, 1)).ok());
+  EXPECT_EQ(OffsetsOf(this->Stream("t")), (std::vector<uint64_t>{1, 2, 3, 4, 8, 9, 10}));
+}
+
+TYPED_TEST_P(StoreContractTest, ManyJournals) {
+  constexpr size_t kEntities = 1000;
+  constexpr size_t kRounds = 3;
+  CallbackTracker tracker(kEntities * kRounds);
+  for (size_t round = 0; round < kRounds; ++round) {
+    for (size_t i = 0; i < kEntities; ++i) {
+      this->store_->Write(BatchOf(MakeAppend("many", "e" + std::to_string(i), round, 1)),
+                          tracker.Callback(round * kEntities + i));
+    }
+  }
+  ASSERT_TRUE(tracker.WaitAll());
+  EXPECT_EQ(tracker.ok_once(), kEntities * kRounds);
+  size_t complete = 0;
+  for (size_t i = 0; i < kEntities; ++i) {
+    const std::string key = "e" + std::to_string(i);
+    complete +=
+        this->Sequences("many", key) == Iota(1, kRounds) && this->Last("many", key) == kRounds;
+  }
+  EXPECT_EQ(complete, kEntities);
+  const std::vector<store::StreamEvent> stream = this->Stream("many");
+  EXPECT_EQ(OffsetsOf(stream), Iota(1, kEntities * kRounds));
+  // Write order: round by round, entity by entity.
+  size_t in_order = 0;
+  for (size_t j = 0; j < stream.size(); ++j) {
+    in_order += stream[j].key == "e" + std::to_string(j % kEntities) &&
+                stream[j].event.sequence == j / kEntities + 1;
+  }
+  EXPECT_EQ(in_order, kEntities * kRounds);
+}
+
+TYPED_TEST_P(StoreContractTest, ConcurrentJournalWriters) {
+  constexpr size_t kThreads = 16;
+  constexpr size_t kEventsPerThread = 50;
+  std::atomic<size_t> acknowledged{0};
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < kThreads; ++t) {
+    threads.emplace_back([this, t, &acknowledged] {
+      const std::string key = "w" + std::to_string(t);
+      for (size_t i = 0; i < kEventsPerThread; ++i) {
+        absl::Status status = this->Append(MakeAppend("conc", key, i, 1, key));
+        EXPECT_TRUE(status.ok()) << status;
+        acknowledged += status.ok();
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(acknowledged.load(), kThreads * kEventsPerThread);
+  for (size_t t = 0; t < kThreads; ++t) {
+    const std::string key = "w" + std::to_string(t);
+    EXPECT_EQ(this->Events("conc", key), MakeAppend("conc", key, 0, kEventsPerThread, key).events);
+    EXPECT_EQ(this->Last("conc", key), kEventsPerThread);
+  }
+  // The stream holds every event once, each entity's in sequence order.
+  const std::vector<store::StreamEvent> stream = this->Stream("conc");
+  EXPECT_EQ(OffsetsOf(stream), Iota(1, kThreads * kEventsPerThread));
+  std::map<std::string, uint64_t> next;
+  size_t in_order = 0;
+  for (const store::StreamEvent& e : stream) {
+    in_order += e.event.sequence == ++next[e.key] && e.event == MakeEvent(e.event.sequence, e.key);
+  }
+  EXPECT_EQ(in_order, kThreads * kEventsPerThread);
+}
+
+REGISTER_TYPED_TEST_SUITE_P(
+    StoreContractTest, PutThenGet, MissingKeyIsNullopt, OverwriteReplacesValue, DeleteRemovesValue,
+    DeleteOfMissingKeySucceeds, EmptyValueIsNotMissing, BinaryValuesRoundTrip,
+    BatchAppliesAllMutationsInOrder, EmptyBatchIsAcknowledged, ReadersSeeWholeBatchesOnly,
+    TypesAndKeysStayDistinct, LargeValues, ManyEntities,
+    ConcurrentWritersAllAcknowledgedAndReadable, CallbacksCalledExactlyOnce, CallbackMayUseTheStore,
+    StatsCountAcknowledgedWrites, ReopenKeepsData,
+    // Journals, snapshots and streams.
+    JournalAppendThenRead, JournalFieldsRoundTrip, JournalLargePayloads, ReadEventsFromAndLimit,
+    StaleExpectationAbortsWholeBatch, AppendAndMutationsApplyTogether,
+    TwoAppendsToOneEntityInOneBatch, PipelinedAppendsApplyInOrder,
+    StaleAppendAfterConflictIsRejected, MisnumberedAppendIsInvalidArgument,
+    EmptyAppendChecksExpectation, SnapshotsReplaceAndRoundTrip, RetentionDeletesCoveredEvents,
+    RetentionWithinOneBatch, StreamInWriteOrderAcrossEntities, TypesHaveSeparateJournalsAndStreams,
+    PrefixKeysAndTypesDoNotMix, JournalsSurviveReopen, ManyJournals, ConcurrentJournalWriters);
 
 }  // namespace massa::store_contract

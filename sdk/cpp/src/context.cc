@@ -1,5 +1,7 @@
 #include "massa/sdk/context.h"
 
+#include <memory>
+#include <typeinfo>
 #include <utility>
 
 #include "google/protobuf/any.pb.h"
@@ -51,21 +53,43 @@ sdk::Forward CommandContext::Forward(std::string_view service_name, std::string_
                       payload.GetDescriptor()->full_name(), payload.SerializeAsString());
 }
 
-const std::string& ValueContextBase::entity_key() const { return call_.command.entity_key(); }
+const std::string& EntityContext::entity_key() const { return call_.command.entity_key(); }
 
-bool ValueContextBase::has_state() const { return call_.had_state; }
+bool EntityContext::has_state() const { return call_.had_state; }
+
+const google::protobuf::Message& EntityContext::state_message() const { return *call_.state; }
 
 void ValueContextBase::DeleteState() {
   call_.state->Clear();
   call_.state_change = detail::StateChange::kDelete;
 }
 
-const google::protobuf::Message& ValueContextBase::state_message() const { return *call_.state; }
-
 google::protobuf::Message& ValueContextBase::mutable_state_message() {
   call_.state_change = detail::StateChange::kUpdate;
   return *call_.state;
 }
+
+void EventContextBase::Emit(const google::protobuf::Message& event) {
+  const std::string& type = event.GetDescriptor()->full_name();
+  const detail::EventHandlerData* handler = detail::FindEventHandler(call_.service, type);
+  if (handler == nullptr) {
+    NoteMisuse(call_, call_.service.name + "/" + call_.method.descriptor->name() +
+                          " emitted an event of type " + type +
+                          ", which has no event handler (register one with OnEvent)");
+    return;
+  }
+  if (typeid(event) == typeid(*handler->prototype)) {
+    handler->handler(*call_.state, event);
+  } else {  // e.g. a DynamicMessage of the type: the handler expects the generated class
+    std::unique_ptr<google::protobuf::Message> copy(handler->prototype->New());
+    copy->ParseFromString(event.SerializeAsString());
+    handler->handler(*call_.state, *copy);
+  }
+  call_.events.Add()->PackFrom(event);
+  ++call_.sequence;
+}
+
+uint64_t EventContextBase::sequence() const { return call_.sequence; }
 
 namespace detail {
 

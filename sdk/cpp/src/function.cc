@@ -47,25 +47,24 @@ void Service::AddHandler(std::string_view method, const google::protobuf::Messag
   data_.registry->AddHandler(data_, method, input_prototype, output_type, std::move(handler));
 }
 
+void Service::AddEventHandler(const google::protobuf::Message& event_prototype,
+                              detail::EventHandler handler) {
+  data_.registry->AddEventHandler(data_, event_prototype, std::move(handler));
+}
+
 Function::Function(std::string name, std::string version)
     : impl_(std::make_unique<Impl>(std::move(name), std::move(version))) {}
 
 Function::~Function() { Shutdown(std::chrono::milliseconds(0)); }
 
 Action& Function::AddAction(std::string_view service_name) {
-  detail::ServiceData& data =
-      impl_->registry.AddService(service_name, detail::Kind::kAction, nullptr, {});
-  auto* action = new Action(data);
-  Keep(std::unique_ptr<Service>(action));
-  return *action;
+  return Keep<Action>(RegisterService(service_name, detail::Kind::kAction, nullptr, {}));
 }
 
-detail::ServiceData& Function::RegisterService(std::string_view service_name, bool value_entity,
+detail::ServiceData& Function::RegisterService(std::string_view service_name, detail::Kind kind,
                                                const google::protobuf::Message* state_prototype,
-                                               EntityOptions options) {
-  return impl_->registry.AddService(
-      service_name, value_entity ? detail::Kind::kValueEntity : detail::Kind::kAction,
-      state_prototype, std::move(options));
+                                               EventSourcedOptions options) {
+  return impl_->registry.AddService(service_name, kind, state_prototype, std::move(options));
 }
 
 void Function::Keep(std::unique_ptr<Service> service) {

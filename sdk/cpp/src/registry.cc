@@ -21,10 +21,28 @@ namespace v1 = massa::protocol::v1;
   std::abort();
 }
 
-const char* KindName(Kind kind) { return kind == Kind::kAction ? "an action" : "a value entity"; }
+const char* KindName(Kind kind) {
+  switch (kind) {
+    case Kind::kAction:
+      return "an action";
+    case Kind::kValueEntity:
+      return "a value entity";
+    case Kind::kEventSourced:
+      return "an event-sourced entity";
+  }
+  return "an unknown kind";
+}
 
 v1::EntityKind ToProto(Kind kind) {
-  return kind == Kind::kAction ? v1::ENTITY_KIND_ACTION : v1::ENTITY_KIND_VALUE_ENTITY;
+  switch (kind) {
+    case Kind::kAction:
+      return v1::ENTITY_KIND_ACTION;
+    case Kind::kValueEntity:
+      return v1::ENTITY_KIND_VALUE_ENTITY;
+    case Kind::kEventSourced:
+      return v1::ENTITY_KIND_EVENT_SOURCED;
+  }
+  return v1::ENTITY_KIND_UNSPECIFIED;
 }
 
 std::string MethodNames(const pb::ServiceDescriptor* service) {
@@ -74,28 +92,66 @@ void SetFailureAction(v1::ClientAction& action, Code code, std::string message) 
   failure->set_message(std::move(message));
 }
 
+// Runs `function`, turning an exception into its message; returns "" when none was thrown.
+// `where` names what ran, for exceptions that are not std::exception.
+std::string RunCatching(const std::function<void()>& function, std::string_view where) {
+  try {
+    function();
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return std::string(where) + " threw an exception that is not a std::exception";
+  }
+  return "";
+}
+
 // Runs the handler of `call`. Afterwards `call.client_action` is set; it is a Failure when
 // the handler failed, threw, or misused the API.
 void Invoke(Call& call) {
-  try {
-    call.method.handler(call);
-  } catch (const std::exception& e) {
-    SetFailureAction(call.client_action, Code::kInternal, e.what());
-    return;
-  } catch (...) {
-    SetFailureAction(call.client_action, Code::kInternal,
-                     "handler of " + call.service.name + "/" + call.method.descriptor->name() +
-                         " threw an exception that is not a std::exception");
-    return;
-  }
-  if (!call.misuse.empty()) {
+  std::string thrown =
+      RunCatching([&call] { call.method.handler(call); },
+                  "handler of " + call.service.name + "/" + call.method.descriptor->name());
+  if (!thrown.empty()) {
+    SetFailureAction(call.client_action, Code::kInternal, std::move(thrown));
+  } else if (!call.misuse.empty()) {
     SetFailureAction(call.client_action, Code::kInternal, call.misuse);
   } else if (call.client_action.action_case() == v1::ClientAction::ACTION_NOT_SET) {
     SetFailureAction(call.client_action, Code::kInternal, "handler produced no result");
   }
 }
 
+// Decodes the state `any` of `service`'s entities; a default state when `any` is null.
+absl::StatusOr<std::unique_ptr<pb::Message>> DecodeState(const ServiceData& service,
+                                                         const pb::Any* any,
+                                                         const std::string& what) {
+  if (any == nullptr) return std::unique_ptr<pb::Message>(service.state_prototype->New());
+  return Unpack(*any, *service.state_prototype, what);
+}
+
+// The state of a command or fold request, or null when it has none.
+template <typename Request>
+const pb::Any* StateOf(const Request& request) {
+  return request.has_state() ? &request.state() : nullptr;
+}
+
+// Moves what every kind answers from `call` into `response`: the client action, and the
+// effects unless the command failed. Returns whether it succeeded.
+template <typename Response>
+bool TakeOutcome(Call& call, Response* response) {
+  const bool succeeded = !call.client_action.has_failure();
+  if (succeeded && call.effects.side_effects_size() > 0) {
+    response->mutable_effects()->Swap(&call.effects);
+  }
+  response->mutable_client_action()->Swap(&call.client_action);
+  return succeeded;
+}
+
 }  // namespace
+
+const EventHandlerData* FindEventHandler(const ServiceData& service, std::string_view type_name) {
+  auto found = service.event_handlers.find(type_name);
+  return found == service.event_handlers.end() ? nullptr : &found->second;
+}
 
 std::string CheckTarget(const Call& call, std::string_view what, std::string_view service_name,
                         std::string_view method, const pb::Descriptor* payload_type,
@@ -125,7 +181,7 @@ Registry::Registry(std::string function_name, std::string function_version)
     : function_name_(std::move(function_name)), function_version_(std::move(function_version)) {}
 
 ServiceData& Registry::AddService(std::string_view name, Kind kind,
-                                  const pb::Message* state_prototype, EntityOptions options) {
+                                  const pb::Message* state_prototype, EventSourcedOptions options) {
   const std::string service_name(name);
   if (frozen_) Die("cannot register service " + service_name + " after the function started");
   const pb::ServiceDescriptor* descriptor =
@@ -138,8 +194,8 @@ ServiceData& Registry::AddService(std::string_view name, Kind kind,
   for (const auto& other : services_) {
     if (other->name == service_name) Die("service " + service_name + " is registered twice");
   }
-  if (kind == Kind::kValueEntity && state_prototype == nullptr) {
-    Die("value entity " + service_name + " needs a state type");
+  if (kind != Kind::kAction && state_prototype == nullptr) {
+    Die(std::string(KindName(kind)) + " like " + service_name + " needs a state type");
   }
   auto data = std::make_unique<ServiceData>();
   data->registry = this;
@@ -192,6 +248,22 @@ void Registry::AddHandler(ServiceData& service, std::string_view method,
   }
 }
 
+void Registry::AddEventHandler(ServiceData& service, const pb::Message& event_prototype,
+                               EventHandler handler) {
+  const std::string& type = event_prototype.GetDescriptor()->full_name();
+  const std::string what = "the " + type + " handler of " + service.name;
+  if (frozen_) Die("cannot register " + what + " after the function started");
+  if (service.kind != Kind::kEventSourced) {
+    Die("cannot register " + what + ": it is " + KindName(service.kind) +
+        ", only event-sourced entities have event handlers");
+  }
+  if (handler == nullptr) Die("empty handler for events " + type + " of " + service.name);
+  if (!service.event_handlers.emplace(type, EventHandlerData{&event_prototype, std::move(handler)})
+           .second) {
+    Die(service.name + " has two handlers for events " + type);
+  }
+}
+
 void Registry::Freeze() {
   if (frozen_) return;
   frozen_ = true;
@@ -203,6 +275,12 @@ void Registry::Freeze() {
                      "massa-sdk: warning: %s/%s has no handler (it fails with UNIMPLEMENTED)\n",
                      service->name.c_str(), method.c_str());
       }
+    }
+    if (service->kind == Kind::kEventSourced && service->event_handlers.empty()) {
+      std::fprintf(stderr,
+                   "massa-sdk: warning: event-sourced entity %s has no event handlers "
+                   "(register them with OnEvent)\n",
+                   service->name.c_str());
     }
   }
 }
@@ -246,6 +324,13 @@ absl::StatusOr<v1::Spec> Registry::Discover(const v1::ProxyInfo& info) const {
       AddFile(state->file(), seen, files);
       out->set_state_type(state->full_name());
     }
+    if (service->kind == Kind::kEventSourced) {
+      out->set_snapshot_every(service->options.snapshot_every);
+      out->set_delete_events_on_snapshot(service->options.delete_events_on_snapshot);
+      for (const auto& [type, event] : service->event_handlers) {
+        AddFile(event.prototype->GetDescriptor()->file(), seen, files);
+      }
+    }
   }
   spec.set_descriptor_set(files.SerializeAsString());
   v1::FunctionInfo* function = spec.mutable_function();
@@ -264,20 +349,23 @@ void Registry::ReportError(const v1::UserFunctionError& error) const {
   std::fflush(stderr);
 }
 
-absl::StatusOr<std::unique_ptr<Call>> Registry::Prepare(const v1::Command& command,
-                                                        Kind kind) const {
-  const ServiceData* service = nullptr;
+absl::StatusOr<const ServiceData*> Registry::FindService(const std::string& name, Kind kind) const {
   for (const auto& candidate : services_) {
-    if (candidate->name == command.service_name()) service = candidate.get();
+    if (candidate->name != name) continue;
+    if (candidate->kind != kind) {
+      return absl::UnimplementedError(name + " is " + KindName(candidate->kind) + ", not " +
+                                      KindName(kind));
+    }
+    return candidate.get();
   }
-  if (service == nullptr) {
-    return absl::UnimplementedError("function " + function_name_ + " has no service '" +
-                                    command.service_name() + "'");
-  }
-  if (service->kind != kind) {
-    return absl::UnimplementedError(service->name + " is " + KindName(service->kind) + ", not " +
-                                    KindName(kind));
-  }
+  return absl::UnimplementedError("function " + function_name_ + " has no service '" + name + "'");
+}
+
+absl::StatusOr<std::unique_ptr<Call>> Registry::Prepare(const v1::Command& command, Kind kind,
+                                                        const pb::Any* state) const {
+  absl::StatusOr<const ServiceData*> found = FindService(command.service_name(), kind);
+  if (!found.ok()) return found.status();
+  const ServiceData* service = *found;
   const std::string full = service->name + "/" + command.method();
   auto method = service->methods.find(command.method());
   if (method == service->methods.end()) {
@@ -293,47 +381,89 @@ absl::StatusOr<std::unique_ptr<Call>> Registry::Prepare(const v1::Command& comma
       Unpack(command.payload(), *method->second.input_prototype, "the payload of " + full);
   if (!input.ok()) return input.status();
   call->input = *std::move(input);
+  if (kind == Kind::kAction) return call;
+  absl::StatusOr<std::unique_ptr<pb::Message>> decoded =
+      DecodeState(*service, state, "the state of " + service->name);
+  if (!decoded.ok()) return decoded.status();
+  call->state = *std::move(decoded);
+  call->had_state = state != nullptr;
   return call;
 }
 
 absl::Status Registry::HandleAction(const v1::ActionCommand& request,
                                     v1::ActionResponse* response) const {
-  absl::StatusOr<std::unique_ptr<Call>> prepared = Prepare(request.command(), Kind::kAction);
+  absl::StatusOr<std::unique_ptr<Call>> prepared =
+      Prepare(request.command(), Kind::kAction, nullptr);
   if (!prepared.ok()) return prepared.status();
   Call& call = **prepared;
   Invoke(call);
-  if (!call.client_action.has_failure() && call.effects.side_effects_size() > 0) {
-    response->mutable_effects()->Swap(&call.effects);
-  }
-  response->mutable_client_action()->Swap(&call.client_action);
+  TakeOutcome(call, response);
   return absl::OkStatus();
 }
 
 absl::Status Registry::HandleValueEntity(const v1::ValueEntityCommand& request,
                                          v1::ValueEntityResponse* response) const {
-  absl::StatusOr<std::unique_ptr<Call>> prepared = Prepare(request.command(), Kind::kValueEntity);
+  absl::StatusOr<std::unique_ptr<Call>> prepared =
+      Prepare(request.command(), Kind::kValueEntity, StateOf(request));
   if (!prepared.ok()) return prepared.status();
   Call& call = **prepared;
-  const pb::Message& state_prototype = *call.service.state_prototype;
-  if (request.has_state()) {
-    absl::StatusOr<std::unique_ptr<pb::Message>> state =
-        Unpack(request.state(), state_prototype, "the state of " + call.service.name);
-    if (!state.ok()) return state.status();
-    call.state = *std::move(state);
-    call.had_state = true;
-  } else {
-    call.state.reset(state_prototype.New());
-  }
   Invoke(call);
-  if (!call.client_action.has_failure()) {
-    if (call.effects.side_effects_size() > 0) response->mutable_effects()->Swap(&call.effects);
-    if (call.state_change == StateChange::kUpdate) {
-      response->mutable_state_action()->mutable_update()->PackFrom(*call.state);
-    } else if (call.state_change == StateChange::kDelete) {
-      response->mutable_state_action()->mutable_delete_();
+  if (!TakeOutcome(call, response)) return absl::OkStatus();
+  if (call.state_change == StateChange::kUpdate) {
+    response->mutable_state_action()->mutable_update()->PackFrom(*call.state);
+  } else if (call.state_change == StateChange::kDelete) {
+    response->mutable_state_action()->mutable_delete_();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Registry::HandleEventSourced(const v1::EventSourcedCommand& request,
+                                          v1::EventSourcedResponse* response) const {
+  absl::StatusOr<std::unique_ptr<Call>> prepared =
+      Prepare(request.command(), Kind::kEventSourced, StateOf(request));
+  if (!prepared.ok()) return prepared.status();
+  Call& call = **prepared;
+  call.sequence = request.sequence();
+  call.had_state = call.had_state || request.sequence() > 0;
+  Invoke(call);
+  if (TakeOutcome(call, response) && !call.events.empty()) {
+    response->mutable_events()->Swap(&call.events);
+    response->mutable_state()->PackFrom(*call.state);  // required with events
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Registry::Fold(const v1::FoldRequest& request, v1::FoldResponse* response) const {
+  absl::StatusOr<const ServiceData*> found =
+      FindService(request.service_name(), Kind::kEventSourced);
+  if (!found.ok()) return found.status();
+  const ServiceData& service = **found;
+  const std::string entity = service.name + " entity '" + request.entity_key() + "'";
+  absl::StatusOr<std::unique_ptr<pb::Message>> state =
+      DecodeState(service, StateOf(request), "the state of " + entity);
+  if (!state.ok()) return state.status();
+  for (const v1::Event& event : request.events()) {
+    const std::string what = "event " + std::to_string(event.sequence()) + " of " + entity +
+                             " in function " + function_name_;
+    const EventHandlerData* handler =
+        FindEventHandler(service, TypeName(event.payload().type_url()));
+    if (handler == nullptr) {
+      return absl::InternalError("cannot rebuild the state: " + what + " has type_url '" +
+                                 event.payload().type_url() + "', which has no event handler");
+    }
+    absl::StatusOr<std::unique_ptr<pb::Message>> decoded =
+        Unpack(event.payload(), *handler->prototype, what);
+    if (!decoded.ok()) {
+      return absl::InternalError("cannot rebuild the state: " +
+                                 std::string(decoded.status().message()));
+    }
+    std::string thrown = RunCatching([&] { handler->handler(**state, **decoded); }, "the handler");
+    if (!thrown.empty()) {
+      return absl::InternalError("cannot rebuild the state: the event handler of " + what +
+                                 " failed: " + thrown);
     }
   }
-  response->mutable_client_action()->Swap(&call.client_action);
+  response->mutable_state()->PackFrom(**state);
   return absl::OkStatus();
 }
 

@@ -5,6 +5,7 @@
 // these calls to the wire.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -14,8 +15,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "google/protobuf/any.pb.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
+#include "google/protobuf/repeated_ptr_field.h"
 #include "massa/protocol/v1/protocol.pb.h"
 #include "massa/sdk/function.h"
 
@@ -29,12 +32,15 @@ inline constexpr unsigned kProtocolMajor = 1;
 inline constexpr unsigned kProtocolMinor = 0;
 inline constexpr char kTypeUrlPrefix[] = "type.googleapis.com/";  // of every Any we send
 
-enum class Kind { kAction, kValueEntity };
-
 struct MethodData {
   const google::protobuf::MethodDescriptor* descriptor = nullptr;
   const google::protobuf::Message* input_prototype = nullptr;  // a default In
   Handler handler;
+};
+
+struct EventHandlerData {
+  const google::protobuf::Message* prototype = nullptr;  // a default Event
+  EventHandler handler;
 };
 
 struct ServiceData {
@@ -42,9 +48,11 @@ struct ServiceData {
   std::string name;
   Kind kind = Kind::kAction;
   const google::protobuf::ServiceDescriptor* descriptor = nullptr;
-  const google::protobuf::Message* state_prototype = nullptr;  // value entities: a default State
-  EntityOptions options;
+  const google::protobuf::Message* state_prototype = nullptr;  // entities: a default State
+  EventSourcedOptions options;  // the event-sourced settings are used by event-sourced only
   std::map<std::string, MethodData, std::less<>> methods;  // by bare method name
+  // Event-sourced: by the event's full message name.
+  std::map<std::string, EventHandlerData, std::less<>> event_handlers;
 };
 
 enum class StateChange { kNone, kUpdate, kDelete };
@@ -59,9 +67,11 @@ struct Call {
   const MethodData& method;
   const protocol::v1::Command& command;
   std::unique_ptr<google::protobuf::Message> input;  // the decoded payload, an In
-  std::unique_ptr<google::protobuf::Message> state;  // value entities: never null
+  std::unique_ptr<google::protobuf::Message> state;  // entities: never null
   bool had_state = false;
-  StateChange state_change = StateChange::kNone;
+  StateChange state_change = StateChange::kNone;  // value entities
+  uint64_t sequence = 0;  // event-sourced: of the last event applied to `state`
+  google::protobuf::RepeatedPtrField<google::protobuf::Any> events;  // event-sourced: emitted
   protocol::v1::ClientAction client_action;
   protocol::v1::Effects effects;
   std::string misuse;  // the first API misuse of the handler; fails the command (INTERNAL)
@@ -73,15 +83,19 @@ class Registry {
  public:
   Registry(std::string function_name, std::string function_version);
 
-  // Both abort with a message on a programming error (unknown service or method, wrong
+  // These abort with a message on a programming error (unknown service or method, wrong
   // types, duplicates, registration after Freeze).
   ServiceData& AddService(std::string_view name, Kind kind,
-                          const google::protobuf::Message* state_prototype, EntityOptions options);
+                          const google::protobuf::Message* state_prototype,
+                          EventSourcedOptions options);
   void AddHandler(ServiceData& service, std::string_view method,
                   const google::protobuf::Message& input_prototype,
                   const google::protobuf::Descriptor* output_type, Handler handler);
+  void AddEventHandler(ServiceData& service, const google::protobuf::Message& event_prototype,
+                       EventHandler handler);
 
-  // Ends registration; the first call warns on stderr about methods without a handler.
+  // Ends registration; the first call warns on stderr about methods without a handler and
+  // event-sourced entities without event handlers.
   void Freeze();
 
   // Discovery.Discover. FAILED_PRECONDITION when Massa's protocol major version is not ours
@@ -91,20 +105,34 @@ class Registry {
   // Discovery.ReportError: logs the error on stderr.
   void ReportError(const protocol::v1::UserFunctionError& error) const;
 
-  // Action.Handle and ValueEntity.Handle. A handler's failure is an OK status with a Failure
-  // in the response. Errors: UNIMPLEMENTED for an unknown service or method, INVALID_ARGUMENT
-  // for a payload or state that does not decode as the expected message.
+  // Action.Handle, ValueEntity.Handle and EventSourced.Handle. A handler's failure is an OK
+  // status with a Failure in the response (and no state change, events or effects). Errors:
+  // UNIMPLEMENTED for an unknown service or method, INVALID_ARGUMENT for a payload or state
+  // that does not decode as the expected message.
   absl::Status HandleAction(const protocol::v1::ActionCommand& request,
                             protocol::v1::ActionResponse* response) const;
   absl::Status HandleValueEntity(const protocol::v1::ValueEntityCommand& request,
                                  protocol::v1::ValueEntityResponse* response) const;
+  absl::Status HandleEventSourced(const protocol::v1::EventSourcedCommand& request,
+                                  protocol::v1::EventSourcedResponse* response) const;
+
+  // EventSourced.Fold: the state after applying the events in order with the event handlers.
+  // Errors: UNIMPLEMENTED for an unknown service, INVALID_ARGUMENT for a state that does not
+  // decode, INTERNAL for an event whose type has no handler, that does not decode, or whose
+  // handler throws (the state cannot be rebuilt).
+  absl::Status Fold(const protocol::v1::FoldRequest& request,
+                    protocol::v1::FoldResponse* response) const;
 
   const std::string& function_name() const { return function_name_; }
 
  private:
-  // Finds the handler of `command` and decodes its payload.
-  absl::StatusOr<std::unique_ptr<Call>> Prepare(const protocol::v1::Command& command,
-                                                Kind kind) const;
+  // Finds the service `name`, which must be of `kind`.
+  absl::StatusOr<const ServiceData*> FindService(const std::string& name, Kind kind) const;
+
+  // Finds the handler of `command` and decodes its payload; for entities also decodes `state`
+  // (null: none) into call->state.
+  absl::StatusOr<std::unique_ptr<Call>> Prepare(const protocol::v1::Command& command, Kind kind,
+                                                const google::protobuf::Any* state) const;
 
   std::string function_name_;
   std::string function_version_;
@@ -118,5 +146,8 @@ class Registry {
 std::string CheckTarget(const Call& call, std::string_view what, std::string_view service_name,
                         std::string_view method, const google::protobuf::Descriptor* payload_type,
                         const google::protobuf::Descriptor* reply_type);
+
+// The handler of events named `type_name` (a full message name) in `service`, or null.
+const EventHandlerData* FindEventHandler(const ServiceData& service, std::string_view type_name);
 
 }  // namespace massa::sdk::detail

@@ -72,6 +72,24 @@ class ValueEntityService final : public v1::ValueEntity::Service {
   const Registry& registry_;
 };
 
+class EventSourcedService final : public v1::EventSourced::Service {
+ public:
+  explicit EventSourcedService(const Registry& registry) : registry_(registry) {}
+
+  grpc::Status Handle(grpc::ServerContext*, const v1::EventSourcedCommand* request,
+                      v1::EventSourcedResponse* response) override {
+    return ToGrpc(registry_.HandleEventSourced(*request, response));
+  }
+
+  grpc::Status Fold(grpc::ServerContext*, const v1::FoldRequest* request,
+                    v1::FoldResponse* response) override {
+    return ToGrpc(registry_.Fold(*request, response));
+  }
+
+ private:
+  const Registry& registry_;
+};
+
 // Makes `path` free for a new unix socket: removes a socket file nobody listens on.
 absl::Status PrepareSocketPath(const std::string& path) {
   struct stat info {};
@@ -105,11 +123,12 @@ absl::Status PrepareSocketPath(const std::string& path) {
 
 struct GrpcServer::State {
   explicit State(const Registry& registry)
-      : discovery(registry), action(registry), value_entity(registry) {}
+      : discovery(registry), action(registry), value_entity(registry), event_sourced(registry) {}
 
   DiscoveryService discovery;
   ActionService action;
   ValueEntityService value_entity;
+  EventSourcedService event_sourced;
   std::unique_ptr<grpc::Server> server;
   std::string address;
   std::string socket_path;  // empty for TCP
@@ -149,6 +168,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const Registry& re
   builder.RegisterService(&state->discovery);
   builder.RegisterService(&state->action);
   builder.RegisterService(&state->value_entity);
+  builder.RegisterService(&state->event_sourced);
   state->server = builder.BuildAndStart();
   if (state->server == nullptr || port == 0) {
     return absl::UnavailableError("cannot listen on " + listen);

@@ -1,7 +1,7 @@
 // File: sdk/cpp/src/server.h (private to the SDK)
 //
-// The gRPC server of a function: serves Massa's Discovery, Action and ValueEntity services
-// from a Registry.
+// The gRPC server of a function: serves Massa's Discovery, Action, ValueEntity and
+// EventSourced services from a Registry.
 #pragma once
 
 #include <chrono>

@@ -21,6 +21,31 @@ Metadata MetadataFromProto(const v1::Metadata& metadata) {
 
 std::string AnyValue(const google::protobuf::Any& any) { return any.value(); }
 
+bool IsBinaryKey(const std::string& key) {
+  return key.size() > 4 && key.compare(key.size() - 4, 4, "-bin") == 0;
+}
+
+void MetadataToProto(const Metadata& metadata, v1::Metadata& out) {
+  for (const auto& [key, value] : metadata) {
+    auto* entry = out.add_entries();
+    entry->set_key(key);
+    if (IsBinaryKey(key)) {
+      entry->set_bytes_value(value);
+    } else {
+      entry->set_string_value(value);
+    }
+  }
+}
+
+void TypedValueToAny(const TypedValue& value, google::protobuf::Any& out) {
+  out.set_type_url(TypeUrlOf(value.type));
+  out.set_value(value.bytes);
+}
+
+TypedValue TypedValueFromAny(const google::protobuf::Any& any) {
+  return TypedValue{std::string(TypeNameOf(any.type_url())), any.value()};
+}
+
 }  // namespace
 
 std::string_view TypeNameOf(std::string_view type_url) {
@@ -70,6 +95,7 @@ absl::StatusOr<FunctionSpec> SpecFromProto(const v1::Spec& spec) {
     service.passivation_timeout = std::chrono::milliseconds(s.passivation_timeout_ms());
     service.state_type = s.state_type();
     service.snapshot_every = s.snapshot_every();
+    service.delete_events_on_snapshot = s.delete_events_on_snapshot();
     out.services.push_back(std::move(service));
   }
   return out;
@@ -81,18 +107,7 @@ void CommandToProto(const Command& command, std::string_view request_type, v1::C
   out.set_entity_key(command.entity_key);
   out.mutable_payload()->set_type_url(TypeUrlOf(request_type));
   out.mutable_payload()->set_value(command.payload);
-  if (!command.metadata.empty()) {
-    auto* metadata = out.mutable_metadata();
-    for (const auto& [key, value] : command.metadata) {
-      auto* entry = metadata->add_entries();
-      entry->set_key(key);
-      if (key.size() > 4 && key.compare(key.size() - 4, 4, "-bin") == 0) {
-        entry->set_bytes_value(value);
-      } else {
-        entry->set_string_value(value);
-      }
-    }
-  }
+  if (!command.metadata.empty()) MetadataToProto(command.metadata, *out.mutable_metadata());
 }
 
 absl::StatusOr<Outcome> OutcomeFromProto(const v1::ClientAction& action,
@@ -137,6 +152,46 @@ absl::StatusOr<Outcome> OutcomeFromProto(const v1::ClientAction& action,
                                               e.synchronous(), MetadataFromProto(e.metadata())});
   }
   return outcome;
+}
+
+absl::StatusOr<Outcome> EventSourcedOutcomeFromProto(const v1::EventSourcedResponse& response) {
+  absl::StatusOr<Outcome> outcome = OutcomeFromProto(response.client_action(), response.effects());
+  if (!outcome.ok() || outcome->failed()) return outcome;  // a failure persists no events
+  if (response.events_size() > 0 && !response.has_state()) {
+    return absl::InternalError(
+        "the user function returned events without the state after them (EventSourcedResponse."
+        "state is required with events)");
+  }
+  outcome->events.reserve(response.events_size());
+  for (const google::protobuf::Any& event : response.events()) {
+    if (TypeNameOf(event.type_url()).empty()) {
+      return absl::InternalError("the user function returned an event without a type_url");
+    }
+    outcome->events.push_back(TypedValueFromAny(event));
+  }
+  // Without events the state cannot have changed; a state sent anyway is ignored so the cache
+  // never drifts from what the journal folds to.
+  if (!outcome->events.empty()) {
+    outcome->state_update = StateUpdate{TypedValueFromAny(response.state())};
+  }
+  return outcome;
+}
+
+void FoldRequestToProto(const std::string& service, const std::string& entity_key,
+                        const std::optional<TypedValue>& state, const std::vector<Event>& events,
+                        v1::FoldRequest& out) {
+  out.set_service_name(service);
+  out.set_entity_key(entity_key);
+  if (state.has_value()) TypedValueToAny(*state, *out.mutable_state());
+  out.mutable_events()->Reserve(static_cast<int>(events.size()));
+  for (const Event& event : events) {
+    v1::Event* e = out.add_events();
+    e->set_sequence(event.sequence);
+    e->mutable_payload()->set_type_url(TypeUrlOf(event.type));
+    e->mutable_payload()->set_value(event.payload);
+    e->set_timestamp_ms(event.timestamp_ms);
+    if (!event.metadata.empty()) MetadataToProto(event.metadata, *e->mutable_metadata());
+  }
 }
 
 }  // namespace massa::native

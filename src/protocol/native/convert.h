@@ -2,6 +2,10 @@
 // the native driver; exposed for its tests.
 #pragma once
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "absl/status/statusor.h"
 #include "massa/entity/command.h"
 #include "massa/protocol/user_function.h"
@@ -22,6 +26,15 @@ void CommandToProto(const Command& command, std::string_view request_type,
 // Errors: INTERNAL for a response Massa cannot use (e.g. an effect it does not support yet).
 [[nodiscard]] absl::StatusOr<Outcome> OutcomeFromProto(
     const protocol::v1::ClientAction& action, const protocol::v1::Effects& effects);
+
+// The outcome of an event-sourced command: as OutcomeFromProto, plus the events and the state
+// after them. Errors: INTERNAL for events without the resulting state.
+[[nodiscard]] absl::StatusOr<Outcome> EventSourcedOutcomeFromProto(
+    const protocol::v1::EventSourcedResponse& response);
+
+void FoldRequestToProto(const std::string& service, const std::string& entity_key,
+                        const std::optional<TypedValue>& state, const std::vector<Event>& events,
+                        protocol::v1::FoldRequest& out);
 
 std::string_view TypeNameOf(std::string_view type_url);
 std::string TypeUrlOf(std::string_view type_name);

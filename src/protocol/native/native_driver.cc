@@ -55,6 +55,7 @@ class NativeDriver final : public UserFunction {
     discovery_ = v1::Discovery::NewStub(channel_);
     action_ = v1::Action::NewStub(channel_);
     value_entity_ = v1::ValueEntity::NewStub(channel_);
+    event_sourced_ = v1::EventSourced::NewStub(channel_);
   }
 
   absl::StatusOr<FunctionSpec> Discover(std::chrono::milliseconds timeout) override {
@@ -65,6 +66,7 @@ class NativeDriver final : public UserFunction {
     info.set_proxy_version(MASSA_VERSION);
     info.add_supported_kinds(v1::ENTITY_KIND_ACTION);
     info.add_supported_kinds(v1::ENTITY_KIND_VALUE_ENTITY);
+    info.add_supported_kinds(v1::ENTITY_KIND_EVENT_SOURCED);
 
     grpc::ClientContext context;
     context.set_wait_for_ready(true);  // wait for the function to come up, until the deadline
@@ -135,7 +137,59 @@ class NativeDriver final : public UserFunction {
         });
   }
 
- bool Reachable() override {
+  void HandleEventSourced(const Command& command, const std::optional<TypedValue>& state,
+                          uint64_t sequence, OutcomeCallback done) override {
+    auto call = std::make_shared<Call<v1::EventSourcedCommand, v1::EventSourcedResponse>>();
+    call->done = std::move(done);
+    native::CommandToProto(command, command.request_type, *call->request.mutable_command());
+    if (state.has_value()) {
+      call->request.mutable_state()->set_type_url(native::TypeUrlOf(state->type));
+      call->request.mutable_state()->set_value(state->bytes);
+    }
+    call->request.set_sequence(sequence);
+    SetDeadline(call->context, command);
+    event_sourced_->async()->Handle(&call->context, &call->request, &call->response,
+                                    [call](grpc::Status status) {
+                                      OutcomeCallback reply = std::move(call->done);
+                                      if (!status.ok()) {
+                                        std::move(reply)(FromGrpc(status, "call"));
+                                        return;
+                                      }
+                                      std::move(reply)(
+                                          native::EventSourcedOutcomeFromProto(call->response));
+                                    });
+  }
+
+  void Fold(const std::string& service, const std::string& entity_key,
+            const std::optional<TypedValue>& state, const std::vector<Event>& events,
+            FoldCallback done) override {
+    struct FoldCall {
+      grpc::ClientContext context;
+      v1::FoldRequest request;
+      v1::FoldResponse response;
+      FoldCallback done;
+    };
+    auto call = std::make_shared<FoldCall>();
+    call->done = std::move(done);
+    native::FoldRequestToProto(service, entity_key, state, events, call->request);
+    call->context.set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
+    event_sourced_->async()->Fold(
+        &call->context, &call->request, &call->response, [call](grpc::Status status) {
+          FoldCallback reply = std::move(call->done);
+          if (!status.ok()) {
+            std::move(reply)(FromGrpc(status, "fold"));
+            return;
+          }
+          std::optional<TypedValue> folded;
+          if (call->response.has_state()) {
+            folded = TypedValue{std::string(native::TypeNameOf(call->response.state().type_url())),
+                                call->response.state().value()};
+          }
+          std::move(reply)(std::move(folded));
+        });
+  }
+
+  bool Reachable() override {
     grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
     return state != GRPC_CHANNEL_TRANSIENT_FAILURE && state != GRPC_CHANNEL_SHUTDOWN;
   }
@@ -153,6 +207,7 @@ class NativeDriver final : public UserFunction {
   std::unique_ptr<v1::Discovery::Stub> discovery_;
   std::unique_ptr<v1::Action::Stub> action_;
   std::unique_ptr<v1::ValueEntity::Stub> value_entity_;
+  std::unique_ptr<v1::EventSourced::Stub> event_sourced_;
 };
 
 }  // namespace

@@ -1,15 +1,28 @@
-// The in-memory Store: a map under one mutex. Writes are applied and acknowledged inline.
+// The in-memory Store: maps under one mutex. Writes are checked, applied and acknowledged
+// inline, so a batch is visible to readers all at once or not at all.
+//
+// Journals: each entity keeps its events by sequence, its last sequence (kept apart from the
+// events, so retention never lowers it) and its snapshot. Each entity type's stream maps
+// offsets to (key, sequence) pointers into the journals; a journaled event remembers its
+// offset so that retention can remove it from the stream too.
 
+#include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "massa/store/store.h"
+#include "store/journal_checks.h"
 
 namespace massa::store {
 namespace {
@@ -26,26 +39,68 @@ class MemoryStore final : public Store {
     return it->second;
   }
 
-  // Applies the whole batch under the lock, so readers see all of it or none of it, then
-  // calls `done` with no lock held (the callback may call back into the store).
+  absl::StatusOr<std::vector<Event>> ReadEvents(std::string_view entity_type, std::string_view key,
+                                                uint64_t from_sequence, size_t limit) override {
+    absl::MutexLock lock(&mu_);
+    std::vector<Event> out;
+    const Journal* journal = FindJournal(entity_type, key);
+    if (journal == nullptr) return out;
+    for (auto it = journal->events.lower_bound(from_sequence);
+         it != journal->events.end() && out.size() < limit; ++it) {
+      out.push_back(it->second.event);
+    }
+    return out;
+  }
+
+  absl::StatusOr<uint64_t> ReadLastSequence(std::string_view entity_type,
+                                            std::string_view key) override {
+    absl::MutexLock lock(&mu_);
+    const Journal* journal = FindJournal(entity_type, key);
+    return journal == nullptr ? 0 : journal->last_sequence;
+  }
+
+  absl::StatusOr<std::optional<Snapshot>> ReadSnapshot(std::string_view entity_type,
+                                                       std::string_view key) override {
+    absl::MutexLock lock(&mu_);
+    const Journal* journal = FindJournal(entity_type, key);
+    if (journal == nullptr) return std::nullopt;
+    return journal->snapshot;
+  }
+
+  absl::StatusOr<std::vector<StreamEvent>> ReadStream(std::string_view entity_type,
+                                                      uint64_t from_offset, size_t limit) override {
+    absl::MutexLock lock(&mu_);
+    std::vector<StreamEvent> out;
+    auto stream_it = streams_.find(entity_type);
+    if (stream_it == streams_.end()) return out;
+    for (auto it = stream_it->second.entries.lower_bound(from_offset);
+         it != stream_it->second.entries.end() && out.size() < limit; ++it) {
+      const Event* event = FindEvent(entity_type, it->second.key, it->second.sequence);
+      if (event == nullptr) {  // retention removes stream entries with their events
+        return absl::InternalError(absl::StrCat("store: stream offset ", it->first, " of ",
+                                                internal::EscapedName(entity_type),
+                                                " points at a missing event"));
+      }
+      out.push_back({it->first, it->second.key, *event});
+    }
+    return out;
+  }
+
+  // Checks the whole batch first, then applies it under the lock, so readers see all of it or
+  // none of it; calls `done` with no lock held (the callback may call back into the store).
   void Write(WriteBatch batch, WriteCallback done) override {
+    absl::Status status;
     {
       absl::MutexLock lock(&mu_);
-      for (WriteBatch::Mutation& m : batch.mutations) {
-        if (m.value.has_value()) {
-          values_[std::move(m.entity_type)].insert_or_assign(std::move(m.key), std::move(*m.value));
-          continue;
-        }
-        auto type_it = values_.find(m.entity_type);
-        if (type_it == values_.end()) continue;
-        type_it->second.erase(m.key);
-        if (type_it->second.empty()) values_.erase(type_it);
+      status = Check(batch);
+      if (status.ok()) {
+        Apply(batch);
+        // Each write is its own "flush": there is no grouping in memory.
+        ++stats_.writes;
+        ++stats_.flushes;
       }
-      // Each write is its own "flush": there is no grouping in memory.
-      ++stats_.writes;
-      ++stats_.flushes;
     }
-    std::move(done)(absl::OkStatus());
+    std::move(done)(std::move(status));
   }
 
   StoreStats stats() const override {
@@ -54,11 +109,109 @@ class MemoryStore final : public Store {
   }
 
  private:
+  struct StoredEvent {
+    Event event;
+    uint64_t offset = 0;  // in the entity type's stream
+  };
+  struct Journal {
+    std::map<uint64_t, StoredEvent> events;  // by sequence; retention removes a prefix
+    uint64_t last_sequence = 0;              // never lowered by retention
+    std::optional<Snapshot> snapshot;
+  };
+  struct StreamEntry {
+    std::string key;
+    uint64_t sequence = 0;
+  };
+  struct Stream {
+    uint64_t last_offset = 0;  // not reused even when the entries at the end are deleted
+    std::map<uint64_t, StreamEntry> entries;
+  };
+
   // std::less<> lets lookups take string_views without building strings.
   using KeyToValue = std::map<std::string, std::string, std::less<>>;
+  using KeyToJournal = std::map<std::string, Journal, std::less<>>;
+
+  const Journal* FindJournal(std::string_view entity_type, std::string_view key) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto type_it = journals_.find(entity_type);
+    if (type_it == journals_.end()) return nullptr;
+    auto it = type_it->second.find(key);
+    return it == type_it->second.end() ? nullptr : &it->second;
+  }
+
+  const Event* FindEvent(std::string_view entity_type, std::string_view key,
+                         uint64_t sequence) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const Journal* journal = FindJournal(entity_type, key);
+    if (journal == nullptr) return nullptr;
+    auto it = journal->events.find(sequence);
+    return it == journal->events.end() ? nullptr : &it->second.event;
+  }
+
+  // OK when every append of `batch` fits the journals as they are plus the batch's earlier
+  // appends; changes nothing.
+  absl::Status Check(const WriteBatch& batch) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // Malformed appends first, as the RocksDB store does, so that a batch with both kinds of
+    // error fails the same way on every backend.
+    for (const JournalAppend& append : batch.appends) {
+      absl::Status shape = internal::CheckAppendShape(append);
+      if (!shape.ok()) return shape;
+    }
+    // Last sequences after this batch's earlier appends, for entities it appends to twice.
+    std::map<std::pair<std::string_view, std::string_view>, uint64_t> in_batch;
+    for (const JournalAppend& append : batch.appends) {
+      const std::pair<std::string_view, std::string_view> id(append.entity_type, append.key);
+      uint64_t last = 0;
+      if (auto it = in_batch.find(id); it != in_batch.end()) {
+        last = it->second;
+      } else if (const Journal* journal = FindJournal(append.entity_type, append.key)) {
+        last = journal->last_sequence;
+      }
+      if (last != append.expected_sequence) {
+        return internal::StaleExpectation(append.entity_type, append.key, append.expected_sequence,
+                                          last);
+      }
+      in_batch[id] = append.expected_sequence + append.events.size();
+    }
+    return absl::OkStatus();
+  }
+
+  void Apply(WriteBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (WriteBatch::Mutation& m : batch.mutations) {
+      if (m.value.has_value()) {
+        values_[std::move(m.entity_type)].insert_or_assign(std::move(m.key), std::move(*m.value));
+        continue;
+      }
+      auto type_it = values_.find(m.entity_type);
+      if (type_it == values_.end()) continue;
+      type_it->second.erase(m.key);
+      if (type_it->second.empty()) values_.erase(type_it);
+    }
+    for (JournalAppend& append : batch.appends) {
+      if (append.events.empty() && !append.snapshot.has_value()) continue;  // only a check
+      Stream& stream = streams_[append.entity_type];
+      Journal& journal = journals_[append.entity_type][append.key];
+      for (Event& event : append.events) {
+        const uint64_t offset = ++stream.last_offset;
+        const uint64_t sequence = event.sequence;
+        stream.entries.insert_or_assign(offset, StreamEntry{append.key, sequence});
+        journal.events.insert_or_assign(sequence, StoredEvent{std::move(event), offset});
+      }
+      journal.last_sequence = append.expected_sequence + append.events.size();
+      if (!append.snapshot.has_value()) continue;
+      const uint64_t covered = append.snapshot->sequence;
+      journal.snapshot = std::move(append.snapshot);
+      if (!append.delete_events_covered_by_snapshot) continue;
+      auto end = journal.events.upper_bound(covered);
+      for (auto it = journal.events.begin(); it != end; ++it)
+        stream.entries.erase(it->second.offset);
+      journal.events.erase(journal.events.begin(), end);
+    }
+  }
 
   mutable absl::Mutex mu_;
-  std::map<std::string, KeyToValue, std::less<>> values_ ABSL_GUARDED_BY(mu_);  // by type
+  std::map<std::string, KeyToValue, std::less<>> values_ ABSL_GUARDED_BY(mu_);      // by type
+  std::map<std::string, KeyToJournal, std::less<>> journals_ ABSL_GUARDED_BY(mu_);  // by type
+  std::map<std::string, Stream, std::less<>> streams_ ABSL_GUARDED_BY(mu_);         // by type
   StoreStats stats_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -1,66 +1,68 @@
-// The RocksDB Store. The only file that includes RocksDB headers.
+// The RocksDB Store. The only file that includes RocksDB headers; the key layout and the
+// record formats are in records.h.
 //
-// Key layout (one column family, shared later by journals, snapshots and timers):
-//   kind byte | varint(len(entity_type)) | entity_type | key
-// The kind byte keeps record families apart ('v' = value); the length prefix makes
-// (entity_type, key) pairs unambiguous even when either contains '\0' or one is a prefix of
-// another ("a"+"bc" vs "ab"+"c"), and keeps each entity type's keys contiguous.
+// Group commit: Write() checks an append's shape and encodes its records on the caller's
+// thread, appends the write to a queue and wakes the single flusher thread. The flusher takes
+// everything queued and builds one rocksdb::WriteBatch from it, in write order: for each
+// write it checks the appends' expected sequences against the heads as they will be after
+// the group's earlier writes (a stale write is dropped from the batch with a save point and
+// fails alone), assigns stream offsets and adds the write's records. It then writes the batch
+// (one WAL record, one fsync when options.sync) and hands the group with each write's status
+// to the completer thread, which calls the callbacks in write order while the flusher
+// writes the next group.
 //
-// Group commit: Write() encodes the keys on the caller's thread, appends the write to a queue
-// and wakes the single flusher thread. The flusher takes everything queued, writes it as one
-// rocksdb::WriteBatch (one WAL record, one fsync when options.sync) and hands the group to the
-// completer thread, which calls every callback of the group with the same result (a group is
-// applied entirely or not at all), in write order, while the flusher writes the next group.
+// The flusher caches heads and last offsets of what is durable. Changes made while building
+// a group live in a per-group overlay and reach the caches only once the group is written;
+// a failed write drops the overlay and clears the caches, so they never run ahead of disk.
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <deque>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "massa/store/store.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/iterator.h"
 #include "rocksdb/options.h"
+#include "rocksdb/snapshot.h"
 #include "rocksdb/status.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "spdlog/spdlog.h"
+#include "store/journal_checks.h"
+#include "store/rocksdb/records.h"
+#include "store/rocksdb/rocksdb_store_testing.h"
 
 namespace massa::store {
 namespace {
 
-constexpr char kValueKind = 'v';
+using records::Head;
 
-void AppendVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
+// Heads cached by the flusher before the cache is cleared (~100 bytes each).
+constexpr size_t kMaxCachedHeads = 1 << 16;
+constexpr size_t kMaxCachedOffsets = 1 << 12;
 
-std::string EncodeKey(char kind, std::string_view entity_type, std::string_view key) {
-  std::string out;
-  out.reserve(1 + 10 + entity_type.size() + key.size());
-  out.push_back(kind);
-  AppendVarint(&out, entity_type.size());
-  out.append(entity_type);
-  out.append(key);
-  return out;
-}
+std::string_view View(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
 
 // Converts a RocksDB status; `context` says what was being done and on which path.
 absl::Status FromRocksDb(const rocksdb::Status& s, std::string_view context) {
@@ -126,8 +128,9 @@ rocksdb::Options MakeOptions() {
 
 class RocksDbStore final : public Store {
  public:
-  RocksDbStore(std::unique_ptr<rocksdb::DB> db, const RocksDbOptions& options)
-      : db_(std::move(db)), path_(options.path.string()) {
+  RocksDbStore(std::unique_ptr<rocksdb::DB> db, const RocksDbOptions& options,
+               internal::RocksDbTestHooks hooks)
+      : db_(std::move(db)), path_(options.path.string()), hooks_(std::move(hooks)) {
     write_options_.sync = options.sync;
     completer_ = std::thread([this] { CompleteLoop(); });
     flusher_ = std::thread([this] { FlushLoop(); });
@@ -154,21 +157,154 @@ class RocksDbStore final : public Store {
                                                       std::string_view key) override {
     std::string value;
     rocksdb::Status s =
-        db_->Get(rocksdb::ReadOptions(), EncodeKey(kValueKind, entity_type, key), &value);
+        db_->Get(rocksdb::ReadOptions(), records::ValueKey(entity_type, key), &value);
     if (s.IsNotFound()) return std::nullopt;
     if (!s.ok()) return FromRocksDb(s, "store: reading from " + path_);
     return value;
   }
 
+  absl::StatusOr<std::vector<Event>> ReadEvents(std::string_view entity_type, std::string_view key,
+                                                uint64_t from_sequence, size_t limit) override {
+    std::vector<Event> events;
+    if (limit == 0) return events;
+    const std::string prefix = records::JournalPrefix(records::EntityId(entity_type, key));
+    const std::string upper = records::PrefixSuccessor(prefix);
+    const rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions read_options;
+    read_options.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+    std::string start = prefix;
+    records::AppendBigEndian64(&start, from_sequence);
+    for (it->Seek(start); it->Valid() && events.size() < limit; it->Next()) {
+      const std::string_view k = View(it->key());
+      Event event;
+      uint64_t offset = 0;
+      if (k.size() != prefix.size() + 8 ||
+          !records::DecodeEvent(View(it->value()), &event, &offset) ||
+          event.sequence != records::GetBigEndian64(k.data() + prefix.size())) {
+        return absl::DataLossError(
+            absl::StrCat("store: the journal of ", internal::EntityName(entity_type, key), " in ",
+                         path_, " has an unreadable event record after sequence ",
+                         events.empty() ? from_sequence : events.back().sequence));
+      }
+      events.push_back(std::move(event));
+    }
+    if (!it->status().ok()) {
+      return FromRocksDb(it->status(),
+                         absl::StrCat("store: reading the journal of ",
+                                      internal::EntityName(entity_type, key), " from ", path_));
+    }
+    return events;
+  }
+
+  absl::StatusOr<uint64_t> ReadLastSequence(std::string_view entity_type,
+                                            std::string_view key) override {
+    absl::StatusOr<Head> head =
+        ReadHead(rocksdb::ReadOptions(), records::EntityId(entity_type, key));
+    if (!head.ok()) return head.status();
+    return head->last;
+  }
+
+  absl::StatusOr<std::optional<Snapshot>> ReadSnapshot(std::string_view entity_type,
+                                                       std::string_view key) override {
+    std::string record;
+    rocksdb::Status s = db_->Get(
+        rocksdb::ReadOptions(), records::SnapshotKey(records::EntityId(entity_type, key)), &record);
+    if (s.IsNotFound()) return std::nullopt;
+    if (!s.ok()) {
+      return FromRocksDb(s, absl::StrCat("store: reading the snapshot of ",
+                                         internal::EntityName(entity_type, key), " from ", path_));
+    }
+    Snapshot snapshot;
+    if (!records::DecodeSnapshot(record, &snapshot)) {
+      return absl::DataLossError(absl::StrCat("store: the snapshot record of ",
+                                              internal::EntityName(entity_type, key), " in ", path_,
+                                              " is unreadable"));
+    }
+    return snapshot;
+  }
+
+  absl::StatusOr<std::vector<StreamEvent>> ReadStream(std::string_view entity_type,
+                                                      uint64_t from_offset, size_t limit) override {
+    std::vector<StreamEvent> out;
+    if (limit == 0) return out;
+    // One snapshot for the stream and the journals it points into: a concurrent retention
+    // cannot delete an event between reading its stream entry and reading the event.
+    rocksdb::ManagedSnapshot snapshot(db_.get());
+    const std::string prefix = records::StreamPrefix(entity_type);
+    const std::string upper = records::PrefixSuccessor(prefix);
+    const rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions read_options;
+    read_options.snapshot = snapshot.snapshot();
+    read_options.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+    rocksdb::ReadOptions get_options;
+    get_options.snapshot = snapshot.snapshot();
+    std::string start = prefix;
+    records::AppendBigEndian64(&start, from_offset);
+    std::string record;
+    for (it->Seek(start); it->Valid() && out.size() < limit; it->Next()) {
+      const std::string_view k = View(it->key());
+      auto corrupt = [&](uint64_t offset, std::string_view what) {
+        return absl::DataLossError(absl::StrCat(
+            "store: the stream of ", internal::EscapedName(entity_type), " in ", path_, " at ",
+            offset == 0 ? std::string("an unreadable offset") : absl::StrCat("offset ", offset),
+            ": ", std::string(what)));
+      };
+      if (k.size() != prefix.size() + 8) return corrupt(0, "malformed stream key");
+      StreamEvent event;
+      event.offset = records::GetBigEndian64(k.data() + prefix.size());
+      uint64_t sequence = 0;
+      if (!records::DecodeStreamPointer(View(it->value()), &event.key, &sequence)) {
+        return corrupt(event.offset, "unreadable stream record");
+      }
+      rocksdb::Status s = db_->Get(
+          get_options, records::JournalKey(records::EntityId(entity_type, event.key), sequence),
+          &record);
+      if (s.IsNotFound()) {
+        return corrupt(event.offset, absl::StrCat("its event ", sequence, " of key ",
+                                                  internal::EscapedName(event.key),
+                                                  " is missing from the journal"));
+      }
+      if (!s.ok()) {
+        return FromRocksDb(s, absl::StrCat("store: reading the stream of ",
+                                           internal::EscapedName(entity_type), " from ", path_));
+      }
+      uint64_t offset = 0;
+      if (!records::DecodeEvent(record, &event.event, &offset) ||
+          event.event.sequence != sequence || offset != event.offset) {
+        return corrupt(event.offset, absl::StrCat("the event record ", sequence, " of key ",
+                                                  internal::EscapedName(event.key),
+                                                  " is unreadable or belongs elsewhere"));
+      }
+      out.push_back(std::move(event));
+    }
+    if (!it->status().ok()) {
+      return FromRocksDb(it->status(),
+                         absl::StrCat("store: reading the stream of ",
+                                      internal::EscapedName(entity_type), " from ", path_));
+    }
+    return out;
+  }
+
   void Write(WriteBatch batch, WriteCallback done) override {
-    Pending pending{{}, std::move(done)};
-    pending.ops.reserve(batch.mutations.size());
-    for (WriteBatch::Mutation& m : batch.mutations) {
-      pending.ops.push_back({EncodeKey(kValueKind, m.entity_type, m.key), std::move(m.value)});
+    Pending pending;
+    pending.done = std::move(done);
+    for (const JournalAppend& append : batch.appends) {
+      pending.rejected = internal::CheckAppendShape(append);
+      if (!pending.rejected.ok()) break;
+    }
+    // A rejected write still goes through the queue, so that callbacks keep write order.
+    if (pending.rejected.ok()) {
+      pending.ops.reserve(batch.mutations.size());
+      for (WriteBatch::Mutation& m : batch.mutations) {
+        pending.ops.push_back({records::ValueKey(m.entity_type, m.key), std::move(m.value)});
+      }
+      pending.appends.reserve(batch.appends.size());
+      for (JournalAppend& append : batch.appends) pending.appends.push_back(Encode(append));
     }
     absl::MutexLock lock(&mu_);
     queue_.push_back(std::move(pending));
-
   }
 
   StoreStats stats() const override {
@@ -180,14 +316,62 @@ class RocksDbStore final : public Store {
     std::string key;                   // encoded
     std::optional<std::string> value;  // nullopt = delete
   };
+  struct EncodedEvent {
+    uint64_t sequence = 0;
+    std::string key;     // journal key
+    std::string record;  // event record, stream offset still 0
+  };
+  struct EncodedAppend {
+    std::string entity_type;
+    std::string key;
+    std::string id;  // records::EntityId(entity_type, key)
+    uint64_t expected = 0;
+    std::vector<EncodedEvent> events;
+    std::optional<uint64_t> snapshot_sequence;
+    std::string snapshot_record;
+    bool delete_covered = false;
+  };
   struct Pending {
     std::vector<Op> ops;
+    std::vector<EncodedAppend> appends;
+    absl::Status rejected;  // not OK: failed the shape checks in Write; nothing to apply
     WriteCallback done;
   };
   struct Completed {
     std::vector<Pending> group;
-    absl::Status status;
+    std::vector<absl::Status> statuses;  // one per write of `group`
   };
+
+  // A head as the group being built leaves it, and the events the group's batch puts into
+  // the journal (a later retention in the same group must delete their stream entries).
+  struct GroupHead {
+    Head head;
+    std::vector<std::pair<uint64_t, uint64_t>> batched;  // (sequence, offset)
+  };
+  // What the group being built changes, on top of the caches (and the disk).
+  struct GroupState {
+    std::unordered_map<std::string, GroupHead> heads;        // by entity id
+    std::unordered_map<std::string, uint64_t> last_offsets;  // by entity type
+  };
+
+  static EncodedAppend Encode(JournalAppend& append) {
+    EncodedAppend out;
+    out.id = records::EntityId(append.entity_type, append.key);
+    out.expected = append.expected_sequence;
+    out.events.reserve(append.events.size());
+    for (const Event& event : append.events) {
+      out.events.push_back({event.sequence, records::JournalKey(out.id, event.sequence),
+                            records::EncodeEvent(event)});
+    }
+    if (append.snapshot.has_value()) {
+      out.snapshot_sequence = append.snapshot->sequence;
+      out.snapshot_record = records::EncodeSnapshot(*append.snapshot);
+      out.delete_covered = append.delete_events_covered_by_snapshot;
+    }
+    out.entity_type = std::move(append.entity_type);
+    out.key = std::move(append.key);
+    return out;
+  }
 
   // Writes groups. Their callbacks go to the completer thread, so the next group's fsync
   // overlaps the work the callbacks start (replies, the next commands of the same entities).
@@ -208,12 +392,14 @@ class RocksDbStore final : public Store {
         }
         group.swap(queue_);
       }
-      const absl::Status status = WriteGroup(group);
+      std::vector<absl::Status> statuses = WriteGroup(group);
       // Counted before the callbacks so that a caller who saw OK also sees the count.
-      if (status.ok()) writes_.fetch_add(group.size(), std::memory_order_relaxed);
+      const auto ok = std::count_if(statuses.begin(), statuses.end(),
+                                    [](const absl::Status& s) { return s.ok(); });
+      writes_.fetch_add(static_cast<uint64_t>(ok), std::memory_order_relaxed);
       absl::MutexLock lock(&mu_);
       completing_ += group.size();
-      completed_.push_back({std::move(group), status});
+      completed_.push_back({std::move(group), std::move(statuses)});
       group.clear();
     }
   }
@@ -234,7 +420,7 @@ class RocksDbStore final : public Store {
       }
       size_t done = 0;
       for (Completed& c : batch) {
-        for (Pending& p : c.group) std::move(p.done)(c.status);
+        for (size_t i = 0; i < c.group.size(); ++i) std::move(c.group[i].done)(c.statuses[i]);
         done += c.group.size();
       }
       batch.clear();
@@ -243,32 +429,264 @@ class RocksDbStore final : public Store {
     }
   }
 
-  absl::Status WriteGroup(const std::vector<Pending>& group) {
+  // Builds one rocksdb::WriteBatch of the group's writes that pass their checks, writes it,
+  // and returns each write's status.
+  std::vector<absl::Status> WriteGroup(std::vector<Pending>& group) {
+    std::vector<absl::Status> statuses(group.size());
     size_t bytes = 0;
     for (const Pending& p : group) {
       for (const Op& op : p.ops) bytes += op.key.size() + (op.value ? op.value->size() : 0) + 16;
-    }
-    if (bytes == 0) return absl::OkStatus();  // only empty batches: nothing to write
-    rocksdb::WriteBatch wb(bytes);
-    rocksdb::Status s;
-    for (const Pending& p : group) {
-      for (const Op& op : p.ops) {
-        s = op.value ? wb.Put(op.key, *op.value) : wb.Delete(op.key);
-        if (!s.ok()) return FromRocksDb(s, "store: building a write batch for " + path_);
+      for (const EncodedAppend& a : p.appends) {
+        for (const EncodedEvent& e : a.events) {
+          bytes += e.key.size() + e.record.size() + 2 * a.id.size() + a.key.size() + 64;
+        }
+        bytes += 2 * a.id.size() + a.snapshot_record.size() + 64;
       }
     }
-    s = db_->Write(write_options_, &wb);
-    if (!s.ok()) {
-      absl::Status status = FromRocksDb(s, "store: writing to " + path_);
-      spdlog::error("{} ({} writes failed)", status.ToString(), group.size());
-      return status;
+    rocksdb::WriteBatch wb(bytes);
+    GroupState state;
+    for (size_t i = 0; i < group.size(); ++i) {
+      Pending& p = group[i];
+      if (!p.rejected.ok()) {
+        statuses[i] = p.rejected;
+        continue;
+      }
+      statuses[i] = AddToBatch(p, &state, &wb);
+    }
+    if (wb.Count() == 0) return statuses;  // nothing to write: reads only (or rejections)
+
+    absl::Status written = hooks_.before_write ? hooks_.before_write() : absl::OkStatus();
+    if (written.ok()) {
+      written = FromRocksDb(db_->Write(write_options_, &wb), "store: writing to " + path_);
+    }
+    if (!written.ok()) {
+      size_t failed = 0;
+      for (absl::Status& status : statuses) {
+        if (!status.ok()) continue;
+        status = written;
+        ++failed;
+      }
+      spdlog::error("{} ({} writes failed)", written.ToString(), failed);
+      // Nothing of the group is on disk. The caches never held the group's changes; clear
+      // them all the same, in case the failure left the disk other than it was.
+      head_cache_.clear();
+      offset_cache_.clear();
+      return statuses;
     }
     flushes_.fetch_add(1, std::memory_order_relaxed);
+    for (auto& [id, group_head] : state.heads) {
+      if (head_cache_.size() >= kMaxCachedHeads && !head_cache_.contains(id)) head_cache_.clear();
+      head_cache_[id] = group_head.head;
+    }
+    for (auto& [type, offset] : state.last_offsets) {
+      if (offset_cache_.size() >= kMaxCachedOffsets && !offset_cache_.contains(type)) {
+        offset_cache_.clear();
+      }
+      offset_cache_[type] = offset;
+    }
+    return statuses;
+  }
+
+  // Adds one write to `wb` and its effects to `state`, or, when one of its appends does not
+  // fit (or a read it needs fails), leaves both as they were and returns the error.
+  absl::Status AddToBatch(Pending& p, GroupState* state, rocksdb::WriteBatch* wb) {
+    // Undo log: the overlay entries this write may change, as they were before it.
+    std::vector<std::pair<std::string, std::optional<GroupHead>>> saved_heads;
+    std::vector<std::pair<std::string, std::optional<uint64_t>>> saved_offsets;
+    for (const EncodedAppend& a : p.appends) {
+      auto h = state->heads.find(a.id);
+      saved_heads.emplace_back(a.id,
+                               h == state->heads.end() ? std::nullopt : std::optional(h->second));
+      auto o = state->last_offsets.find(a.entity_type);
+      saved_offsets.emplace_back(
+          a.entity_type, o == state->last_offsets.end() ? std::nullopt : std::optional(o->second));
+    }
+    wb->SetSavePoint();
+    absl::Status status = AddToBatchUnchecked(p, state, wb);
+    if (status.ok()) {
+      rocksdb::Status popped = wb->PopSavePoint();
+      if (popped.ok()) return absl::OkStatus();
+      status = FromRocksDb(popped, "store: building a write batch for " + path_);
+    }
+    // Restored in reverse, so an entry saved twice ends as it was first.
+    for (auto it = saved_heads.rbegin(); it != saved_heads.rend(); ++it) {
+      if (it->second) {
+        state->heads[it->first] = *std::move(it->second);
+      } else {
+        state->heads.erase(it->first);
+      }
+    }
+    for (auto it = saved_offsets.rbegin(); it != saved_offsets.rend(); ++it) {
+      if (it->second) {
+        state->last_offsets[it->first] = *it->second;
+      } else {
+        state->last_offsets.erase(it->first);
+      }
+    }
+    rocksdb::Status rolled_back = wb->RollbackToSavePoint();
+    // Only fails without a save point, and one was set above.
+    if (!rolled_back.ok()) {
+      spdlog::critical("store: rolling back a write batch failed: {}", rolled_back.ToString());
+      std::abort();
+    }
+    return status;
+  }
+
+  absl::Status AddToBatchUnchecked(Pending& p, GroupState* state, rocksdb::WriteBatch* wb) {
+    auto check = [this](const rocksdb::Status& s) {
+      return FromRocksDb(s, "store: building a write batch for " + path_);
+    };
+    for (const Op& op : p.ops) {
+      absl::Status s = check(op.value ? wb->Put(op.key, *op.value) : wb->Delete(op.key));
+      if (!s.ok()) return s;
+    }
+    for (EncodedAppend& a : p.appends) {
+      absl::StatusOr<GroupHead*> found = HeadFor(a.id, state);
+      if (!found.ok()) return found.status();
+      GroupHead& h = **found;
+      if (h.head.last != a.expected) {
+        return internal::StaleExpectation(a.entity_type, a.key, a.expected, h.head.last);
+      }
+      const Head before = h.head;
+      // Retention in this append: its own covered events are never written.
+      const uint64_t covered = a.delete_covered ? a.snapshot_sequence.value_or(0) : 0;
+      if (!a.events.empty()) {
+        absl::StatusOr<uint64_t*> last_offset = LastOffsetFor(a.entity_type, state);
+        if (!last_offset.ok()) return last_offset.status();
+        for (EncodedEvent& e : a.events) {
+          const uint64_t offset = ++**last_offset;
+          if (e.sequence <= covered) continue;
+          records::SetEventOffset(&e.record, offset);
+          absl::Status s = check(wb->Put(e.key, e.record));
+          if (s.ok()) {
+            s = check(wb->Put(records::StreamKey(a.entity_type, offset),
+                              records::EncodeStreamPointer(a.key, e.sequence)));
+          }
+          if (!s.ok()) return s;
+          h.batched.emplace_back(e.sequence, offset);
+        }
+        absl::Status s =
+            check(wb->Put(records::OffsetKey(a.entity_type), records::EncodeOffset(**last_offset)));
+        if (!s.ok()) return s;
+        h.head.last = a.events.back().sequence;
+      }
+      if (a.snapshot_sequence.has_value()) {
+        absl::Status s = check(wb->Put(records::SnapshotKey(a.id), a.snapshot_record));
+        if (!s.ok()) return s;
+      }
+      if (covered > h.head.deleted_through) {
+        absl::Status s = DeleteCovered(a, covered, &h, wb);
+        if (!s.ok()) return s;
+      }
+      if (h.head.last != before.last || h.head.deleted_through != before.deleted_through) {
+        absl::Status s = check(wb->Put(records::HeadKey(a.id), records::EncodeHead(h.head)));
+        if (!s.ok()) return s;
+      }
+    }
     return absl::OkStatus();
+  }
+
+  // Retention: deletes the entity's events after h->head.deleted_through up to `covered`
+  // from the journal and the stream: those on disk (their records say where they are in the
+  // stream) and those this group's batch put in.
+  absl::Status DeleteCovered(const EncodedAppend& a, uint64_t covered, GroupHead* h,
+                             rocksdb::WriteBatch* wb) {
+    auto check = [this](const rocksdb::Status& s) {
+      return FromRocksDb(s, "store: building a write batch for " + path_);
+    };
+    const std::string begin = records::JournalKey(a.id, h->head.deleted_through + 1);
+    const std::string end = covered == UINT64_MAX
+                                ? records::PrefixSuccessor(records::JournalPrefix(a.id))
+                                : records::JournalKey(a.id, covered + 1);
+    const rocksdb::Slice end_slice(end);
+    rocksdb::ReadOptions read_options;
+    read_options.iterate_upper_bound = &end_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+    for (it->Seek(begin); it->Valid(); it->Next()) {
+      uint64_t offset = 0;
+      if (!records::DecodeEventOffset(View(it->value()), &offset)) {
+        return absl::DataLossError(absl::StrCat("store: retention on the journal of ",
+                                                internal::EntityName(a.entity_type, a.key), " in ",
+                                                path_, " found an unreadable event record"));
+      }
+      absl::Status s = check(wb->Delete(records::StreamKey(a.entity_type, offset)));
+      if (!s.ok()) return s;
+    }
+    if (!it->status().ok()) {
+      return FromRocksDb(it->status(),
+                         absl::StrCat("store: retention on the journal of ",
+                                      internal::EntityName(a.entity_type, a.key), " in ", path_));
+    }
+    auto& batched = h->batched;
+    for (const auto& [sequence, offset] : batched) {
+      if (sequence > covered) continue;
+      absl::Status s = check(wb->Delete(records::StreamKey(a.entity_type, offset)));
+      if (!s.ok()) return s;
+    }
+    batched.erase(std::remove_if(batched.begin(), batched.end(),
+                                 [covered](const auto& e) { return e.first <= covered; }),
+                  batched.end());
+    // One range tombstone covers the events on disk and those earlier in this batch.
+    absl::Status s = check(wb->DeleteRange(begin, end));
+    if (!s.ok()) return s;
+    h->head.deleted_through = covered;
+    return absl::OkStatus();
+  }
+
+  // The head of entity `id` in the group's overlay, loaded from the cache or disk first.
+  absl::StatusOr<GroupHead*> HeadFor(const std::string& id, GroupState* state) {
+    auto it = state->heads.find(id);
+    if (it != state->heads.end()) return &it->second;
+    GroupHead loaded;
+    if (auto cached = head_cache_.find(id); cached != head_cache_.end()) {
+      loaded.head = cached->second;
+    } else {
+      absl::StatusOr<Head> head = ReadHead(rocksdb::ReadOptions(), id);
+      if (!head.ok()) return head.status();
+      loaded.head = *head;
+    }
+    return &state->heads.emplace(id, std::move(loaded)).first->second;
+  }
+
+  // The last offset of the type's stream in the group's overlay, loaded first.
+  absl::StatusOr<uint64_t*> LastOffsetFor(const std::string& entity_type, GroupState* state) {
+    auto it = state->last_offsets.find(entity_type);
+    if (it != state->last_offsets.end()) return &it->second;
+    uint64_t offset = 0;
+    if (auto cached = offset_cache_.find(entity_type); cached != offset_cache_.end()) {
+      offset = cached->second;
+    } else {
+      std::string record;
+      rocksdb::Status s =
+          db_->Get(rocksdb::ReadOptions(), records::OffsetKey(entity_type), &record);
+      if (!s.ok() && !s.IsNotFound()) {
+        return FromRocksDb(s, absl::StrCat("store: reading the stream offset of ",
+                                           internal::EscapedName(entity_type), " from ", path_));
+      }
+      if (s.ok() && !records::DecodeOffset(record, &offset)) {
+        return absl::DataLossError(absl::StrCat("store: the stream offset record of ",
+                                                internal::EscapedName(entity_type), " in ", path_,
+                                                " is unreadable"));
+      }
+    }
+    return &state->last_offsets.emplace(entity_type, offset).first->second;
+  }
+
+  absl::StatusOr<Head> ReadHead(const rocksdb::ReadOptions& read_options, std::string_view id) {
+    std::string record;
+    rocksdb::Status s = db_->Get(read_options, records::HeadKey(id), &record);
+    Head head;
+    if (s.IsNotFound()) return head;
+    if (!s.ok()) return FromRocksDb(s, "store: reading a journal head from " + path_);
+    if (!records::DecodeHead(record, &head)) {
+      return absl::DataLossError("store: a journal head record in " + path_ + " is unreadable");
+    }
+    return head;
   }
 
   const std::unique_ptr<rocksdb::DB> db_;
   const std::string path_;
+  const internal::RocksDbTestHooks hooks_;
   rocksdb::WriteOptions write_options_;
 
   absl::Mutex mu_;
@@ -278,6 +696,11 @@ class RocksDbStore final : public Store {
   size_t completing_ ABSL_GUARDED_BY(mu_) = 0;            // callbacks not yet returned
   bool completer_stop_ ABSL_GUARDED_BY(mu_) = false;
 
+  // Used by the flusher thread only: heads (by entity id) and last stream offsets (by
+  // type) as they are on disk. Bounded: cleared when full, then reloaded from disk.
+  std::unordered_map<std::string, Head> head_cache_;
+  std::unordered_map<std::string, uint64_t> offset_cache_;
+
   std::atomic<uint64_t> writes_{0};
   std::atomic<uint64_t> flushes_{0};
   std::thread completer_;
@@ -286,7 +709,10 @@ class RocksDbStore final : public Store {
 
 }  // namespace
 
-absl::StatusOr<StorePtr> OpenRocksDbStore(const RocksDbOptions& options) {
+namespace internal {
+
+absl::StatusOr<StorePtr> OpenRocksDbStoreForTest(const RocksDbOptions& options,
+                                                 RocksDbTestHooks hooks) {
   const std::string path = options.path.string();
   if (path.empty()) return absl::InvalidArgumentError("store: the RocksDB path is empty");
 
@@ -308,7 +734,13 @@ absl::StatusOr<StorePtr> OpenRocksDbStore(const RocksDbOptions& options) {
                                          s.ToString() + ")");
   }
   if (!s.ok()) return FromRocksDb(s, "store: opening RocksDB at " + path);
-  return std::make_unique<RocksDbStore>(std::move(db), options);
+  return std::make_unique<RocksDbStore>(std::move(db), options, std::move(hooks));
+}
+
+}  // namespace internal
+
+absl::StatusOr<StorePtr> OpenRocksDbStore(const RocksDbOptions& options) {
+  return internal::OpenRocksDbStoreForTest(options, {});
 }
 
 }  // namespace massa::store

@@ -1,7 +1,8 @@
 // File: massa/sdk/context.h
 //
 // The context a handler receives with its command: what is being handled, the entity's state
-// (value entities) and the effects the handler asks for (side effects, forwards).
+// (entities), the events it emits (event-sourced entities) and the effects the handler asks
+// for (side effects, forwards).
 //
 // A context lives for one handler call only and belongs to the thread running it: do not keep
 // it or use it from another thread. The SDK creates contexts; handlers only use them.
@@ -11,6 +12,7 @@
 //   return ctx.Forward("example.shoppingcart.ShoppingCart", "GetCart", get);
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -67,23 +69,32 @@ class ActionContext : public CommandContext {
   using CommandContext::CommandContext;
 };
 
-// The untyped part of ValueContext.
-class ValueContextBase : public CommandContext {
+// What every entity handler can do.
+class EntityContext : public CommandContext {
  public:
   using CommandContext::CommandContext;
 
   // The key of the entity the command is for.
   const std::string& entity_key() const;
 
-  // Whether the entity had a stored state when the command arrived.
+  // Whether the entity existed when the command arrived: it had a stored state (value
+  // entities) or a state or events (event-sourced entities).
   bool has_state() const;
+
+ protected:
+  const google::protobuf::Message& state_message() const;
+};
+
+// The untyped part of ValueContext.
+class ValueContextBase : public EntityContext {
+ public:
+  using EntityContext::EntityContext;
 
   // Deletes the entity's state once the command succeeds; state() becomes the default value.
   // A later SetState/mutable_state in the same handler stores a state again.
   void DeleteState();
 
  protected:
-  const google::protobuf::Message& state_message() const;
   google::protobuf::Message& mutable_state_message();  // marks the state as updated
 };
 
@@ -103,6 +114,35 @@ class ValueContext : public ValueContextBase {
 
   // Replaces the state; stored once the command succeeds.
   void SetState(State state) { mutable_state() = std::move(state); }
+};
+
+// The untyped part of EventContext.
+class EventContextBase : public EntityContext {
+ public:
+  using EntityContext::EntityContext;
+
+  // Records `event` and applies it to state() at once with the entity's handler for its type,
+  // so code after Emit sees the new state. The events are persisted, in the order emitted,
+  // once the command succeeds; a failing command persists none. An event type without a
+  // handler (EventSourcedEntity::OnEvent) is a programming error: the command fails with
+  // INTERNAL and the state is left as it was.
+  void Emit(const google::protobuf::Message& event);
+
+  // The sequence number of the last event applied to state(): the entity's journal length
+  // when the command arrived (0 for a new entity) plus the events emitted so far.
+  uint64_t sequence() const;
+};
+
+// The context of an event-sourced entity handler with state message State. The state changes
+// only through events.
+template <typename State>
+class EventContext : public EventContextBase {
+ public:
+  using EventContextBase::EventContextBase;
+
+  // The state as the handler sees it: the entity's state (a default State for a new entity)
+  // with the events emitted so far applied.
+  const State& state() const { return static_cast<const State&>(state_message()); }
 };
 
 }  // namespace massa::sdk

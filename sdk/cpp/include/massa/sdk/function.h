@@ -20,15 +20,26 @@
 //       });
 //   return fn.Run(argc, argv);  // --listen unix:/path | host:port
 //
-// Supported kinds: actions (stateless) and value entities. Event-sourced entities and CRDTs
-// are part of the protocol and will be added to the SDK later.
+// Supported kinds: actions (stateless), value entities (the state is read and replaced by each
+// command) and event-sourced entities (commands emit events; event handlers fold them into
+// the state):
+//   fn.AddEventSourcedEntity<Cart>("example.escart.ShoppingCart", {.snapshot_every = 100})
+//       .Handle("AddItem", [](EventContext<Cart>& ctx, const AddLineItem& cmd) -> Result<Empty> {
+//         ItemAdded added;
+//         *added.mutable_item() = ...;
+//         ctx.Emit(added);  // applied to ctx.state() at once by the ItemAdded handler
+//         return Empty();
+//       })
+//       .OnEvent<ItemAdded>([](Cart& state, const ItemAdded& event) { ... });
+// CRDTs are part of the protocol and will be added to the SDK later.
 //
 // Registration errors (a service or method missing from the linked generated code, handler
-// types that differ from the .proto, a method registered twice) are programming errors: the
-// SDK prints what is wrong and aborts.
+// types that differ from the .proto, a method or event type registered twice) are
+// programming errors: the SDK prints what is wrong and aborts.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -54,8 +65,14 @@ namespace detail {
 
 struct ServiceData;  // a registered service; private to the SDK
 
+enum class Kind { kAction, kValueEntity, kEventSourced };
+
 // A handler with its types erased; it always completes `call` with one of the Set* below.
 using Handler = std::function<void(Call& call)>;
+
+// An event handler with its types erased: applies `event` to `state`.
+using EventHandler =
+    std::function<void(google::protobuf::Message& state, const google::protobuf::Message& event)>;
 
 // Used by the templates below; not for direct use.
 const google::protobuf::Message& Input(const Call& call);
@@ -101,13 +118,27 @@ struct Signature<R (C::*)(Context&, const In&)> : Signature<R (*)(Context&, cons
 
 }  // namespace detail
 
-// How Massa runs an entity service.
+// How Massa runs a value entity service. Every field has a default, so designated
+// initializers may name any subset: EntityOptions{.passivation_timeout = 30s}.
 struct EntityOptions {
   // Name under which the entities' state is stored; empty = the service name. Services may
   // share an entity type only if they are of the same kind.
-  std::string entity_type;
+  std::string entity_type{};
   // Idle time after which Massa passivates an entity; 0 = Massa's default.
   std::chrono::milliseconds passivation_timeout{0};
+};
+
+// How Massa runs an event-sourced entity service: EntityOptions plus its journal settings.
+struct EventSourcedOptions {
+  // As in EntityOptions.
+  std::string entity_type{};
+  std::chrono::milliseconds passivation_timeout{0};
+  // Massa stores a snapshot of the state every `snapshot_every` events, so activating an
+  // entity folds at most that many events; 0 = Massa's default.
+  uint32_t snapshot_every = 0;
+  // Once a snapshot is stored, Massa deletes the events it covers (bounded journal, but no
+  // full history).
+  bool delete_events_on_snapshot = false;
 };
 
 // A registered service. Owned by its Function; references stay valid as long as it lives.
@@ -128,73 +159,98 @@ class Service {
   void AddHandler(std::string_view method, const google::protobuf::Message& input_prototype,
                   const google::protobuf::Descriptor* output_type, detail::Handler handler);
 
+  // Event-sourced entities: registers `handler` for events of `event_prototype`'s type;
+  // aborts if that type already has one.
+  void AddEventHandler(const google::protobuf::Message& event_prototype,
+                       detail::EventHandler handler);
+
  private:
   detail::ServiceData& data_;
 };
 
-// A stateless service: each command is handled on its own.
-class Action final : public Service {
- public:
-  // Handles `method` (bare name, e.g. "AddItems"), whose request is In and reply Out. The
-  // handler may run concurrently with any other handler.
-  template <typename In, typename Out>
-  Action& Handle(std::string_view method,
-                 std::function<Result<Out>(ActionContext&, const In&)> handler) {
-    static_assert(detail::kIsMessage<In> && detail::kIsMessage<Out>,
-                  "In and Out must be generated protobuf messages");
-    AddHandler(method, In::default_instance(), Out::descriptor(),
-               [handler = std::move(handler)](detail::Call& call) {
-                 ActionContext ctx(call);
-                 detail::Finish(call, handler(ctx, static_cast<const In&>(detail::Input(call))));
-               });
-    return *this;
-  }
-
-  // As above, with In and Out taken from the handler's signature:
-  //   front.Handle("AddItems",
-  //                [](ActionContext& ctx, const AddLineItems& r) -> Result<Cart> { ... });
-  template <typename F>
-  Action& Handle(std::string_view method, F&& handler) {
-    using Types = detail::Signature<std::decay_t<F>>;
-    return Handle<typename Types::Input, typename Types::Output>(method, std::forward<F>(handler));
-  }
-
- private:
-  friend class Function;
-  explicit Action(detail::ServiceData& data) : Service(data) {}
-};
-
-// An entity whose state is one State message, read and replaced by each command. Massa runs
-// at most one command per entity at a time; handlers of different entities run concurrently.
-template <typename State>
-class ValueEntity final : public Service {
+// The Handle methods of a service of type Self whose handlers take a Context&.
+template <typename Self, typename Context>
+class ServiceOf : public Service {
  public:
   // Handles `method` (bare name, e.g. "AddItem"), whose request is In and reply Out.
   template <typename In, typename Out>
-  ValueEntity& Handle(std::string_view method,
-                      std::function<Result<Out>(ValueContext<State>&, const In&)> handler) {
+  Self& Handle(std::string_view method, std::function<Result<Out>(Context&, const In&)> handler) {
     static_assert(detail::kIsMessage<In> && detail::kIsMessage<Out>,
                   "In and Out must be generated protobuf messages");
     AddHandler(method, In::default_instance(), Out::descriptor(),
                [handler = std::move(handler)](detail::Call& call) {
-                 ValueContext<State> ctx(call);
+                 Context ctx(call);
                  detail::Finish(call, handler(ctx, static_cast<const In&>(detail::Input(call))));
                });
-    return *this;
+    return static_cast<Self&>(*this);
   }
 
   // As above, with In and Out taken from the handler's signature:
   //   cart.Handle("AddItem",
   //               [](ValueContext<Cart>& ctx, const AddLineItem& c) -> Result<Empty> { ... });
   template <typename F>
-  ValueEntity& Handle(std::string_view method, F&& handler) {
+  Self& Handle(std::string_view method, F&& handler) {
     using Types = detail::Signature<std::decay_t<F>>;
     return Handle<typename Types::Input, typename Types::Output>(method, std::forward<F>(handler));
   }
 
+ protected:
+  using Service::Service;
+};
+
+// A stateless service: each command is handled on its own. A handler may run concurrently
+// with any other handler.
+class Action final : public ServiceOf<Action, ActionContext> {
  private:
   friend class Function;
-  explicit ValueEntity(detail::ServiceData& data) : Service(data) {}
+  using ServiceOf::ServiceOf;
+};
+
+// An entity whose state is one State message, read and replaced by each command. Massa runs
+// at most one command per entity at a time; handlers of different entities run concurrently.
+template <typename State>
+class ValueEntity final : public ServiceOf<ValueEntity<State>, ValueContext<State>> {
+ private:
+  friend class Function;
+  using ServiceOf<ValueEntity<State>, ValueContext<State>>::ServiceOf;
+};
+
+// An entity whose state is derived from its journal of events: a command handler decides
+// which events to emit (EventContext::Emit), and an event handler per event type applies one
+// event to the State. Massa persists the events, keeps the state, takes snapshots and
+// rebuilds the state through the same event handlers (Fold) when it activates the entity.
+// Massa runs at most one command per entity at a time; handlers of different entities run
+// concurrently.
+//
+// Event handlers must be deterministic and depend on nothing but the state and the event:
+// they run again, possibly much later, whenever the state is rebuilt.
+template <typename State>
+class EventSourcedEntity final : public ServiceOf<EventSourcedEntity<State>, EventContext<State>> {
+ public:
+  // Applies events of type Event to the state:
+  //   cart.OnEvent<ItemAdded>([](Cart& state, const ItemAdded& event) { ... });
+  // Every event type a command handler emits needs one.
+  template <typename Event>
+  EventSourcedEntity& OnEvent(std::function<void(State&, const Event&)> handler) {
+    static_assert(detail::kIsMessage<Event>, "Event must be a generated protobuf message");
+    this->AddEventHandler(Event::default_instance(),
+                          [handler = std::move(handler)](google::protobuf::Message& state,
+                                                         const google::protobuf::Message& event) {
+                            handler(static_cast<State&>(state), static_cast<const Event&>(event));
+                          });
+    return *this;
+  }
+
+  // As above, with Event taken from the handler's signature `void (State&, const Event&)`:
+  //   cart.OnEvent([](Cart& state, const ItemAdded& event) { ... });
+  template <typename F>
+  EventSourcedEntity& OnEvent(F&& handler) {
+    return OnEvent<typename detail::Signature<std::decay_t<F>>::Input>(std::forward<F>(handler));
+  }
+
+ private:
+  friend class Function;
+  using ServiceOf<EventSourcedEntity<State>, EventContext<State>>::ServiceOf;
 };
 
 // A user function: its services and the gRPC server Massa talks to.
@@ -219,11 +275,20 @@ class Function {
   template <typename State>
   ValueEntity<State>& AddValueEntity(std::string_view service_name, EntityOptions options = {}) {
     static_assert(detail::kIsMessage<State>, "State must be a generated protobuf message");
-    detail::ServiceData& data = RegisterService(service_name, /*value_entity=*/true,
-                                                &State::default_instance(), std::move(options));
-    auto* service = new ValueEntity<State>(data);
-    Keep(std::unique_ptr<Service>(service));
-    return *service;
+    return Keep<ValueEntity<State>>(
+        RegisterService(service_name, detail::Kind::kValueEntity, &State::default_instance(),
+                        EventSourcedOptions{.entity_type = std::move(options.entity_type),
+                                            .passivation_timeout = options.passivation_timeout}));
+  }
+
+  // Registers the event-sourced entity service `service_name` with state message State.
+  // Register its event handlers (OnEvent) with its command handlers, before Start.
+  template <typename State>
+  EventSourcedEntity<State>& AddEventSourcedEntity(std::string_view service_name,
+                                                   EventSourcedOptions options = {}) {
+    static_assert(detail::kIsMessage<State>, "State must be a generated protobuf message");
+    return Keep<EventSourcedEntity<State>>(RegisterService(
+        service_name, detail::Kind::kEventSourced, &State::default_instance(), std::move(options)));
   }
 
   // Serves on `address`: "unix:/path/to.sock" (a stale socket file is removed first) or
@@ -250,10 +315,18 @@ class Function {
   int Run(int argc, char** argv);
 
  private:
-  detail::ServiceData& RegisterService(std::string_view service_name, bool value_entity,
+  // Registers a service of any kind; `options` holds what that kind uses (EventSourcedOptions
+  // is a superset of EntityOptions).
+  detail::ServiceData& RegisterService(std::string_view service_name, detail::Kind kind,
                                        const google::protobuf::Message* state_prototype,
-                                       EntityOptions options);
+                                       EventSourcedOptions options);
   void Keep(std::unique_ptr<Service> service);
+  template <typename S>
+  S& Keep(detail::ServiceData& data) {
+    auto* service = new S(data);
+    Keep(std::unique_ptr<Service>(service));
+    return *service;
+  }
 
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -1,0 +1,27 @@
+// Read-only admin endpoints over event journals, for operators and tests:
+//   GET /v1/entities/{entity_type}/{key}/events?from=1&limit=100
+//       one entity's journal: last sequence, snapshot sequence, events from `from`
+//   GET /v1/entity-types/{entity_type}/events?from=1&limit=100
+//       the entity type's stream of events of all its entities, from offset `from`
+// Path segments are percent-decoded (a key with '/' is sent as %2F). Payloads are rendered as
+// JSON with the function's descriptors, or as base64 when their type is unknown.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+#include "net/http_server.h"
+
+namespace massa {
+
+class Catalog;
+namespace store {
+class Store;
+}  // namespace store
+
+// The response for `path` (without the query) when it is a journal endpoint, else nullopt.
+// Reads the store: call it where blocking briefly is acceptable (the admin server).
+std::optional<HttpResponse> JournalEndpoint(store::Store& store, const Catalog& catalog,
+                                            std::string_view path, std::string_view query);
+
+}  // namespace massa

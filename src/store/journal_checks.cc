@@ -1,0 +1,52 @@
+#include "store/journal_checks.h"
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace massa::store::internal {
+
+std::string EscapedName(std::string_view text) {
+  return absl::CEscape(absl::string_view(text.data(), text.size()));
+}
+
+std::string EntityName(std::string_view entity_type, std::string_view key) {
+  return absl::StrCat(EscapedName(entity_type), "/", EscapedName(key));
+}
+
+absl::Status CheckAppendShape(const JournalAppend& append) {
+  if (append.events.size() > UINT64_MAX - append.expected_sequence) {
+    return absl::InvalidArgumentError(absl::StrCat("store: append to ",
+                                                   EntityName(append.entity_type, append.key),
+                                                   ": sequence numbers past 2^64 - 1"));
+  }
+  for (size_t i = 0; i < append.events.size(); ++i) {
+    const uint64_t want = append.expected_sequence + 1 + i;
+    if (append.events[i].sequence != want) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("store: append to ", EntityName(append.entity_type, append.key), ": event #",
+                       i, " has sequence ", append.events[i].sequence, ", expected ", want,
+                       " (expected_sequence ", append.expected_sequence, " + ", i + 1, ")"));
+    }
+  }
+  const uint64_t last = append.expected_sequence + append.events.size();
+  if (append.snapshot.has_value() && append.snapshot->sequence > last) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("store: append to ", EntityName(append.entity_type, append.key),
+                     ": the snapshot at sequence ", append.snapshot->sequence,
+                     " is past the journal's last sequence ", last, " after the append"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StaleExpectation(std::string_view entity_type, std::string_view key, uint64_t expected,
+                              uint64_t actual) {
+  return absl::AbortedError(absl::StrCat("store: append to ", EntityName(entity_type, key),
+                                         " expected last sequence ", expected,
+                                         ", but the journal's last sequence is ", actual));
+}
+
+}  // namespace massa::store::internal

@@ -1,0 +1,255 @@
+#include "store/rocksdb/records.h"
+
+#include <cstddef>
+#include <utility>
+
+namespace massa::store::records {
+namespace {
+
+constexpr size_t kEventOffsetPos = 1;  // where the be64 stream offset sits in an event record
+
+void PutBigEndian64(char* out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(v >> (56 - 8 * i));
+}
+
+void AppendString(std::string* out, std::string_view s) {
+  AppendVarint(out, s.size());
+  out->append(s);
+}
+
+std::string KindAnd(char kind, std::string_view rest) {
+  std::string out;
+  out.reserve(1 + rest.size() + 8);
+  out.push_back(kind);
+  out.append(rest);
+  return out;
+}
+
+// Reads records; every method returns false on truncated or malformed input.
+class Decoder {
+ public:
+  explicit Decoder(std::string_view in) : in_(in) {}
+
+  bool Format() {
+    if (in_.empty() || in_[0] != kFormatV1) return false;
+    in_.remove_prefix(1);
+    return true;
+  }
+
+  bool Varint(uint64_t* v) {
+    uint64_t result = 0;
+    for (int shift = 0; shift <= 63 && !in_.empty(); shift += 7) {
+      const auto byte = static_cast<unsigned char>(in_[0]);
+      in_.remove_prefix(1);
+      if (shift == 63 && byte > 1) return false;  // more than 64 bits
+      result |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) {
+        *v = result;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  bool BigEndian64(uint64_t* v) {
+    if (in_.size() < 8) return false;
+    *v = GetBigEndian64(in_.data());
+    in_.remove_prefix(8);
+    return true;
+  }
+
+  bool String(std::string* s) {
+    uint64_t size = 0;
+    if (!Varint(&size) || size > in_.size()) return false;
+    s->assign(in_.data(), size);
+    in_.remove_prefix(size);
+    return true;
+  }
+
+  std::string_view Rest() { return std::exchange(in_, std::string_view()); }
+
+  bool done() const { return in_.empty(); }
+  size_t remaining() const { return in_.size(); }
+
+ private:
+  std::string_view in_;
+};
+
+}  // namespace
+
+void AppendVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+void AppendBigEndian64(std::string* out, uint64_t v) {
+  char bytes[8];
+  PutBigEndian64(bytes, v);
+  out->append(bytes, 8);
+}
+
+uint64_t GetBigEndian64(const char* in) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(in[i]);
+  return v;
+}
+
+std::string ValueKey(std::string_view entity_type, std::string_view key) {
+  std::string out;
+  out.reserve(1 + 10 + entity_type.size() + key.size());
+  out.push_back(kValueKind);
+  AppendString(&out, entity_type);
+  out.append(key);
+  return out;
+}
+
+std::string EntityId(std::string_view entity_type, std::string_view key) {
+  std::string out;
+  out.reserve(20 + entity_type.size() + key.size());
+  AppendString(&out, entity_type);
+  AppendString(&out, key);
+  return out;
+}
+
+std::string JournalPrefix(std::string_view id) { return KindAnd(kEventKind, id); }
+
+std::string JournalKey(std::string_view id, uint64_t sequence) {
+  std::string out = JournalPrefix(id);
+  AppendBigEndian64(&out, sequence);
+  return out;
+}
+
+std::string HeadKey(std::string_view id) { return KindAnd(kHeadKind, id); }
+
+std::string SnapshotKey(std::string_view id) { return KindAnd(kSnapshotKind, id); }
+
+std::string StreamPrefix(std::string_view entity_type) {
+  std::string out(1, kStreamKind);
+  AppendString(&out, entity_type);
+  return out;
+}
+
+std::string StreamKey(std::string_view entity_type, uint64_t offset) {
+  std::string out = StreamPrefix(entity_type);
+  AppendBigEndian64(&out, offset);
+  return out;
+}
+
+std::string OffsetKey(std::string_view entity_type) {
+  std::string out(1, kOffsetKind);
+  AppendString(&out, entity_type);
+  return out;
+}
+
+std::string PrefixSuccessor(std::string prefix) {
+  while (!prefix.empty() && static_cast<unsigned char>(prefix.back()) == 0xff) prefix.pop_back();
+  if (!prefix.empty()) prefix.back() = static_cast<char>(prefix.back() + 1);
+  return prefix;
+}
+
+std::string EncodeEvent(const Event& event) {
+  size_t size = 1 + 8 + 10 + 10 + event.type.size() + 10 + event.payload.size() + 10 + 10;
+  for (const auto& [name, value] : event.metadata) size += 20 + name.size() + value.size();
+  std::string out;
+  out.reserve(size);
+  out.push_back(kFormatV1);
+  AppendBigEndian64(&out, 0);
+  AppendVarint(&out, event.sequence);
+  AppendString(&out, event.type);
+  AppendString(&out, event.payload);
+  AppendVarint(&out, static_cast<uint64_t>(event.timestamp_ms));
+  AppendVarint(&out, event.metadata.size());
+  for (const auto& [name, value] : event.metadata) {
+    AppendString(&out, name);
+    AppendString(&out, value);
+  }
+  return out;
+}
+
+void SetEventOffset(std::string* record, uint64_t offset) {
+  PutBigEndian64(record->data() + kEventOffsetPos, offset);
+}
+
+std::string EncodeHead(const Head& head) {
+  std::string out(1, kFormatV1);
+  AppendVarint(&out, head.last);
+  AppendVarint(&out, head.deleted_through);
+  return out;
+}
+
+std::string EncodeSnapshot(const Snapshot& snapshot) {
+  std::string out;
+  out.reserve(1 + 10 + snapshot.state.size());
+  out.push_back(kFormatV1);
+  AppendVarint(&out, snapshot.sequence);
+  out.append(snapshot.state);
+  return out;
+}
+
+std::string EncodeStreamPointer(std::string_view key, uint64_t sequence) {
+  std::string out(1, kFormatV1);
+  AppendString(&out, key);
+  AppendVarint(&out, sequence);
+  return out;
+}
+
+std::string EncodeOffset(uint64_t offset) {
+  std::string out(1, kFormatV1);
+  AppendVarint(&out, offset);
+  return out;
+}
+
+bool DecodeEvent(std::string_view record, Event* event, uint64_t* offset) {
+  Decoder d(record);
+  uint64_t timestamp = 0;
+  uint64_t pairs = 0;
+  if (!d.Format() || !d.BigEndian64(offset) || !d.Varint(&event->sequence) ||
+      !d.String(&event->type) || !d.String(&event->payload) || !d.Varint(&timestamp) ||
+      !d.Varint(&pairs)) {
+    return false;
+  }
+  event->timestamp_ms = static_cast<int64_t>(timestamp);
+  event->metadata.clear();
+  // A pair takes at least two bytes: this bounds the reservation by the record's size.
+  if (pairs > d.remaining() / 2) return false;
+  event->metadata.reserve(pairs);
+  for (uint64_t i = 0; i < pairs; ++i) {
+    std::pair<std::string, std::string>& pair = event->metadata.emplace_back();
+    if (!d.String(&pair.first) || !d.String(&pair.second)) return false;
+  }
+  return d.done();
+}
+
+bool DecodeEventOffset(std::string_view record, uint64_t* offset) {
+  Decoder d(record);
+  return d.Format() && d.BigEndian64(offset);
+}
+
+bool DecodeHead(std::string_view record, Head* head) {
+  Decoder d(record);
+  return d.Format() && d.Varint(&head->last) && d.Varint(&head->deleted_through) && d.done() &&
+         head->deleted_through <= head->last;
+}
+
+bool DecodeSnapshot(std::string_view record, Snapshot* snapshot) {
+  Decoder d(record);
+  if (!d.Format() || !d.Varint(&snapshot->sequence)) return false;
+  const std::string_view state = d.Rest();
+  snapshot->state.assign(state.data(), state.size());
+  return true;
+}
+
+bool DecodeStreamPointer(std::string_view record, std::string* key, uint64_t* sequence) {
+  Decoder d(record);
+  return d.Format() && d.String(key) && d.Varint(sequence) && d.done();
+}
+
+bool DecodeOffset(std::string_view record, uint64_t* offset) {
+  Decoder d(record);
+  return d.Format() && d.Varint(offset) && d.done();
+}
+
+}  // namespace massa::store::records
