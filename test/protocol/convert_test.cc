@@ -78,7 +78,8 @@ TEST(SpecFromProtoTest, FieldsAreMapped) {
   cart->set_passivation_timeout_ms(1500);
   cart->set_state_type("example.CartState");
   cart->set_snapshot_every(10);
-  AddService(proto, "example.Journal", v1::ENTITY_KIND_EVENT_SOURCED);
+  v1::ServiceSpec* journal = AddService(proto, "example.Journal", v1::ENTITY_KIND_EVENT_SOURCED);
+  journal->set_delete_events_on_snapshot(true);
   AddService(proto, "example.Votes", v1::ENTITY_KIND_CRDT);
 
   absl::StatusOr<FunctionSpec> spec = SpecFromProto(proto);
@@ -97,6 +98,8 @@ TEST(SpecFromProtoTest, FieldsAreMapped) {
   EXPECT_EQ(service.state_type, "example.CartState");
   EXPECT_EQ(service.snapshot_every, 10u);
   EXPECT_EQ(spec->services[2].kind, EntityKind::kEventSourced);
+  EXPECT_TRUE(spec->services[2].delete_events_on_snapshot);
+  EXPECT_FALSE(service.delete_events_on_snapshot);
   EXPECT_EQ(spec->services[3].kind, EntityKind::kCrdt);
 }
 
@@ -286,6 +289,97 @@ TEST(OutcomeFromProtoTest, BroadcastsAreInternal) {
   effects.add_broadcasts()->set_channel("news");
   absl::StatusOr<Outcome> outcome = OutcomeFromProto(action, effects);
   EXPECT_EQ(outcome.status().code(), absl::StatusCode::kInternal);
+}
+
+// ---- Value entity and event-sourced answers ------------------------------------------------
+
+TEST(ValueEntityOutcomeFromProtoTest, UpdateDeleteAndUnchanged) {
+  v1::ValueEntityResponse update;
+  *update.mutable_state_action()->mutable_update() = AnyOf("x.State", "\x08\x01");
+  absl::StatusOr<Outcome> updated = ValueEntityOutcomeFromProto(update);
+  ASSERT_TRUE(updated.ok() && updated->state_update.has_value());
+  EXPECT_EQ(updated->state_update->value, (TypedValue{"x.State", "\x08\x01"}));
+
+  v1::ValueEntityResponse remove;
+  remove.mutable_state_action()->mutable_delete_();
+  absl::StatusOr<Outcome> removed = ValueEntityOutcomeFromProto(remove);
+  ASSERT_TRUE(removed.ok() && removed->state_update.has_value());
+  EXPECT_FALSE(removed->state_update->value.has_value());
+
+  absl::StatusOr<Outcome> unchanged = ValueEntityOutcomeFromProto(v1::ValueEntityResponse());
+  ASSERT_TRUE(unchanged.ok());
+  EXPECT_FALSE(unchanged->state_update.has_value());
+}
+
+TEST(EventSourcedOutcomeFromProtoTest, EventsAndTheirState) {
+  v1::EventSourcedResponse response;
+  *response.add_events() = AnyOf("x.Added", "a");
+  *response.add_events() = AnyOf("x.Removed", "r");
+  *response.mutable_state() = AnyOf("x.State", "s");
+  absl::StatusOr<Outcome> outcome = EventSourcedOutcomeFromProto(response);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_EQ(outcome->events,
+            (std::vector<TypedValue>{{"x.Added", "a"}, {"x.Removed", "r"}}));
+  ASSERT_TRUE(outcome->state_update.has_value());
+  EXPECT_EQ(outcome->state_update->value, (TypedValue{"x.State", "s"}));
+}
+
+TEST(EventSourcedOutcomeFromProtoTest, EventsWithoutStateAreInternal) {
+  v1::EventSourcedResponse response;
+  *response.add_events() = AnyOf("x.Added", "a");
+  absl::StatusOr<Outcome> outcome = EventSourcedOutcomeFromProto(response);
+  EXPECT_EQ(outcome.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(outcome.status().message()), HasSubstr("without the state"));
+}
+
+TEST(EventSourcedOutcomeFromProtoTest, EventWithoutTypeIsInternal) {
+  v1::EventSourcedResponse response;
+  response.add_events()->set_value("a");
+  *response.mutable_state() = AnyOf("x.State", "s");
+  EXPECT_EQ(EventSourcedOutcomeFromProto(response).status().code(), absl::StatusCode::kInternal);
+}
+
+TEST(EventSourcedOutcomeFromProtoTest, StateWithoutEventsIsIgnored) {
+  v1::EventSourcedResponse response;
+  *response.mutable_state() = AnyOf("x.State", "changed behind the journal's back");
+  absl::StatusOr<Outcome> outcome = EventSourcedOutcomeFromProto(response);
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_FALSE(outcome->state_update.has_value());
+}
+
+TEST(EventSourcedOutcomeFromProtoTest, FailureCarriesNoEvents) {
+  v1::EventSourcedResponse response;
+  response.mutable_client_action()->mutable_failure()->set_message("no");
+  *response.add_events() = AnyOf("x.Added", "a");
+  *response.mutable_state() = AnyOf("x.State", "s");
+  absl::StatusOr<Outcome> outcome = EventSourcedOutcomeFromProto(response);
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_TRUE(outcome->failed());
+  EXPECT_TRUE(outcome->events.empty());
+  EXPECT_FALSE(outcome->state_update.has_value());
+}
+
+TEST(FoldRequestToProtoTest, StateAndEvents) {
+  v1::FoldRequest request;
+  FoldRequestToProto("x.Svc", "k1", TypedValue{"x.State", "s"},
+                     {Event{3, "x.Added", "a", 1700, {{"massa-command", "/x.Svc/Add"}}},
+                      Event{4, "x.Removed", "r", 1701, {}}},
+                     request);
+  EXPECT_EQ(request.service_name(), "x.Svc");
+  EXPECT_EQ(request.entity_key(), "k1");
+  EXPECT_EQ(request.state().type_url(), "type.googleapis.com/x.State");
+  ASSERT_EQ(request.events_size(), 2);
+  EXPECT_EQ(request.events(0).sequence(), 3u);
+  EXPECT_EQ(request.events(0).payload().type_url(), "type.googleapis.com/x.Added");
+  EXPECT_EQ(request.events(0).payload().value(), "a");
+  EXPECT_EQ(request.events(0).timestamp_ms(), 1700);
+  ASSERT_EQ(request.events(0).metadata().entries_size(), 1);
+  EXPECT_EQ(request.events(0).metadata().entries(0).string_value(), "/x.Svc/Add");
+  EXPECT_FALSE(request.events(1).has_metadata());
+
+  v1::FoldRequest initial;
+  FoldRequestToProto("x.Svc", "k1", std::nullopt, {}, initial);
+  EXPECT_FALSE(initial.has_state());
 }
 
 }  // namespace

@@ -154,6 +154,18 @@ absl::StatusOr<Outcome> OutcomeFromProto(const v1::ClientAction& action,
   return outcome;
 }
 
+absl::StatusOr<Outcome> ValueEntityOutcomeFromProto(const v1::ValueEntityResponse& response) {
+  absl::StatusOr<Outcome> outcome = OutcomeFromProto(response.client_action(), response.effects());
+  if (!outcome.ok() || outcome->failed() || !response.has_state_action()) return outcome;
+  const v1::ValueStateAction& action = response.state_action();
+  if (action.has_update()) {
+    outcome->state_update = StateUpdate{TypedValueFromAny(action.update())};
+  } else if (action.has_delete_()) {
+    outcome->state_update = StateUpdate{std::nullopt};
+  }
+  return outcome;
+}
+
 absl::StatusOr<Outcome> EventSourcedOutcomeFromProto(const v1::EventSourcedResponse& response) {
   absl::StatusOr<Outcome> outcome = OutcomeFromProto(response.client_action(), response.effects());
   if (!outcome.ok() || outcome->failed()) return outcome;  // a failure persists no events

@@ -27,6 +27,10 @@ void CommandToProto(const Command& command, std::string_view request_type,
 [[nodiscard]] absl::StatusOr<Outcome> OutcomeFromProto(
     const protocol::v1::ClientAction& action, const protocol::v1::Effects& effects);
 
+// The outcome of a value entity command: as OutcomeFromProto, plus the state update.
+[[nodiscard]] absl::StatusOr<Outcome> ValueEntityOutcomeFromProto(
+    const protocol::v1::ValueEntityResponse& response);
+
 // The outcome of an event-sourced command: as OutcomeFromProto, plus the events and the state
 // after them. Errors: INTERNAL for events without the resulting state.
 [[nodiscard]] absl::StatusOr<Outcome> EventSourcedOutcomeFromProto(

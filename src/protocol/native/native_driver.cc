@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -85,79 +86,28 @@ class NativeDriver final : public UserFunction {
   }
 
   void HandleAction(const Command& command, OutcomeCallback done) override {
-    auto call = std::make_shared<Call<v1::ActionCommand, v1::ActionResponse>>();
-    call->done = std::move(done);
-    native::CommandToProto(command, command.request_type, *call->request.mutable_command());
-    SetDeadline(call->context, command);
-    action_->async()->Handle(
-        &call->context, &call->request, &call->response,
-        [call](grpc::Status status) {
-          OutcomeCallback reply = std::move(call->done);
-          if (!status.ok()) {
-            std::move(reply)(FromGrpc(status, "call"));
-            return;
-          }
-          std::move(reply)(
-              native::OutcomeFromProto(call->response.client_action(), call->response.effects()));
-        });
+    auto call = NewCall<v1::ActionCommand, v1::ActionResponse>(command, std::nullopt, done);
+    Send(command, std::move(call), [this](auto&&... args) { action_->async()->Handle(args...); },
+         [](const v1::ActionResponse& response) {
+           return native::OutcomeFromProto(response.client_action(), response.effects());
+         });
   }
 
   void HandleValueEntity(const Command& command, const std::optional<TypedValue>& state,
                          OutcomeCallback done) override {
-    auto call = std::make_shared<Call<v1::ValueEntityCommand, v1::ValueEntityResponse>>();
-    call->done = std::move(done);
-    native::CommandToProto(command, command.request_type, *call->request.mutable_command());
-    if (state.has_value()) {
-      call->request.mutable_state()->set_type_url(native::TypeUrlOf(state->type));
-      call->request.mutable_state()->set_value(state->bytes);
-    }
-    SetDeadline(call->context, command);
-    value_entity_->async()->Handle(
-        &call->context, &call->request, &call->response,
-        [call](grpc::Status status) {
-          OutcomeCallback reply = std::move(call->done);
-          if (!status.ok()) {
-            std::move(reply)(FromGrpc(status, "call"));
-            return;
-          }
-          const v1::ValueEntityResponse& response = call->response;
-          absl::StatusOr<Outcome> outcome =
-              native::OutcomeFromProto(response.client_action(), response.effects());
-          if (outcome.ok() && !outcome->failed() && response.has_state_action()) {
-            const v1::ValueStateAction& action = response.state_action();
-            if (action.has_update()) {
-              outcome->state_update = StateUpdate{TypedValue{
-                  std::string(native::TypeNameOf(action.update().type_url())),
-                  action.update().value()}};
-            } else if (action.has_delete_()) {
-              outcome->state_update = StateUpdate{std::nullopt};
-            }
-          }
-          std::move(reply)(std::move(outcome));
-        });
+    auto call = NewCall<v1::ValueEntityCommand, v1::ValueEntityResponse>(command, state, done);
+    Send(command, std::move(call),
+         [this](auto&&... args) { value_entity_->async()->Handle(args...); },
+         native::ValueEntityOutcomeFromProto);
   }
 
   void HandleEventSourced(const Command& command, const std::optional<TypedValue>& state,
                           uint64_t sequence, OutcomeCallback done) override {
-    auto call = std::make_shared<Call<v1::EventSourcedCommand, v1::EventSourcedResponse>>();
-    call->done = std::move(done);
-    native::CommandToProto(command, command.request_type, *call->request.mutable_command());
-    if (state.has_value()) {
-      call->request.mutable_state()->set_type_url(native::TypeUrlOf(state->type));
-      call->request.mutable_state()->set_value(state->bytes);
-    }
+    auto call = NewCall<v1::EventSourcedCommand, v1::EventSourcedResponse>(command, state, done);
     call->request.set_sequence(sequence);
-    SetDeadline(call->context, command);
-    event_sourced_->async()->Handle(&call->context, &call->request, &call->response,
-                                    [call](grpc::Status status) {
-                                      OutcomeCallback reply = std::move(call->done);
-                                      if (!status.ok()) {
-                                        std::move(reply)(FromGrpc(status, "call"));
-                                        return;
-                                      }
-                                      std::move(reply)(
-                                          native::EventSourcedOutcomeFromProto(call->response));
-                                    });
+    Send(command, std::move(call),
+         [this](auto&&... args) { event_sourced_->async()->Handle(args...); },
+         native::EventSourcedOutcomeFromProto);
   }
 
   void Fold(const std::string& service, const std::string& entity_key,
@@ -195,6 +145,40 @@ class NativeDriver final : public UserFunction {
   }
 
  private:
+  // A call whose request holds `command` (and `state`, for entity kinds).
+  template <typename Request, typename Response>
+  static std::shared_ptr<Call<Request, Response>> NewCall(const Command& command,
+                                                          const std::optional<TypedValue>& state,
+                                                          OutcomeCallback& done) {
+    auto call = std::make_shared<Call<Request, Response>>();
+    call->done = std::move(done);
+    native::CommandToProto(command, command.request_type, *call->request.mutable_command());
+    if constexpr (!std::is_same_v<Request, v1::ActionCommand>) {
+      if (state.has_value()) {
+        call->request.mutable_state()->set_type_url(native::TypeUrlOf(state->type));
+        call->request.mutable_state()->set_value(state->bytes);
+      }
+    }
+    return call;
+  }
+
+  // Starts `call` with `start` (a stub's async Handle) and answers with `convert(response)`.
+  template <typename Request, typename Response, typename Start, typename Convert>
+  void Send(const Command& command, std::shared_ptr<Call<Request, Response>> call, Start start,
+            Convert convert) {
+    SetDeadline(call->context, command);
+    Call<Request, Response>* raw = call.get();
+    start(&raw->context, &raw->request, &raw->response,
+          [call = std::move(call), convert](grpc::Status status) {
+            OutcomeCallback reply = std::move(call->done);
+            if (!status.ok()) {
+              std::move(reply)(FromGrpc(status, "call"));
+              return;
+            }
+            std::move(reply)(convert(call->response));
+          });
+  }
+
   void SetDeadline(grpc::ClientContext& context, const Command& command) const {
     auto steady_deadline =
         std::min(command.deadline, std::chrono::steady_clock::now() + options_.call_timeout);
