@@ -68,7 +68,7 @@ struct Target {
   std::shared_ptr<pb::SimpleDescriptorDatabase> database;
   std::unique_ptr<pb::DescriptorPool> pool;
   const pb::MethodDescriptor* method = nullptr;
-  std::string kind;  // "action", "value_entity" (function mode)
+  std::string kind;  // "action", "value_entity", "event_sourced" (function mode)
 };
 
 [[noreturn]] void Die(const std::string& message) {
@@ -102,13 +102,19 @@ Target Discover(const Options& options, const std::shared_ptr<grpc::Channel>& ch
     v1::ProxyInfo info;
     info.mutable_protocol()->set_major(1);
     info.set_proxy_name("massa-loadgen");
+    for (auto kind : {v1::ENTITY_KIND_ACTION, v1::ENTITY_KIND_VALUE_ENTITY,
+                      v1::ENTITY_KIND_EVENT_SOURCED}) {
+      info.add_supported_kinds(kind);
+    }
     v1::Spec spec;
     auto status = v1::Discovery::NewStub(channel)->Discover(&context, info, &spec);
     if (!status.ok()) Die("Discover: " + status.error_message());
     LoadFiles(target, spec.descriptor_set());
     for (const auto& s : spec.services()) {
       if (s.service_name() != service_name) continue;
-      target.kind = s.kind() == v1::ENTITY_KIND_ACTION ? "action" : "value_entity";
+      target.kind = s.kind() == v1::ENTITY_KIND_ACTION          ? "action"
+                    : s.kind() == v1::ENTITY_KIND_EVENT_SOURCED ? "event_sourced"
+                                                                : "value_entity";
     }
   }
   const pb::ServiceDescriptor* service = target.pool->FindServiceByName(service_name);
@@ -142,6 +148,11 @@ std::string EncodeRequest(const Options& options, const Target& target, int k,
   command.mutable_payload()->set_value(bytes);
   if (target.kind == "action") {
     v1::ActionCommand envelope;
+    *envelope.mutable_command() = command;
+    return envelope.SerializeAsString();
+  }
+  if (target.kind == "event_sourced") {  // a new entity every call: no state, sequence 0
+    v1::EventSourcedCommand envelope;
     *envelope.mutable_command() = command;
     return envelope.SerializeAsString();
   }
@@ -505,8 +516,9 @@ int main(int argc, char** argv) {
     }
     std::string path = "/" + target.method->service()->full_name() + "/" + target.method->name();
     if (options.mode == "function") {
-      path = target.kind == "action" ? "/massa.protocol.v1.Action/Handle"
-                                     : "/massa.protocol.v1.ValueEntity/Handle";
+      path = target.kind == "action"          ? "/massa.protocol.v1.Action/Handle"
+             : target.kind == "event_sourced" ? "/massa.protocol.v1.EventSourced/Handle"
+                                              : "/massa.protocol.v1.ValueEntity/Handle";
     }
     runner_ptr = std::make_unique<Runner>(options, std::move(requests), path, channels);
     before = SampleProcess(options.watch_pid);
