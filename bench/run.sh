@@ -151,6 +151,24 @@ run massa-es-activate-10k-events-snapshot100 massa "$escart/GetCart" '{"cart_id"
 stop_massa
 fn_sock=$sock
 
+# PostgreSQL (a throwaway PostgreSQL 15 on loopback, fsync on): the same durable writes,
+# activations and event appends as on RocksDB above.
+pg_uri=$(./scripts/postgres-throwaway.sh start "$work/pg")
+stop_pg() { ./scripts/postgres-throwaway.sh stop "$work/pg"; }
+trap 'stop_pg; cleanup' EXIT
+start_massa pg --store "$pg_uri" --passivation-timeout 10m
+run pg-write-1000keys-c32     massa "$cart/AddItem" "$add" --keys 1000 --concurrency 32
+run pg-write-hot-c8           massa "$cart/AddItem" '{"cart_id":"hot","product_id":"p","quantity":1}' --concurrency 8
+run pg-activations-c16        massa "$cart/GetCart" '{"cart_id":"pa{key}"}' --keys 20000 --sequential-keys --requests 10000 --concurrency 16 --warmup 0
+stop_massa
+fn_sock=$essock
+start_massa pg-es --store "$pg_uri"
+run pg-es-append-1000keys-c32 massa "$escart/AddItem" "$es_add" --keys 1000 --concurrency 32
+run pg-es-append-hot-c8       massa "$escart/AddItem" '{"cart_id":"hot","product_id":"p","quantity":1}' --concurrency 8
+stop_massa
+fn_sock=$sock
+stop_pg
+
 "$build/bench/massa-store-bench" --seconds "$seconds" --dir "$work/store-bench" --json-out "$out"
 "$build/bench/massa-coldstart" --massa "$massa" --function "$sock" --runs 9 --json-out "$out"
 echo "results: $out"

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <string>
 
@@ -83,7 +84,28 @@ struct DurationFlags {
   std::string call_timeout = "30s";
   std::string discovery_timeout = "60s";
   std::string shutdown_grace = "10s";
+  std::string store_connect_timeout = "30s";
 };
+
+// The PostgreSQL password: MASSA_STORE_PASSWORD, else the file named by --store-password-file
+// (one line; a trailing newline is dropped). Never a flag value, which `ps` would show.
+absl::Status ReadStorePassword(massa::ServeConfig& config) {
+  if (const char* env = std::getenv("MASSA_STORE_PASSWORD"); env != nullptr) {
+    config.store_password = env;
+    return absl::OkStatus();
+  }
+  if (config.store_password_file.empty()) return absl::OkStatus();
+  std::ifstream file(config.store_password_file);
+  if (!file) {
+    return absl::InvalidArgumentError("--store-password-file: cannot read '" +
+                                      config.store_password_file + "'");
+  }
+  std::getline(file, config.store_password);
+  if (!config.store_password.empty() && config.store_password.back() == '\r') {
+    config.store_password.pop_back();
+  }
+  return absl::OkStatus();
+}
 
 void AddServeOptions(CLI::App& app, CLI::App& serve, massa::ServeConfig& config,
                      DurationFlags& durations) {
@@ -106,7 +128,15 @@ void AddServeOptions(CLI::App& app, CLI::App& serve, massa::ServeConfig& config,
       "address to serve HTTP/JSON on (google.api.http transcoding): host:port, or off");
   add("admin-listen", config.admin_listen,
       "address of /metrics, /healthz and /readyz: host:port, or off");
-  add("store", config.store, "where state is kept: rocksdb (durable) or memory (tests only)");
+  add("store", config.store,
+      "where state is kept: rocksdb (durable, this machine), a PostgreSQL URI "
+      "postgres://user@host:port/db?sslmode=... (shared by several nodes), or memory (tests)");
+  add("store-password-file", config.store_password_file,
+      "file holding the PostgreSQL password (or set MASSA_STORE_PASSWORD, or PGPASSWORD)");
+  add("store-connections", config.store_connections, "PostgreSQL connections massa opens");
+  add("store-connect-timeout", durations.store_connect_timeout,
+      "at start, how long to retry a PostgreSQL database that cannot be reached")
+      ->check(DurationCheck);
   add("data-dir", config.data_dir, "directory of the rocksdb store");
   add("store-sync", config.store_sync,
       "fsync before acknowledging a write (turn off only for throwaway benchmarks)");
@@ -181,7 +211,10 @@ int main(int argc, char** argv) {
     config.call_timeout = Duration(durations.call_timeout);
     config.discovery_timeout = Duration(durations.discovery_timeout);
     config.shutdown_grace = Duration(durations.shutdown_grace);
-    if (absl::Status valid = massa::Validate(config); !valid.ok()) {
+    config.store_connect_timeout = Duration(durations.store_connect_timeout);
+    absl::Status valid = ReadStorePassword(config);
+    if (valid.ok()) valid = massa::Validate(config);
+    if (!valid.ok()) {
       std::fprintf(stderr, "massa: error: %s\n", std::string(valid.message()).c_str());
       return 2;
     }

@@ -67,7 +67,9 @@ struct EntityRuntime::Entity {
   // Owned by the command that is running (handed from one to the next under the mutex).
   bool activated = false;
   std::optional<TypedValue> state;
-  uint64_t sequence = 0;  // event sourced: events folded into `state` (durable or in flight)
+  // Event sourced: events folded into `state`; value entity: the state's version. Both count
+  // the writes sent to the store (durable or in flight), which name it as their expectation.
+  uint64_t sequence = 0;
 };
 
 namespace {
@@ -256,7 +258,7 @@ bool EntityRuntime::Activate(Entity& entity, Pending& pending) {
     entity.activated = true;
     return true;
   }
-  absl::StatusOr<std::optional<std::string>> stored = store_.GetValue(entity.type, entity.key);
+  absl::StatusOr<store::VersionedValue> stored = store_.ReadValue(entity.type, entity.key);
   if (!stored.ok()) {
     std::move(pending.done)(Error(absl::UnavailableError(absl::StrCat(
         "could not load entity ", entity.type, "/", entity.key, ": ",
@@ -264,8 +266,9 @@ bool EntityRuntime::Activate(Entity& entity, Pending& pending) {
     return false;
   }
   entity.state.reset();
-  if (stored->has_value()) {
-    absl::StatusOr<TypedValue> state = DecodeState(**stored);
+  entity.sequence = stored->version;
+  if (stored->value.has_value()) {
+    absl::StatusOr<TypedValue> state = DecodeState(*stored->value);
     if (!state.ok()) {
       spdlog::error("entity {}/{}: {}", entity.type, entity.key, state.status().ToString());
       std::move(pending.done)(Error(absl::InternalError(absl::StrCat(
@@ -441,17 +444,21 @@ void EntityRuntime::OnEntityOutcome(const std::shared_ptr<Entity>& entity,
   // commands that wrote nothing) go through the store too, as barriers, so that nobody sees
   // state before it is durable; the store calls back in order.
   store::WriteBatch batch;
+  batch.fence = options_.fence;
   if (writes && event_sourced) {
     batch.appends.push_back(AppendFor(*entity, *pending, *outcome));
     entity->sequence = batch.appends.back().events.back().sequence;
     entity->state = std::move(outcome->state_update->value);
   } else if (writes) {
+    // Conditional on the version this entity last wrote: another writer of the same database
+    // (a node that took the entity over) makes it fail, and the entity reloads.
     const std::optional<TypedValue>& value = outcome->state_update->value;
     if (value.has_value()) {
-      batch.Put(entity->type, entity->key, EncodeState(*value));
+      batch.Put(entity->type, entity->key, EncodeState(*value), entity->sequence);
     } else {
-      batch.Delete(entity->type, entity->key);
+      batch.Delete(entity->type, entity->key, entity->sequence);
     }
+    ++entity->sequence;
     entity->state = outcome->state_update->value;
   }
   // A store that calls back inline (the memory store) must not reply before the entity is

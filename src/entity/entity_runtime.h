@@ -50,6 +50,9 @@ struct RuntimeOptions {
   // Event sourced: events read from the store and sent to the function per Fold call when an
   // entity is activated.
   size_t replay_batch = 1000;
+  // Fencing token of this node's writes (the owner epoch, once entities have owners in a
+  // cluster); a store shared with a node holding a higher token refuses them. 0 = none.
+  uint64_t fence = 0;
 };
 
 // Thread-safe. The user function, store, clock and dispatcher must outlive the runtime.

@@ -24,6 +24,10 @@ bool IsAddress(const std::string& address) {
 
 }  // namespace
 
+bool IsPostgresUri(const std::string& store) {
+  return store.rfind("postgres://", 0) == 0 || store.rfind("postgresql://", 0) == 0;
+}
+
 absl::Status Validate(const ServeConfig& config) {
   const bool tcp_scheme = config.function.rfind("tcp://", 0) == 0;
   if (!IsAddress(tcp_scheme ? config.function.substr(6) : config.function)) {
@@ -41,8 +45,15 @@ absl::Status Validate(const ServeConfig& config) {
       return Invalid(option, "'" + *value + "' is not host:port or off");
     }
   }
-  if (config.store != "rocksdb" && config.store != "memory") {
-    return Invalid("store", absl::StrCat("'", config.store, "' is not one of rocksdb, memory"));
+  if (config.store != "rocksdb" && config.store != "memory" && !IsPostgresUri(config.store)) {
+    return Invalid("store", absl::StrCat("'", config.store,
+                                         "' is not one of rocksdb, memory, postgres://..."));
+  }
+  if (config.store_connections < 1 || config.store_connections > 256) {
+    return Invalid("store-connections", "must be between 1 and 256");
+  }
+  if (config.store_connect_timeout.count() <= 0) {
+    return Invalid("store-connect-timeout", "must be positive");
   }
   if (config.store == "rocksdb" && config.data_dir.empty()) {
     return Invalid("data-dir", "must not be empty with --store rocksdb");

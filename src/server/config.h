@@ -15,7 +15,12 @@ struct ServeConfig {
   std::string grpc_listen = "0.0.0.0:9000";
   std::string http_listen = "0.0.0.0:8080";   // HTTP/JSON ingress; "off" disables it
   std::string admin_listen = "0.0.0.0:9090";  // /metrics, /healthz, /readyz; "off" disables it
-  std::string store = "rocksdb";  // "rocksdb" or "memory"
+  // "rocksdb", "memory", or a PostgreSQL URI ("postgres://..." / "postgresql://...").
+  std::string store = "rocksdb";
+  std::string store_password_file;  // PostgreSQL password, when not in the URI or the env
+  std::string store_password;       // from MASSA_STORE_PASSWORD (never a flag: ps shows flags)
+  int store_connections = 4;        // PostgreSQL connections
+  std::chrono::milliseconds store_connect_timeout{30'000};  // retry an unreachable database
   std::string data_dir = "massa-data";
   bool store_sync = true;  // fsync before acknowledging; off only for benchmarks that say so
   std::chrono::milliseconds passivation_timeout{30'000};
@@ -29,6 +34,9 @@ struct ServeConfig {
   int max_message_bytes = 4 << 20;
   std::string log_level = "info";
 };
+
+// Whether --store names a PostgreSQL database.
+bool IsPostgresUri(const std::string& store);
 
 // Errors: INVALID_ARGUMENT naming the option (as its flag) and the problem.
 [[nodiscard]] absl::Status Validate(const ServeConfig& config);

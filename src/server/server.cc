@@ -39,7 +39,30 @@ sigset_t ShutdownSignals() {
 
 absl::StatusOr<store::StorePtr> OpenStore(const ServeConfig& config) {
   if (config.store == "memory") return store::NewMemoryStore();
+  if (IsPostgresUri(config.store)) {
+    store::PostgresOptions options;
+    options.conninfo = config.store;
+    options.password = config.store_password;
+    options.connections = config.store_connections;
+    options.connect_timeout = config.store_connect_timeout;
+    return store::OpenPostgresStore(options);
+  }
   return store::OpenRocksDbStore(store::RocksDbOptions{config.data_dir, config.store_sync});
+}
+
+// What to call the store in messages, without credentials.
+std::string StoreName(const ServeConfig& config) {
+  if (!IsPostgresUri(config.store)) {
+    return config.store == "rocksdb" ? "rocksdb store at " + config.data_dir : config.store + " store";
+  }
+  std::string uri = config.store;
+  const size_t scheme = uri.find("://") + 3;
+  const size_t at = uri.find('@', scheme);
+  const size_t slash = uri.find('/', scheme);
+  if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+    uri.erase(scheme, at + 1 - scheme);  // drop user:password@
+  }
+  return "PostgreSQL store " + uri.substr(0, uri.find('?'));
 }
 
 }  // namespace
@@ -58,9 +81,8 @@ absl::Status Serve(const ServeConfig& config) {
   absl::StatusOr<store::StorePtr> store = OpenStore(config);
   if (!store.ok()) {
     return absl::Status(store.status().code(),
-                        absl::StrCat("cannot open the ", config.store, " store",
-                                     config.store == "rocksdb" ? " at " + config.data_dir : "",
-                                     ": ", store.status().message()));
+                        absl::StrCat("cannot open the ", StoreName(config), ": ",
+                                     store.status().message()));
   }
 
   UserFunctionPtr function = NewNativeDriver(NativeDriverOptions{
@@ -123,10 +145,10 @@ absl::Status Serve(const ServeConfig& config) {
   // Readiness: the function discovered and reachable, the store open, not draining.
   std::atomic<bool> draining{false};
   UserFunction* function_ptr = function.get();
-  auto ready = [&draining, function_ptr]() -> absl::Status {
+  auto ready = [&draining, function_ptr, store_ptr]() -> absl::Status {
     if (draining.load()) return absl::UnavailableError("draining after SIGTERM");
     if (!function_ptr->Reachable()) return absl::UnavailableError("the user function is unreachable");
-    return absl::OkStatus();
+    return store_ptr->Health();
   };
   HealthState health;
   for (const auto& service : (*catalog)->services()) health.Follow(service->spec.name);

@@ -49,4 +49,18 @@ absl::Status StaleExpectation(std::string_view entity_type, std::string_view key
                                          ", but the journal's last sequence is ", actual));
 }
 
+absl::Status StaleVersion(std::string_view entity_type, std::string_view key, uint64_t expected,
+                          uint64_t actual) {
+  return absl::AbortedError(absl::StrCat("store: write of ", EntityName(entity_type, key),
+                                         " expected value version ", expected,
+                                         ", but the value's version is ", actual));
+}
+
+absl::Status Fenced(std::string_view entity_type, std::string_view key, uint64_t fence,
+                    uint64_t token) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "store: write of ", EntityName(entity_type, key), " fenced: the batch's fence ", fence,
+      " is lower than the entity's fence ", token, " (another owner has written it)"));
+}
+
 }  // namespace massa::store::internal

@@ -1,7 +1,13 @@
 // File: store/journal_checks.h
 //
-// The checks on a JournalAppend that every backend makes, and the errors they report, so
-// that all backends reject the same appends with the same codes and messages.
+// The checks on a WriteBatch that every backend makes (the shape of its appends, expected
+// sequences and versions, fences), and the errors they report, so that all backends reject
+// the same batches with the same codes and messages.
+//
+// Order of the checks, the same on every backend, so that a batch with several kinds of error
+// fails the same way everywhere: malformed appends (INVALID_ARGUMENT), then fences
+// (FAILED_PRECONDITION, for every entity the batch writes), then the mutations' expected
+// versions, then the appends' expected sequences (both ABORTED), each in batch order.
 #pragma once
 
 #include <cstdint>
@@ -27,5 +33,16 @@ std::string EscapedName(std::string_view text);
 // sequence to be `expected` where it is `actual`.
 [[nodiscard]] absl::Status StaleExpectation(std::string_view entity_type, std::string_view key,
                                             uint64_t expected, uint64_t actual);
+
+// The ABORTED error for a mutation of (entity_type, key) that expected the value's version to
+// be `expected` where it is `actual`.
+[[nodiscard]] absl::Status StaleVersion(std::string_view entity_type, std::string_view key,
+                                        uint64_t expected, uint64_t actual);
+
+// The FAILED_PRECONDITION error for a batch with fencing token `fence` that writes
+// (entity_type, key), which was written with the higher token `token`. Its message contains
+// "fenced", the entity's name and both tokens.
+[[nodiscard]] absl::Status Fenced(std::string_view entity_type, std::string_view key,
+                                  uint64_t fence, uint64_t token);
 
 }  // namespace massa::store::internal

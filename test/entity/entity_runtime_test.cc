@@ -11,6 +11,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "entity/runtime_harness.h"
+#include "entity/state_codec.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -518,6 +519,57 @@ TEST_F(EntityRuntimeTest, StateIsReloadedFromStoreAfterPassivation) {
   ASSERT_EQ(runtime_->PassivateIdle(), 1u);
   EXPECT_EQ(Get("a"), 100);
   EXPECT_EQ(CounterValueOf(function_.calls().back().state), 100);
+}
+
+TEST_F(EntityRuntimeTest, AnotherWritersValueIsNeverOverwritten) {
+  ASSERT_TRUE(Increment("a", 5).status.ok());
+  Store("a", 100);  // another node sharing the store writes the entity
+  CommandResult stale = Increment("a", 1);  // expects the version it wrote: rejected
+  EXPECT_EQ(stale.status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(Stored("a"), 100);
+  // The entity reloaded: the next command runs on the other writer's state.
+  CommandResult next = Increment("a", 1);
+  ASSERT_TRUE(next.status.ok()) << next.status;
+  EXPECT_EQ(ParseCounterValue(next.payload), 101);
+  EXPECT_EQ(Stored("a"), 101);
+}
+
+TEST_F(EntityRuntimeTest, WritesCarryTheVersionTheyExpect) {
+  ASSERT_TRUE(Increment("a", 1).status.ok());
+  ASSERT_TRUE(Increment("a", 1).status.ok());
+  ASSERT_TRUE(Call(MakeCommand(kCounter, "Delete", GetRequest("a"))).status.ok());
+  absl::StatusOr<store::VersionedValue> stored = store_.ReadValue(kCounter, "a");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_FALSE(stored->value.has_value());
+  EXPECT_EQ(stored->version, 3u);
+  clock_.Advance(std::chrono::seconds(10));
+  ASSERT_EQ(runtime_->PassivateIdle(), 1u);
+  ASSERT_TRUE(Increment("a", 4).status.ok());  // activated at version 3, writes the 4th
+  EXPECT_EQ(store_.ReadValue(kCounter, "a")->version, 4u);
+}
+
+class FencedRuntimeTest : public RuntimeHarness {};
+
+TEST_F(FencedRuntimeTest, ANodeWithALowerTokenCannotWrite) {
+  RuntimeOptions options = Options();
+  options.fence = 3;
+  Start(options);
+  ASSERT_TRUE(Increment("a", 5).status.ok());
+  // A new owner with token 4 writes the entity.
+  store::WriteBatch batch;
+  batch.fence = 4;
+  batch.Put(kCounter, "a", EncodeState(CounterState(50)));
+  std::optional<absl::Status> written;
+  store_.Write(std::move(batch), [&](absl::Status status) { written = std::move(status); });
+  ASSERT_TRUE(written.has_value() && written->ok());
+
+  CommandResult fenced = Increment("a", 1);
+  EXPECT_EQ(fenced.status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(MessageOf(fenced), HasSubstr("fenced"));
+  EXPECT_EQ(Stored("a"), 50);
+  // Reloading does not help: this node's token stays too low.
+  EXPECT_EQ(Increment("a", 1).status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(Stored("a"), 50);
 }
 
 class SweeperTest : public RuntimeHarness {

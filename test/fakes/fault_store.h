@@ -67,8 +67,8 @@ class FaultInjectingStore final : public store::Store {
     writes_to_fail_ = n;
   }
 
-  // Fails every read (GetValue, ReadEvents, ReadLastSequence, ReadSnapshot, ReadStream)
-  // with `status` (not OK) until Heal().
+  // Fails every read (ReadValue and so GetValue, ReadEvents, ReadLastSequence, ReadSnapshot,
+  // ReadStream) with `status` (not OK) until Heal().
   void FailReads(absl::Status status) {
     absl::MutexLock lock(&mu_);
     read_error_ = std::move(status);
@@ -131,10 +131,10 @@ class FaultInjectingStore final : public store::Store {
     return failed_writes_;
   }
 
-  absl::StatusOr<std::optional<std::string>> GetValue(std::string_view entity_type,
-                                                      std::string_view key) override {
+  absl::StatusOr<store::VersionedValue> ReadValue(std::string_view entity_type,
+                                                  std::string_view key) override {
     if (absl::Status error = ReadError(); !error.ok()) return error;
-    return base_->GetValue(entity_type, key);
+    return base_->ReadValue(entity_type, key);
   }
 
   absl::StatusOr<std::vector<Event>> ReadEvents(std::string_view entity_type, std::string_view key,
@@ -174,6 +174,8 @@ class FaultInjectingStore final : public store::Store {
   }
 
   store::StoreStats stats() const override { return base_->stats(); }
+
+  absl::Status Health() const override { return base_->Health(); }
 
  private:
   struct Held {

@@ -24,6 +24,9 @@ TEST(ValidateTest, GoodValuesAreAccepted) {
       [](ServeConfig& c) { c.grpc_listen = "[::]:0"; },
       [](ServeConfig& c) { c.grpc_listen = "unix:/tmp/massa.sock"; },
       [](ServeConfig& c) { c.store = "memory", c.data_dir = ""; },
+      [](ServeConfig& c) { c.store = "postgres://massa@db/massa", c.data_dir = ""; },
+      [](ServeConfig& c) { c.store = "postgresql://db:5432/massa?sslmode=require"; },
+      [](ServeConfig& c) { c.store_connections = 1; },
       [](ServeConfig& c) { c.mailbox_capacity = 1; },
       [](ServeConfig& c) { c.mailbox_capacity = 1'000'000; },
       [](ServeConfig& c) { c.snapshot_every = 0; },
@@ -62,6 +65,9 @@ TEST(ValidateTest, EachBadOptionIsNamed) {
       {"function", [](ServeConfig& c) { c.function = "tcp://host"; }},
       {"store", [](ServeConfig& c) { c.store = "redis"; }},
       {"store", [](ServeConfig& c) { c.store = ""; }},
+      {"store", [](ServeConfig& c) { c.store = "mysql://db/massa"; }},
+      {"store-connections", [](ServeConfig& c) { c.store_connections = 0; }},
+      {"store-connect-timeout", [](ServeConfig& c) { c.store_connect_timeout = {}; }},
       {"data-dir", [](ServeConfig& c) { c.data_dir = ""; }},
       {"passivation-timeout", [](ServeConfig& c) { c.passivation_timeout = {}; }},
       {"passivation-timeout",
@@ -93,7 +99,7 @@ TEST(ValidateTest, MessageQuotesTheBadValue) {
   ServeConfig config;
   config.store = "redis";
   EXPECT_EQ(std::string(Validate(config).message()),
-            "--store: 'redis' is not one of rocksdb, memory");
+            "--store: 'redis' is not one of rocksdb, memory, postgres://...");
 }
 
 }  // namespace

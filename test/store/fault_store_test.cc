@@ -92,8 +92,31 @@ TEST(FaultInjectingStoreTest, FailReadsUntilHealed) {
   faults.FailReads(absl::UnavailableError("read error"));
   absl::StatusOr<std::optional<std::string>> value = faults.GetValue("t", "k");
   EXPECT_EQ(value.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(faults.ReadValue("t", "k").status().code(), absl::StatusCode::kUnavailable);
   faults.Heal();
   EXPECT_EQ(Get(faults, "k"), "v");
+  EXPECT_EQ(faults.ReadValue("t", "k").value_or(store::VersionedValue{}),
+            (store::VersionedValue{"v", 1}));
+}
+
+// A failed write never reaches the wrapped store: no version, no fence.
+TEST(FaultInjectingStoreTest, FailedWriteAdvancesNoVersionOrFence) {
+  FaultInjectingStore faults(store::NewMemoryStore());
+  faults.FailNextWrites(1, absl::UnavailableError("disk gone"));
+  WriteBatch batch;
+  batch.Put("t", "k", "lost", 0);
+  batch.fence = 9;
+  std::optional<absl::Status> status = WriteInline(faults, std::move(batch));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(status->code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(faults.ReadValue("t", "k").value_or(store::VersionedValue{"<error>", 99}),
+            store::VersionedValue{});
+  WriteBatch retry;
+  retry.Put("t", "k", "mine", 0);
+  retry.fence = 1;
+  EXPECT_EQ(WriteInline(faults, std::move(retry)), absl::OkStatus());
+  EXPECT_EQ(faults.ReadValue("t", "k").value_or(store::VersionedValue{}),
+            (store::VersionedValue{"mine", 1}));
 }
 
 TEST(FaultInjectingStoreTest, HeldWriteIsNotDurableUntilReleased) {

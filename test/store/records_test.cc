@@ -4,8 +4,10 @@
 #include "store/rocksdb/records.h"
 
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -49,8 +51,11 @@ TEST(RecordsTest, EventRoundTripsWithItsOffset) {
 
 TEST(RecordsTest, OtherRecordsRoundTrip) {
   Head head;
-  ASSERT_TRUE(DecodeHead(EncodeHead({.last = 1'000'000, .deleted_through = 999}), &head));
-  EXPECT_EQ(head, (Head{.last = 1'000'000, .deleted_through = 999}));
+  ASSERT_TRUE(
+      DecodeHead(EncodeHead({.last = 1'000'000, .deleted_through = 999, .fence = 9}), &head));
+  EXPECT_EQ(head, (Head{.last = 1'000'000, .deleted_through = 999, .fence = 9}));
+  ASSERT_TRUE(DecodeHead(EncodeHead({.last = UINT64_MAX, .fence = UINT64_MAX}), &head));
+  EXPECT_EQ(head, (Head{.last = UINT64_MAX, .fence = UINT64_MAX}));
   Snapshot snapshot;
   ASSERT_TRUE(DecodeSnapshot(EncodeSnapshot({7, "st\0ate"s}), &snapshot));
   EXPECT_EQ(snapshot, (Snapshot{7, "st\0ate"s}));
@@ -66,22 +71,68 @@ TEST(RecordsTest, OtherRecordsRoundTrip) {
   EXPECT_EQ(offset, UINT64_MAX);
 }
 
+TEST(RecordsTest, ValueRecordsRoundTrip) {
+  std::string bytes;
+  for (int i = 0; i < 256; ++i) bytes.push_back(static_cast<char>(i));
+  for (uint64_t version : {uint64_t{0}, uint64_t{1}, uint64_t{300}, UINT64_MAX}) {
+    for (const std::string& value : {std::string(), std::string("v"), bytes}) {
+      uint64_t decoded_version = 0;
+      std::optional<std::string_view> decoded;
+      const std::string record = EncodeValueHeader(version, true) + value;
+      ASSERT_TRUE(DecodeValue(record, &decoded_version, &decoded));
+      EXPECT_EQ(decoded_version, version);
+      EXPECT_EQ(decoded, value);
+    }
+    uint64_t decoded_version = 0;
+    std::optional<std::string_view> decoded = "not reset";
+    ASSERT_TRUE(DecodeValue(EncodeValueHeader(version, false), &decoded_version, &decoded));
+    EXPECT_EQ(decoded_version, version);
+    EXPECT_EQ(decoded, std::nullopt);
+  }
+}
+
+// Head records written before fences (format 1: last, deleted through) still decode, with
+// fence 0.
+TEST(RecordsTest, FormatOneHeadsDecodeWithoutFence) {
+  Head head{.last = 5, .deleted_through = 5, .fence = 4};
+  ASSERT_TRUE(DecodeHead("\x01\xac\x02\x01"s, &head));
+  EXPECT_EQ(head, (Head{.last = 300, .deleted_through = 1, .fence = 0}));
+  // A format 1 record with format 2's extra field is neither.
+  EXPECT_FALSE(DecodeHead("\x01\xac\x02\x01\x00"s, &head));
+  // Other format bytes are rejected.
+  EXPECT_FALSE(DecodeHead("\x03\xac\x02\x01\x00"s, &head));
+  EXPECT_FALSE(DecodeHead("\x00\xac\x02\x01"s, &head));
+}
+
 // Every record but the snapshot (whose state is the rest of the record) has an exact length:
 // any strict prefix, and any record with a byte appended, is rejected.
 TEST(RecordsTest, TruncatedOrExtendedRecordsAreRejected) {
   const std::string event = EventRecord(FullEvent(), 5);
-  const std::string head = EncodeHead({.last = 300, .deleted_through = 200});
+  const std::string head = EncodeHead({.last = 300, .deleted_through = 200, .fence = 200});
+  const std::string head_v1 = "\x01\xac\x02\xc8\x01"s;  // format 1: 300, 200
+  const std::string deleted_value = EncodeValueHeader(300, false);
   const std::string pointer = EncodeStreamPointer("key", 300);
   const std::string offset_record = EncodeOffset(300);
   Event e;
   Head h;
   std::string k;
   uint64_t n = 0;
+  std::optional<std::string_view> v;
+  ASSERT_TRUE(DecodeHead(head_v1, &h));
+  ASSERT_TRUE(DecodeValue(deleted_value, &n, &v));
   for (size_t len = 0; len < event.size(); ++len) {
     EXPECT_FALSE(DecodeEvent(event.substr(0, len), &e, &n)) << len;
   }
   for (size_t len = 0; len < 9; ++len) EXPECT_FALSE(DecodeEventOffset(event.substr(0, len), &n));
   for (size_t len = 0; len < head.size(); ++len) EXPECT_FALSE(DecodeHead(head.substr(0, len), &h));
+  for (size_t len = 0; len < head_v1.size(); ++len) {
+    EXPECT_FALSE(DecodeHead(head_v1.substr(0, len), &h)) << len;
+  }
+  // A value record's value is the rest of it, so only its header can be cut short.
+  for (size_t len = 0; len < deleted_value.size(); ++len) {
+    EXPECT_FALSE(DecodeValue(deleted_value.substr(0, len), &n, &v)) << len;
+  }
+  EXPECT_FALSE(DecodeValue(deleted_value + "x", &n, &v));
   for (size_t len = 0; len < pointer.size(); ++len) {
     EXPECT_FALSE(DecodeStreamPointer(pointer.substr(0, len), &k, &n)) << len;
   }
@@ -125,6 +176,11 @@ TEST(RecordsTest, MalformedFieldsAreRejected) {
   EXPECT_FALSE(DecodeEvent(many_pairs, &e, &n));
   // A head whose retention point is past its last sequence.
   EXPECT_FALSE(DecodeHead("\x01\x02\x03", &h));
+  EXPECT_FALSE(DecodeHead("\x02\x02\x03\x00"s, &h));
+  // A value record whose presence byte is neither 0 nor 1, or of an unknown format.
+  std::optional<std::string_view> v;
+  EXPECT_FALSE(DecodeValue("\x01\x05\x02value"s, &n, &v));
+  EXPECT_FALSE(DecodeValue("\x02\x05\x01value"s, &n, &v));
 }
 
 // Random bytes never crash a decoder; what decodes re-encodes to something that decodes the
@@ -135,7 +191,7 @@ TEST(RecordsTest, RandomBytesDecodeSafely) {
   for (int round = 0; round < 20'000; ++round) {
     std::string bytes(rng() % 48, '\0');
     for (char& c : bytes) c = static_cast<char>(rng() % 4 == 0 ? rng() % 4 : rng());
-    if (!bytes.empty() && rng() % 2 == 0) bytes[0] = kFormatV1;
+    if (!bytes.empty() && rng() % 2 == 0) bytes[0] = rng() % 2 == 0 ? kFormatV1 : kFormatV2;
     Event e;
     uint64_t offset = 0;
     if (DecodeEvent(bytes, &e, &offset)) {
@@ -149,7 +205,21 @@ TEST(RecordsTest, RandomBytesDecodeSafely) {
     Head h;
     Snapshot s;
     std::string k;
-    (void)DecodeHead(bytes, &h);
+    if (DecodeHead(bytes, &h)) {
+      Head again;
+      ASSERT_TRUE(DecodeHead(EncodeHead(h), &again));
+      EXPECT_EQ(again, h);
+    }
+    std::optional<std::string_view> value;
+    if (DecodeValue(bytes, &offset, &value)) {
+      uint64_t version = 0;
+      std::optional<std::string_view> again;
+      const std::string record = EncodeValueHeader(offset, value.has_value()) +
+                                 std::string(value.value_or(std::string_view()));
+      ASSERT_TRUE(DecodeValue(record, &version, &again));
+      EXPECT_EQ(version, offset);
+      EXPECT_EQ(again, value);
+    }
     (void)DecodeSnapshot(bytes, &s);
     (void)DecodeStreamPointer(bytes, &k, &offset);
     (void)DecodeOffset(bytes, &offset);
@@ -188,7 +258,13 @@ TEST(RecordsTest, KeyLayout) {
   EXPECT_EQ(ValueKey("cart", "c1"),
             "v\x04"
             "cartc1");
-  EXPECT_EQ(EncodeHead({.last = 300, .deleted_through = 1}), "\x01\xac\x02\x01");
+  EXPECT_EQ(VersionedValueKey("cart", "c1"),
+            "w\x04"
+            "cartc1");
+  EXPECT_EQ(EncodeHead({.last = 300, .deleted_through = 1, .fence = 128}),
+            "\x02\xac\x02\x01\x80\x01");
+  EXPECT_EQ(EncodeValueHeader(300, true) + "val", "\x01\xac\x02\x01val");
+  EXPECT_EQ(EncodeValueHeader(2, false), "\x01\x02\x00"s);
 }
 
 TEST(RecordsTest, KeysSortNumericallyAndStayApart) {

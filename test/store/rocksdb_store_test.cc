@@ -29,8 +29,10 @@
 namespace massa::store {
 namespace {
 
+using std::string_literals::operator""s;
 using store_contract::CallbackTracker;
 using store_contract::Iota;
+using store_contract::IsFenced;
 using store_contract::MakeAppend;
 using store_contract::MakeEvent;
 using store_contract::OffsetsOf;
@@ -256,6 +258,19 @@ TEST(RocksDbStoreTest, CorruptCurrentFileIsDataLoss) {
   EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss) << store.status();
 }
 
+// The record under `key` in the RocksDB directory of a closed store, or nullopt.
+std::optional<std::string> GetRaw(const std::filesystem::path& path, const std::string& key) {
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::OpenForReadOnly(rocksdb::Options(), path.string(), &raw);
+  if (!s.ok()) return "<error: " + s.ToString() + ">";
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::string value;
+  s = db->Get(rocksdb::ReadOptions(), key, &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return "<error: " + s.ToString() + ">";
+  return value;
+}
+
 // Writes `records` straight into the RocksDB directory of a closed store.
 void PutRaw(const std::filesystem::path& path,
             const std::vector<std::pair<std::string, std::string>>& records) {
@@ -271,10 +286,26 @@ void PutRaw(const std::filesystem::path& path,
   ASSERT_TRUE(s.ok()) << s.ToString();
 }
 
-absl::Status Append(Store& store, JournalAppend append) {
+absl::Status Append(Store& store, JournalAppend append, uint64_t fence = 0) {
   WriteBatch batch;
   batch.appends.push_back(std::move(append));
+  batch.fence = fence;
   return WriteAndWait(store, std::move(batch));
+}
+
+// A batch of one put, conditional when `expected` is set, with fence `fence`.
+WriteBatch PutBatch(std::string type, std::string key, std::string value,
+                    std::optional<uint64_t> expected, uint64_t fence = 0) {
+  WriteBatch batch;
+  batch.Put(std::move(type), std::move(key), std::move(value), expected);
+  batch.fence = fence;
+  return batch;
+}
+
+VersionedValue ReadOrError(Store& store, std::string_view type, std::string_view key) {
+  absl::StatusOr<VersionedValue> read = store.ReadValue(type, key);
+  if (!read.ok()) return {"<error: " + read.status().ToString() + ">", UINT64_MAX};
+  return *read;
 }
 
 // Damaged records are reported as DATA_LOSS by the reads (and writes) that meet them; the
@@ -458,31 +489,51 @@ TEST(RocksDbStoreTest, StaleWritesFailAloneWithinAGroup) {
   EXPECT_EQ(stats.writes, kWrites / 2);
 }
 
+// A store whose flusher stops before writing its first group until `release` is notified,
+// so that the writes queued meanwhile form the next group. `store` is null if it failed to
+// open (a test failure is recorded).
+struct HeldFirstGroup {
+  explicit HeldFirstGroup(const std::filesystem::path& path) {
+    internal::RocksDbTestHooks hooks;
+    hooks.before_write = [this]() -> absl::Status {
+      if (groups.fetch_add(1) == 0) {
+        entered.Notify();
+        release.WaitForNotification();
+      }
+      return absl::OkStatus();
+    };
+    absl::StatusOr<StorePtr> opened = internal::OpenRocksDbStoreForTest({.path = path}, hooks);
+    if (opened.ok()) {
+      store = *std::move(opened);
+    } else {
+      ADD_FAILURE() << opened.status();
+    }
+  }
+  ~HeldFirstGroup() {
+    if (!release.HasBeenNotified()) release.Notify();  // never leave the flusher blocked
+    store.reset();
+  }
+
+  absl::Notification entered;  // the flusher is in its first group
+  absl::Notification release;
+  std::atomic<int> groups{0};
+  StorePtr store;  // last: destroyed (drained) while the fields above still exist
+};
+
 // A write that fails its checks inside a group is taken out of the group's batch and leaves
 // nothing behind for the group's later writes: not its heads, not its stream offsets. The
 // flusher is held in its first group, so the writes queued meanwhile form the next one.
 TEST(RocksDbStoreTest, RejectedWriteInAGroupLeavesNoTrace) {
   TempDir dir;
-  absl::Notification entered;
-  absl::Notification release;
-  std::atomic<int> groups{0};
-  internal::RocksDbTestHooks hooks;
-  hooks.before_write = [&]() -> absl::Status {
-    if (groups.fetch_add(1) == 0) {
-      entered.Notify();
-      release.WaitForNotification();
-    }
-    return absl::OkStatus();
-  };
-  absl::StatusOr<StorePtr> opened = internal::OpenRocksDbStoreForTest({.path = dir.path()}, hooks);
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  StorePtr store = *std::move(opened);
+  HeldFirstGroup held(dir.path());
+  ASSERT_NE(held.store, nullptr);
+  StorePtr& store = held.store;
 
   CallbackTracker tracker(5);
   WriteBatch first;
   first.Put("v", "first", "x");
   store->Write(std::move(first), tracker.Callback(0));
-  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(store_contract::kCallbackWait));
+  ASSERT_TRUE(held.entered.WaitForNotificationWithTimeout(store_contract::kCallbackWait));
   // Fine for "a", stale for "b": the whole write fails.
   WriteBatch mixed;
   mixed.appends.push_back(MakeAppend("t", "a", 0, 2, "rejected"));
@@ -495,9 +546,9 @@ TEST(RocksDbStoreTest, RejectedWriteInAGroupLeavesNoTrace) {
   JournalAppend misnumbered = MakeAppend("t", "a", 1, 1, "rejected");
   misnumbered.events[0].sequence = 7;
   store->Write(store_contract::BatchOf(std::move(misnumbered)), tracker.Callback(4));
-  release.Notify();
+  held.release.Notify();
   ASSERT_TRUE(tracker.WaitAll());
-  EXPECT_EQ(groups.load(), 2);
+  EXPECT_EQ(held.groups.load(), 2);
   EXPECT_TRUE(tracker.status(0).ok()) << tracker.status(0);
   EXPECT_EQ(tracker.status(1).code(), absl::StatusCode::kAborted) << tracker.status(1);
   EXPECT_TRUE(tracker.status(2).ok()) << tracker.status(2);
@@ -517,6 +568,188 @@ TEST(RocksDbStoreTest, RejectedWriteInAGroupLeavesNoTrace) {
   stream = store->ReadStream("t", 1, 10);
   ASSERT_TRUE(stream.ok()) << stream.status();
   EXPECT_EQ(OffsetsOf(*stream), Iota(1, 3));
+}
+
+// Data dirs written before values had versions: 'v' records with no head record, and heads of
+// format 1. Such a value reads as version 1 (0 when absent), takes conditional and fenced
+// writes from there, and is stored with versions from its first write on.
+TEST(RocksDbStoreTest, ValuesWrittenBeforeVersionsReadAsVersionOne) {
+  TempDir dir;
+  {
+    StorePtr store = OpenOrFail({.path = dir.path()});
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(Append(*store, MakeAppend("t", "both", 0, 2)).ok());
+    ASSERT_TRUE(Append(*store, MakeAppend("t", "journal-only", 0, 1)).ok());
+  }
+  // What a massa from before versions leaves: raw values, and format 1 heads.
+  using namespace records;  // NOLINT: the key and record builders
+  PutRaw(dir.path(), {
+                         {ValueKey("t", "legacy"), "old bytes"},
+                         {ValueKey("t", "legacy-del"), "doomed"},
+                         {ValueKey("t", "both"), "old too"},
+                         {HeadKey(EntityId("t", "both")), "\x01\x02\x00"s},
+                         {HeadKey(EntityId("t", "journal-only")), "\x01\x01\x00"s},
+                     });
+  {
+    StorePtr store = OpenOrFail({.path = dir.path()});
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(ReadOrError(*store, "t", "legacy"), (VersionedValue{"old bytes", 1}));
+    EXPECT_EQ(ReadOrError(*store, "t", "both"), (VersionedValue{"old too", 1}));
+    EXPECT_EQ(ReadOrError(*store, "t", "journal-only"), VersionedValue{});
+    EXPECT_EQ(ReadOrError(*store, "t", "never"), VersionedValue{});
+    EXPECT_EQ(store->ReadLastSequence("t", "both").value_or(0), 2u);
+    // The flusher sees the same versions.
+    EXPECT_EQ(WriteAndWait(*store, PutBatch("t", "legacy", "lost", 0)).code(),
+              absl::StatusCode::kAborted);
+    ASSERT_TRUE(WriteAndWait(*store, PutBatch("t", "legacy", "new", 1)).ok());
+    EXPECT_EQ(ReadOrError(*store, "t", "legacy"), (VersionedValue{"new", 2}));
+    WriteBatch del;
+    del.Delete("t", "legacy-del", 1);
+    ASSERT_TRUE(WriteAndWait(*store, std::move(del)).ok());
+    EXPECT_EQ(ReadOrError(*store, "t", "legacy-del"), (VersionedValue{std::nullopt, 2}));
+    ASSERT_TRUE(WriteAndWait(*store, PutBatch("t", "journal-only", "first", 0)).ok());
+    // A format 1 head goes on with its journal, and takes a fence.
+    ASSERT_TRUE(Append(*store, MakeAppend("t", "both", 2, 1), 3).ok());
+    EXPECT_EQ(ReadOrError(*store, "t", "both"), (VersionedValue{"old too", 1}));
+    EXPECT_EQ(WriteAndWait(*store, PutBatch("t", "both", "lost", 0, 3)).code(),
+              absl::StatusCode::kAborted);
+    ASSERT_TRUE(WriteAndWait(*store, PutBatch("t", "both", "new too", 1, 3)).ok());
+  }
+  StorePtr store = OpenOrFail({.path = dir.path()});
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(ReadOrError(*store, "t", "legacy"), (VersionedValue{"new", 2}));
+  EXPECT_EQ(ReadOrError(*store, "t", "legacy-del"), (VersionedValue{std::nullopt, 2}));
+  EXPECT_EQ(ReadOrError(*store, "t", "journal-only"), (VersionedValue{"first", 1}));
+  EXPECT_EQ(ReadOrError(*store, "t", "both"), (VersionedValue{"new too", 2}));
+  absl::StatusOr<std::vector<Event>> events = store->ReadEvents("t", "both", 1, 10);
+  ASSERT_TRUE(events.ok()) << events.status();
+  EXPECT_EQ(SequencesOf(*events), Iota(1, 3));
+  const absl::Status fenced = WriteAndWait(*store, PutBatch("t", "both", "lost", 2, 2));
+  EXPECT_TRUE(IsFenced(fenced)) << fenced;
+  // The legacy records of the values written since are gone.
+  store.reset();
+  for (const char* key : {"legacy", "legacy-del", "both"}) {
+    EXPECT_EQ(GetRaw(dir.path(), records::ValueKey("t", key)), std::nullopt) << key;
+  }
+  EXPECT_NE(GetRaw(dir.path(), records::VersionedValueKey("t", "legacy")), std::nullopt);
+}
+
+// A damaged value record fails the reads and writes of that value alone; a damaged head
+// record fails the writes of its entity (whose fence it holds).
+TEST(RocksDbStoreTest, DamagedValueAndHeadRecordsAreDataLoss) {
+  TempDir dir;
+  { ASSERT_NE(OpenOrFail({.path = dir.path()}), nullptr); }
+  PutRaw(dir.path(), {{records::VersionedValueKey("t", "k"), "\x01\x01\x02v"s},
+                      {records::VersionedValueKey("t", "cut"), "\x01"s},
+                      {records::HeadKey(records::EntityId("t", "head")), "\x02\x01"s}});
+  StorePtr store = OpenOrFail({.path = dir.path()});
+  ASSERT_NE(store, nullptr);
+  for (const char* key : {"k", "cut"}) {
+    EXPECT_EQ(store->ReadValue("t", key).status().code(), absl::StatusCode::kDataLoss) << key;
+    EXPECT_EQ(store->GetValue("t", key).status().code(), absl::StatusCode::kDataLoss) << key;
+    const absl::Status status = WriteAndWait(*store, PutBatch("t", key, "x", std::nullopt));
+    EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << key << ": " << status;
+  }
+  EXPECT_EQ(ReadOrError(*store, "t", "head"), VersionedValue{});
+  absl::Status status = WriteAndWait(*store, PutBatch("t", "head", "x", std::nullopt));
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  status = Append(*store, MakeAppend("t", "head", 0, 1));
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  ASSERT_TRUE(WriteAndWait(*store, PutBatch("t", "k2", "x", 0)).ok());
+  EXPECT_EQ(ReadOrError(*store, "t", "k2"), (VersionedValue{"x", 1}));
+}
+
+// A group whose write fails advances neither the cached versions nor the cached fences.
+TEST(RocksDbStoreTest, FailedWriteDoesNotAdvanceVersionsOrFences) {
+  TempDir dir;
+  std::atomic<bool> failing{false};
+  internal::RocksDbTestHooks hooks;
+  hooks.before_write = [&]() -> absl::Status {
+    return failing.load() ? absl::UnavailableError("injected write failure") : absl::OkStatus();
+  };
+  absl::StatusOr<StorePtr> opened = internal::OpenRocksDbStoreForTest({.path = dir.path()}, hooks);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  StorePtr store = *std::move(opened);
+  ASSERT_TRUE(WriteAndWait(*store, PutBatch("t", "k", "a", 0, 2)).ok());  // cached: 1, fence 2
+
+  failing.store(true);
+  absl::Status status = WriteAndWait(*store, PutBatch("t", "k", "lost", 1, 7));
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  WriteBatch fresh = PutBatch("t", "fresh", "lost", 0, 7);
+  fresh.appends.push_back(MakeAppend("t", "fresh", 0, 1));
+  status = WriteAndWait(*store, std::move(fresh));
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  failing.store(false);
+
+  EXPECT_EQ(ReadOrError(*store, "t", "k"), (VersionedValue{"a", 1}));
+  status = WriteAndWait(*store, PutBatch("t", "k", "lost", 2, 2));
+  EXPECT_EQ(status.code(), absl::StatusCode::kAborted) << status;
+  ASSERT_TRUE(WriteAndWait(*store, PutBatch("t", "k", "b", 1, 2)).ok());
+  EXPECT_EQ(ReadOrError(*store, "t", "k"), (VersionedValue{"b", 2}));
+  ASSERT_TRUE(WriteAndWait(*store, PutBatch("t", "fresh", "mine", 0, 1)).ok());
+  ASSERT_TRUE(Append(*store, MakeAppend("t", "fresh", 0, 1), 1).ok());
+}
+
+// A write rejected inside a group (stale version, stale sequence or fenced) leaves no version
+// or fence in the group's overlay for the group's later writes; a write of the group that
+// raises a fence fences the later writes of the same group.
+TEST(RocksDbStoreTest, RejectedWriteInAGroupLeavesNoVersionOrFence) {
+  TempDir dir;
+  HeldFirstGroup held(dir.path());
+  ASSERT_NE(held.store, nullptr);
+  StorePtr& store = held.store;
+
+  CallbackTracker tracker(9);
+  store->Write(PutBatch("v", "first", "x", std::nullopt), tracker.Callback(0));
+  ASSERT_TRUE(held.entered.WaitForNotificationWithTimeout(store_contract::kCallbackWait));
+  // Fits for "x", stale for "y": rejected, with fence 9.
+  WriteBatch stale_version = PutBatch("v", "x", "lost", 0, 9);
+  stale_version.Put("v", "y", "lost", 5);
+  store->Write(std::move(stale_version), tracker.Callback(1));
+  store->Write(PutBatch("v", "x", "mine", 0, 1), tracker.Callback(2));
+  // A value write, then a stale append.
+  WriteBatch stale_sequence = PutBatch("v", "z", "lost", std::nullopt, 9);
+  stale_sequence.appends.push_back(MakeAppend("v", "z", 3, 1));
+  store->Write(std::move(stale_sequence), tracker.Callback(3));
+  store->Write(PutBatch("v", "z", "mine", 0, 2), tracker.Callback(4));
+  // A new owner, then the old one, then the new one again, all in the group.
+  store->Write(PutBatch("v", "w", "new owner", 0, 5), tracker.Callback(5));
+  WriteBatch old_owner = PutBatch("v", "w2", "lost", 0, 4);  // fine for "w2", fenced for "w"
+  old_owner.Put("v", "w", "old owner", std::nullopt);
+  store->Write(std::move(old_owner), tracker.Callback(6));
+  store->Write(PutBatch("v", "w", "new owner again", 1, 5), tracker.Callback(7));
+  store->Write(PutBatch("v", "w2", "mine", 0, 3), tracker.Callback(8));
+  held.release.Notify();
+  ASSERT_TRUE(tracker.WaitAll());
+  EXPECT_EQ(held.groups.load(), 2);
+  using Code = absl::StatusCode;
+  const std::vector<Code> want = {Code::kOk,
+                                  Code::kAborted,
+                                  Code::kOk,
+                                  Code::kAborted,
+                                  Code::kOk,
+                                  Code::kOk,
+                                  Code::kFailedPrecondition,
+                                  Code::kOk,
+                                  Code::kOk};
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(tracker.status(i).code(), want[i]) << i << ": " << tracker.status(i);
+  }
+  EXPECT_TRUE(IsFenced(tracker.status(6))) << tracker.status(6);
+  EXPECT_EQ(ReadOrError(*store, "v", "x"), (VersionedValue{"mine", 1}));
+  EXPECT_EQ(ReadOrError(*store, "v", "y"), VersionedValue{});
+  EXPECT_EQ(ReadOrError(*store, "v", "z"), (VersionedValue{"mine", 1}));
+  EXPECT_EQ(ReadOrError(*store, "v", "w"), (VersionedValue{"new owner again", 2}));
+  EXPECT_EQ(ReadOrError(*store, "v", "w2"), (VersionedValue{"mine", 1}));
+  // And so on disk: the tokens the flusher goes on with are the applied ones.
+  store.reset();
+  store = OpenOrFail({.path = dir.path()});
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(WriteAndWait(*store, PutBatch("v", "x", "again", 1, 1)).ok());
+  ASSERT_TRUE(WriteAndWait(*store, PutBatch("v", "z", "again", 1, 2)).ok());
+  ASSERT_TRUE(WriteAndWait(*store, PutBatch("v", "w2", "again", 1, 3)).ok());
+  const absl::Status fenced = WriteAndWait(*store, PutBatch("v", "w", "old owner", 2, 4));
+  EXPECT_TRUE(IsFenced(fenced)) << fenced;
 }
 
 }  // namespace

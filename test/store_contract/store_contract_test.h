@@ -134,6 +134,12 @@ inline std::vector<uint64_t> OffsetsOf(const std::vector<store::StreamEvent>& ev
   return out;
 }
 
+// Whether `status` is the error of a fenced batch: FAILED_PRECONDITION saying "fenced".
+inline bool IsFenced(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kFailedPrecondition &&
+         status.message().find("fenced") != std::string_view::npos;
+}
+
 // 1, 2, ..., n (or from, ..., to).
 inline std::vector<uint64_t> Iota(uint64_t from, uint64_t to) {
   std::vector<uint64_t> out;
@@ -179,8 +185,37 @@ class StoreContractTest : public ::testing::Test {
     return *std::move(value);
   }
 
-  absl::Status Append(store::JournalAppend append) {
-    return WriteAndWait(BatchOf(std::move(append)));
+  absl::Status Append(store::JournalAppend append, uint64_t fence = 0) {
+    store::WriteBatch batch = BatchOf(std::move(append));
+    batch.fence = fence;
+    return WriteAndWait(std::move(batch));
+  }
+
+  // One put or delete, conditional when `expected` is set, with the batch fence `fence`.
+  absl::Status PutIf(std::string type, std::string key, std::string value,
+                     std::optional<uint64_t> expected, uint64_t fence = 0) {
+    store::WriteBatch batch;
+    batch.Put(std::move(type), std::move(key), std::move(value), expected);
+    batch.fence = fence;
+    return WriteAndWait(std::move(batch));
+  }
+  absl::Status DeleteIf(std::string type, std::string key, std::optional<uint64_t> expected,
+                        uint64_t fence = 0) {
+    store::WriteBatch batch;
+    batch.Delete(std::move(type), std::move(key), expected);
+    batch.fence = fence;
+    return WriteAndWait(std::move(batch));
+  }
+
+  // The stored value and version; a read error fails the test and reads as
+  // {"<error: ...>", UINT64_MAX}.
+  store::VersionedValue Read(std::string_view type, std::string_view key) {
+    absl::StatusOr<store::VersionedValue> read = store_->ReadValue(type, key);
+    if (!read.ok()) {
+      ADD_FAILURE() << "ReadValue failed: " << read.status();
+      return {"<error: " + read.status().ToString() + ">", UINT64_MAX};
+    }
+    return *std::move(read);
   }
 
   // The events read back; a read error fails the test and reads as no events.
@@ -1030,13 +1065,12 @@ TYPED_TEST_P(StoreContractTest, ManyJournals) {
   EXPECT_EQ(complete, kEntities);
   const std::vector<store::StreamEvent> stream = this->Stream("many");
   EXPECT_EQ(OffsetsOf(stream), Iota(1, kEntities * kRounds));
-  // Write order: round by round, entity by entity.
+  // Each entity's events in its write order (writes to different entities are not ordered).
+  std::map<std::string, uint64_t> next;
   size_t in_order = 0;
-  for (size_t j = 0; j < stream.size(); ++j) {
-    in_order += stream[j].key == "e" + std::to_string(j % kEntities) &&
-                stream[j].event.sequence == j / kEntities + 1;
-  }
+  for (const store::StreamEvent& e : stream) in_order += e.event.sequence == ++next[e.key];
   EXPECT_EQ(in_order, kEntities * kRounds);
+  EXPECT_EQ(next.size(), kEntities);
 }
 
 TYPED_TEST_P(StoreContractTest, ConcurrentJournalWriters) {
@@ -1072,6 +1106,413 @@ TYPED_TEST_P(StoreContractTest, ConcurrentJournalWriters) {
   EXPECT_EQ(in_order, kThreads * kEventsPerThread);
 }
 
+// ---- Versions and conditional writes ----
+
+TYPED_TEST_P(StoreContractTest, VersionsCountPutsAndDeletes) {
+  using store::VersionedValue;
+  EXPECT_EQ(this->Read("cart", "c1"), (VersionedValue{std::nullopt, 0}));
+  ASSERT_TRUE(this->Put("cart", "c1", "a").ok());
+  EXPECT_EQ(this->Read("cart", "c1"), (VersionedValue{"a", 1}));
+  ASSERT_TRUE(this->Put("cart", "c1", "b").ok());
+  EXPECT_EQ(this->Read("cart", "c1"), (VersionedValue{"b", 2}));
+  ASSERT_TRUE(this->DeleteIf("cart", "c1", std::nullopt).ok());
+  EXPECT_EQ(this->Read("cart", "c1"), (VersionedValue{std::nullopt, 3}));
+  // A delete keeps counting, also of nothing, and a put after it goes on from there.
+  ASSERT_TRUE(this->DeleteIf("cart", "c1", std::nullopt).ok());
+  EXPECT_EQ(this->Read("cart", "c1"), (VersionedValue{std::nullopt, 4}));
+  ASSERT_TRUE(this->Put("cart", "c1", "c").ok());
+  EXPECT_EQ(this->Read("cart", "c1"), (VersionedValue{"c", 5}));
+  EXPECT_EQ(this->Get("cart", "c1"), "c");
+  ASSERT_TRUE(this->Put("cart", "pd", "x").ok());
+  ASSERT_TRUE(this->DeleteIf("cart", "pd", std::nullopt).ok());
+  EXPECT_EQ(this->Read("cart", "pd"), (VersionedValue{std::nullopt, 2}));
+  ASSERT_TRUE(this->DeleteIf("cart", "never-written", std::nullopt).ok());
+  EXPECT_EQ(this->Read("cart", "never-written"), (VersionedValue{std::nullopt, 1}));
+  // Each mutation of a batch counts.
+  store::WriteBatch batch;
+  batch.Put("cart", "c2", "x");
+  batch.Put("cart", "c2", "y");
+  batch.Delete("cart", "c2");
+  batch.Put("cart", "c2", "z");
+  ASSERT_TRUE(this->WriteAndWait(std::move(batch)).ok());
+  EXPECT_EQ(this->Read("cart", "c2"), (VersionedValue{"z", 4}));
+  // Other keys and types have their own versions, and appends are not value writes.
+  EXPECT_EQ(this->Read("cart", "c"), VersionedValue{});
+  EXPECT_EQ(this->Read("cart", "c10"), VersionedValue{});
+  EXPECT_EQ(this->Read("carts", "c1"), VersionedValue{});
+  ASSERT_TRUE(this->Append(MakeAppend("cart", "c1", 0, 2)).ok());
+  EXPECT_EQ(this->Read("cart", "c1"), (VersionedValue{"c", 5}));
+  ASSERT_TRUE(this->Append(MakeAppend("cart", "journal-only", 0, 1)).ok());
+  EXPECT_EQ(this->Read("cart", "journal-only"), VersionedValue{});
+}
+
+TYPED_TEST_P(StoreContractTest, ConditionalPutAndDelete) {
+  using store::VersionedValue;
+  // Expected 0 on a key never written.
+  ASSERT_TRUE(this->PutIf("t", "k", "a", 0).ok());
+  EXPECT_EQ(this->Read("t", "k"), (VersionedValue{"a", 1}));
+  // Stale (0 on an existing value), or from the future: ABORTED, nothing changes.
+  EXPECT_EQ(this->PutIf("t", "k", "lost", 0).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(this->PutIf("t", "k", "lost", 2).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(this->Read("t", "k"), (VersionedValue{"a", 1}));
+  ASSERT_TRUE(this->PutIf("t", "k", "b", 1).ok());
+  EXPECT_EQ(this->Read("t", "k"), (VersionedValue{"b", 2}));
+  EXPECT_EQ(this->DeleteIf("t", "k", 1).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(this->DeleteIf("t", "k", 0).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(this->Read("t", "k"), (VersionedValue{"b", 2}));
+  ASSERT_TRUE(this->DeleteIf("t", "k", 2).ok());
+  EXPECT_EQ(this->Read("t", "k"), (VersionedValue{std::nullopt, 3}));
+  // Deleted is not never written: expected 0 stays stale.
+  EXPECT_EQ(this->PutIf("t", "k", "lost", 0).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(this->Read("t", "k"), (VersionedValue{std::nullopt, 3}));
+  ASSERT_TRUE(this->DeleteIf("t", "k", 3).ok());
+  ASSERT_TRUE(this->PutIf("t", "k", "c", 4).ok());
+  EXPECT_EQ(this->Read("t", "k"), (VersionedValue{"c", 5}));
+  // An unconditional write bumps the version under a conditional writer's feet.
+  ASSERT_TRUE(this->Put("t", "k", "blind").ok());
+  EXPECT_EQ(this->PutIf("t", "k", "lost", 5).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(this->Read("t", "k"), (VersionedValue{"blind", 6}));
+  // Expected 0 deletes a key never written, and only such a key.
+  ASSERT_TRUE(this->DeleteIf("t", "fresh", 0).ok());
+  EXPECT_EQ(this->Read("t", "fresh"), (VersionedValue{std::nullopt, 1}));
+  EXPECT_EQ(this->DeleteIf("t", "fresh", 0).code(), absl::StatusCode::kAborted);
+  // Versions are per (type, key).
+  ASSERT_TRUE(this->PutIf("u", "k", "other type", 0).ok());
+  ASSERT_TRUE(this->PutIf("t", "k2", "other key", 0).ok());
+  EXPECT_EQ(this->Read("t", "k"), (VersionedValue{"blind", 6}));
+}
+
+// Each mutation of a batch sees the version the previous one of the same value left.
+TYPED_TEST_P(StoreContractTest, ConditionalMutationsOfOneKeyInOneBatch) {
+  using store::VersionedValue;
+  store::WriteBatch two;
+  two.Put("t", "k", "first", 0);
+  two.Put("t", "k", "second", 1);
+  ASSERT_TRUE(this->WriteAndWait(std::move(two)).ok());
+  EXPECT_EQ(this->Read("t", "k"), (VersionedValue{"second", 2}));
+  store::WriteBatch delete_then_put;
+  delete_then_put.Delete("t", "k", 2);
+  delete_then_put.Put("t", "k", "back", 3);
+  ASSERT_TRUE(this->WriteAndWait(std::move(delete_then_put)).ok());
+  EXPECT_EQ(this->Read("t", "k"), (VersionedValue{"back", 4}));
+  // Both expecting the stored version: the second is stale, and so is the batch.
+  store::WriteBatch same;
+  same.Put("t", "k", "x", 4);
+  same.Put("t", "k", "y", 4);
+  EXPECT_EQ(this->WriteAndWait(std::move(same)).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(this->Read("t", "k"), (VersionedValue{"back", 4}));
+  // An unconditional mutation earlier in the batch counts as well.
+  store::WriteBatch blind_first;
+  blind_first.Put("t", "k", "u");
+  blind_first.Put("t", "k", "v", 5);
+  ASSERT_TRUE(this->WriteAndWait(std::move(blind_first)).ok());
+  EXPECT_EQ(this->Read("t", "k"), (VersionedValue{"v", 6}));
+}
+
+// A stale version rejects the whole batch: its other mutations and its appends too.
+TYPED_TEST_P(StoreContractTest, StaleVersionRejectsWholeBatch) {
+  using store::VersionedValue;
+  ASSERT_TRUE(this->Put("t", "k", "kept").ok());
+  ASSERT_TRUE(this->Put("t", "other", "old").ok());
+  ASSERT_TRUE(this->Put("u", "gone", "still here").ok());
+  store::WriteBatch batch;
+  batch.Put("t", "fresh", "x");
+  batch.Put("t", "other", "new", 1);  // fits
+  batch.Delete("u", "gone");
+  batch.Put("t", "k", "lost", 0);  // stale
+  batch.Put("t", "after", "y", 0);
+  batch.appends.push_back(MakeAppend("t", "j", 0, 2));
+  batch.appends.push_back(MakeAppend("t", "k", 0, 1));
+  EXPECT_EQ(this->WriteAndWait(std::move(batch)).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(this->Read("t", "fresh"), VersionedValue{});
+  EXPECT_EQ(this->Read("t", "other"), (VersionedValue{"old", 1}));
+  EXPECT_EQ(this->Read("u", "gone"), (VersionedValue{"still here", 1}));
+  EXPECT_EQ(this->Read("t", "k"), (VersionedValue{"kept", 1}));
+  EXPECT_EQ(this->Read("t", "after"), VersionedValue{});
+  EXPECT_EQ(this->Last("t", "j"), 0u);
+  EXPECT_EQ(this->Last("t", "k"), 0u);
+  EXPECT_TRUE(this->Stream("t").empty());
+  // The versions the rejected batch expected still fit.
+  store::WriteBatch again;
+  again.Put("t", "other", "new", 1);
+  again.Put("t", "k", "won", 1);
+  again.appends.push_back(MakeAppend("t", "j", 0, 1));
+  ASSERT_TRUE(this->WriteAndWait(std::move(again)).ok());
+  EXPECT_EQ(this->Read("t", "k"), (VersionedValue{"won", 2}));
+  EXPECT_EQ(OffsetsOf(this->Stream("t")), Iota(1, 1));
+}
+
+// Writes issued before the previous one's callback each see the version it left; a stale one
+// among them fails alone.
+TYPED_TEST_P(StoreContractTest, PipelinedConditionalWrites) {
+  constexpr size_t kWrites = 200;
+  CallbackTracker tracker(kWrites);
+  // Even writes expect the version the previous even write left; odd ones repeat it (stale).
+  for (size_t i = 0; i < kWrites; ++i) {
+    store::WriteBatch batch;
+    batch.Put("p", "k", std::to_string(i), i / 2);
+    batch.Put("p", "mark" + std::to_string(i), "x");
+    this->store_->Write(std::move(batch), tracker.Callback(i));
+  }
+  ASSERT_TRUE(tracker.WaitAll());
+  size_t as_expected = 0;
+  for (size_t i = 0; i < kWrites; ++i) {
+    const bool good = i % 2 == 0;
+    as_expected +=
+        tracker.calls(i) == 1 &&
+        tracker.status(i).code() == (good ? absl::StatusCode::kOk : absl::StatusCode::kAborted) &&
+        this->Get("p", "mark" + std::to_string(i)).has_value() == good;
+  }
+  EXPECT_EQ(as_expected, kWrites);
+  EXPECT_EQ(this->Read("p", "k"),
+            (store::VersionedValue{std::to_string(kWrites - 2), kWrites / 2}));
+}
+
+// ---- Fencing ----
+
+TYPED_TEST_P(StoreContractTest, HigherOrEqualFenceAcceptedLowerFenced) {
+  using store::VersionedValue;
+  ASSERT_TRUE(this->PutIf("fencetype", "entity-42", "epoch 3", std::nullopt, 3).ok());
+  ASSERT_TRUE(this->PutIf("fencetype", "entity-42", "epoch 3 again", std::nullopt, 3).ok());
+  ASSERT_TRUE(this->PutIf("fencetype", "entity-42", "epoch 7005", 2, 7005).ok());
+  EXPECT_EQ(this->Read("fencetype", "entity-42"), (VersionedValue{"epoch 7005", 3}));
+  // The old owner is fenced; the message names the entity and both tokens.
+  const absl::Status fenced = this->PutIf("fencetype", "entity-42", "lost", std::nullopt, 7003);
+  EXPECT_TRUE(IsFenced(fenced)) << fenced;
+  for (const char* part : {"fencetype", "entity-42", "7003", "7005"}) {
+    EXPECT_NE(fenced.message().find(part), std::string_view::npos) << part << ": " << fenced;
+  }
+  // A fenced write applies nothing and does not count as a version, nor do deletes.
+  const absl::Status fenced_delete = this->DeleteIf("fencetype", "entity-42", 3, 7004);
+  EXPECT_TRUE(IsFenced(fenced_delete)) << fenced_delete;
+  EXPECT_EQ(this->Read("fencetype", "entity-42"), (VersionedValue{"epoch 7005", 3}));
+  // A fenced write does not lower the token, an equal one keeps it, a higher one raises it.
+  ASSERT_TRUE(this->PutIf("fencetype", "entity-42", "equal", 3, 7005).ok());
+  ASSERT_TRUE(this->PutIf("fencetype", "entity-42", "higher", 4, 7006).ok());
+  const absl::Status now_fenced = this->PutIf("fencetype", "entity-42", "lost", 5, 7005);
+  EXPECT_TRUE(IsFenced(now_fenced)) << now_fenced;
+  EXPECT_EQ(this->Read("fencetype", "entity-42"), (VersionedValue{"higher", 5}));
+}
+
+// Without fences nothing is fenced; once a fence has written an entity, fence 0 is too low.
+TYPED_TEST_P(StoreContractTest, FenceZeroAfterFencedWriteIsFenced) {
+  using store::VersionedValue;
+  ASSERT_TRUE(this->Put("f", "k", "a").ok());
+  ASSERT_TRUE(this->Put("f", "k", "b").ok());
+  ASSERT_TRUE(this->Append(MakeAppend("f", "k", 0, 1)).ok());
+  ASSERT_TRUE(this->PutIf("f", "k", "c", 2, 1).ok());
+  const absl::Status put = this->Put("f", "k", "lost");
+  EXPECT_TRUE(IsFenced(put)) << put;
+  const absl::Status append = this->Append(MakeAppend("f", "k", 1, 1));
+  EXPECT_TRUE(IsFenced(append)) << append;
+  EXPECT_EQ(this->Read("f", "k"), (VersionedValue{"c", 3}));
+  EXPECT_EQ(this->Last("f", "k"), 1u);
+}
+
+// A fenced batch applies nothing, to any of its entities, and raises no token.
+TYPED_TEST_P(StoreContractTest, FencedBatchAppliesNothing) {
+  using store::VersionedValue;
+  ASSERT_TRUE(this->PutIf("f", "owned", "new owner", std::nullopt, 10).ok());
+  ASSERT_TRUE(this->Put("f", "other", "old").ok());
+  store::WriteBatch batch;
+  batch.fence = 5;
+  batch.Put("f", "fresh", "x");
+  batch.Put("f", "other", "lost", 1);  // fits
+  batch.appends.push_back(MakeAppend("f", "journal", 0, 2));
+  batch.Put("f", "owned", "lost");
+  const absl::Status status = this->WriteAndWait(std::move(batch));
+  EXPECT_TRUE(IsFenced(status)) << status;
+  EXPECT_NE(status.message().find("owned"), std::string_view::npos) << status;
+  EXPECT_EQ(this->Read("f", "fresh"), VersionedValue{});
+  EXPECT_EQ(this->Read("f", "other"), (VersionedValue{"old", 1}));
+  EXPECT_EQ(this->Read("f", "owned"), (VersionedValue{"new owner", 1}));
+  EXPECT_EQ(this->Last("f", "journal"), 0u);
+  EXPECT_TRUE(this->Stream("f").empty());
+  // The other entities' tokens were not raised to 5: fence 1 still writes them.
+  store::WriteBatch later;
+  later.fence = 1;
+  later.Put("f", "fresh", "y", 0);
+  later.Put("f", "other", "z", 1);
+  later.appends.push_back(MakeAppend("f", "journal", 0, 1));
+  ASSERT_TRUE(this->WriteAndWait(std::move(later)).ok());
+  EXPECT_EQ(this->Read("f", "fresh"), (VersionedValue{"y", 1}));
+  EXPECT_EQ(OffsetsOf(this->Stream("f")), Iota(1, 1));
+  // Fences are checked before versions and sequences: fenced and stale reports fenced.
+  store::WriteBatch both;
+  both.fence = 5;
+  both.Put("f", "fresh", "w", 0);                            // stale, and earlier in the batch
+  both.appends.push_back(MakeAppend("f", "journal", 0, 1));  // stale
+  both.Put("f", "owned", "lost", 1);
+  const absl::Status both_status = this->WriteAndWait(std::move(both));
+  EXPECT_TRUE(IsFenced(both_status)) << both_status;
+}
+
+// One token per (type, key), whatever writes it: the value, the journal, or an append that
+// only checks the journal's head.
+TYPED_TEST_P(StoreContractTest, FenceSharedByValueAndJournal) {
+  using store::VersionedValue;
+  ASSERT_TRUE(this->PutIf("s", "k", "v", std::nullopt, 5).ok());
+  const absl::Status append = this->Append(MakeAppend("s", "k", 0, 1), 3);
+  EXPECT_TRUE(IsFenced(append)) << append;
+  EXPECT_EQ(this->Last("s", "k"), 0u);
+  ASSERT_TRUE(this->Append(MakeAppend("s", "k", 0, 1), 5).ok());
+  ASSERT_TRUE(this->Append(MakeAppend("s", "k", 1, 1), 6).ok());
+  const absl::Status put = this->PutIf("s", "k", "lost", 1, 5);
+  EXPECT_TRUE(IsFenced(put)) << put;
+  EXPECT_EQ(this->Read("s", "k"), (VersionedValue{"v", 1}));
+  ASSERT_TRUE(this->PutIf("s", "k", "w", 1, 6).ok());
+  // A snapshot-only append is fenced too.
+  store::JournalAppend snapshot_only = MakeAppend("s", "k", 2, 0);
+  snapshot_only.snapshot = store::Snapshot{2, "at 2"};
+  const absl::Status snapshot = this->Append(std::move(snapshot_only), 4);
+  EXPECT_TRUE(IsFenced(snapshot)) << snapshot;
+  EXPECT_EQ(this->SnapshotOf("s", "k"), std::nullopt);
+  // An append with no events, only a check of the head, writes the token.
+  ASSERT_TRUE(this->Append(MakeAppend("s", "claimed", 0, 0), 9).ok());
+  const absl::Status claimed = this->PutIf("s", "claimed", "lost", 0, 8);
+  EXPECT_TRUE(IsFenced(claimed)) << claimed;
+  ASSERT_TRUE(this->PutIf("s", "claimed", "mine", 0, 9).ok());
+  EXPECT_EQ(this->Read("s", "claimed"), (VersionedValue{"mine", 1}));
+}
+
+TYPED_TEST_P(StoreContractTest, FencesArePerEntity) {
+  using std::string_literals::operator""s;
+  ASSERT_TRUE(this->PutIf("t", "k", "v", std::nullopt, 100).ok());
+  ASSERT_TRUE(this->Append(MakeAppend("t", "j", 0, 1), 100).ok());
+  const std::vector<std::pair<std::string, std::string>> others = {
+      {"t", "k2"}, {"t", ""}, {"t", "k\0"s}, {"tt", "k"}, {"", "tk"}, {"u", "k"}, {"t", "j2"}};
+  for (const auto& [type, key] : others) {
+    EXPECT_TRUE(this->PutIf(type, key, "mine", 0, 1).ok()) << type << "/" << key;
+    EXPECT_TRUE(this->Append(MakeAppend(type, key, 0, 1), 1).ok()) << type << "/" << key;
+  }
+  const absl::Status value = this->PutIf("t", "k", "lost", 1, 99);
+  EXPECT_TRUE(IsFenced(value)) << value;
+  const absl::Status journal = this->Append(MakeAppend("t", "j", 1, 1), 99);
+  EXPECT_TRUE(IsFenced(journal)) << journal;
+}
+
+// The old owner's write issued right behind the new owner's is fenced by it.
+TYPED_TEST_P(StoreContractTest, PipelinedFencedWrites) {
+  CallbackTracker tracker(4);
+  auto put = [](std::string value, uint64_t fence) {
+    store::WriteBatch batch;
+    batch.Put("p", "k", std::move(value));
+    batch.fence = fence;
+    return batch;
+  };
+  this->store_->Write(put("new owner", 2), tracker.Callback(0));
+  this->store_->Write(put("old owner", 1), tracker.Callback(1));
+  store::WriteBatch append = BatchOf(MakeAppend("p", "k", 0, 1));
+  append.fence = 1;
+  this->store_->Write(std::move(append), tracker.Callback(2));
+  this->store_->Write(put("new owner again", 2), tracker.Callback(3));
+  ASSERT_TRUE(tracker.WaitAll());
+  EXPECT_TRUE(tracker.status(0).ok()) << tracker.status(0);
+  EXPECT_TRUE(IsFenced(tracker.status(1))) << tracker.status(1);
+  EXPECT_TRUE(IsFenced(tracker.status(2))) << tracker.status(2);
+  EXPECT_TRUE(tracker.status(3).ok()) << tracker.status(3);
+  EXPECT_EQ(this->Read("p", "k"), (store::VersionedValue{"new owner again", 2}));
+  EXPECT_EQ(this->Last("p", "k"), 0u);
+}
+
+TYPED_TEST_P(StoreContractTest, VersionsAndFencesSurviveReopen) {
+  if (!TypeParam::kDurable) GTEST_SKIP() << "backend is not durable";
+  using store::VersionedValue;
+  ASSERT_TRUE(this->Put("r", "k", "a").ok());
+  ASSERT_TRUE(this->PutIf("r", "k", "b", 1, 4).ok());
+  ASSERT_TRUE(this->Put("r", "gone", "x").ok());
+  ASSERT_TRUE(this->DeleteIf("r", "gone", 1).ok());
+  ASSERT_TRUE(this->Append(MakeAppend("r", "j", 0, 2), 6).ok());
+
+  for (uint64_t round = 0; round < 2; ++round) {
+    this->store_.reset();
+    this->store_ = this->backend_.Open();
+    ASSERT_NE(this->store_, nullptr);
+    EXPECT_EQ(this->Read("r", "k"), (VersionedValue{"b", 2 + round})) << round;
+    EXPECT_EQ(this->Read("r", "gone"), (VersionedValue{std::nullopt, 2})) << round;
+    EXPECT_EQ(this->PutIf("r", "k", "lost", 1, 9).code(), absl::StatusCode::kAborted);
+    EXPECT_EQ(this->PutIf("r", "gone", "lost", 0, 9).code(), absl::StatusCode::kAborted);
+    const absl::Status value = this->PutIf("r", "k", "lost", std::nullopt, 3);
+    EXPECT_TRUE(IsFenced(value)) << value;
+    const absl::Status journal = this->Append(MakeAppend("r", "j", 2, 1), 5);
+    EXPECT_TRUE(IsFenced(journal)) << journal;
+    if (round == 0) {
+      ASSERT_TRUE(this->PutIf("r", "k", "b", 2, 4).ok());
+    }
+  }
+  ASSERT_TRUE(this->Append(MakeAppend("r", "j", 2, 1), 6).ok());
+  EXPECT_EQ(this->Last("r", "j"), 3u);
+}
+
+// Many entities, each written by one of 16 threads with the version it last wrote; then a few
+// counters that all 16 threads increment by read, conditional write, retry when stale.
+TYPED_TEST_P(StoreContractTest, ConcurrentConditionalWriters) {
+  constexpr size_t kThreads = 16;
+  constexpr size_t kEntitiesPerThread = 25;
+  constexpr uint64_t kRounds = 4;
+  std::atomic<size_t> acknowledged{0};
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < kThreads; ++t) {
+    threads.emplace_back([this, t, &acknowledged] {
+      for (uint64_t round = 0; round < kRounds; ++round) {
+        CallbackTracker tracker(kEntitiesPerThread);
+        for (size_t e = 0; e < kEntitiesPerThread; ++e) {
+          store::WriteBatch batch;
+          batch.Put("own", std::to_string(t) + "/" + std::to_string(e), std::to_string(round),
+                    round);
+          batch.fence = round;
+          this->store_->Write(std::move(batch), tracker.Callback(e));
+        }
+        EXPECT_TRUE(tracker.WaitAll());
+        acknowledged += tracker.ok_once();
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(acknowledged.load(), kThreads * kEntitiesPerThread * kRounds);
+  size_t matching = 0;
+  for (size_t t = 0; t < kThreads; ++t) {
+    for (size_t e = 0; e < kEntitiesPerThread; ++e) {
+      matching += this->Read("own", std::to_string(t) + "/" + std::to_string(e)) ==
+                  store::VersionedValue{std::to_string(kRounds - 1), kRounds};
+    }
+  }
+  EXPECT_EQ(matching, kThreads * kEntitiesPerThread);
+
+  constexpr size_t kCounters = 3;
+  constexpr size_t kIncrements = 5;  // per thread and counter
+  std::atomic<size_t> unexpected{0};
+  threads.clear();
+  for (size_t t = 0; t < kThreads; ++t) {
+    threads.emplace_back([this, &unexpected] {
+      for (size_t i = 0; i < kIncrements * kCounters; ++i) {
+        const std::string key = "c" + std::to_string(i % kCounters);
+        for (int attempt = 0;; ++attempt) {
+          const store::VersionedValue read = this->Read("shared", key);
+          const long count = read.value ? ParseIndex(*read.value) : 0;
+          const absl::Status status =
+              this->PutIf("shared", key, std::to_string(count + 1), read.version);
+          if (status.ok()) break;
+          if (status.code() != absl::StatusCode::kAborted || attempt > 10'000) {
+            ADD_FAILURE() << status;
+            unexpected.fetch_add(1);
+            break;
+          }
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(unexpected.load(), 0u);
+  // No increment lost: as many as the threads made, and one version each.
+  for (size_t c = 0; c < kCounters; ++c) {
+    EXPECT_EQ(
+        this->Read("shared", "c" + std::to_string(c)),
+        (store::VersionedValue{std::to_string(kThreads * kIncrements), kThreads * kIncrements}))
+        << c;
+  }
+}
+
 REGISTER_TYPED_TEST_SUITE_P(
     StoreContractTest, PutThenGet, MissingKeyIsNullopt, OverwriteReplacesValue, DeleteRemovesValue,
     DeleteOfMissingKeySucceeds, EmptyValueIsNotMissing, BinaryValuesRoundTrip,
@@ -1086,6 +1527,13 @@ REGISTER_TYPED_TEST_SUITE_P(
     StaleAppendAfterConflictIsRejected, MisnumberedAppendIsInvalidArgument,
     EmptyAppendChecksExpectation, SnapshotsReplaceAndRoundTrip, RetentionDeletesCoveredEvents,
     RetentionWithinOneBatch, StreamInWriteOrderAcrossEntities, TypesHaveSeparateJournalsAndStreams,
-    PrefixKeysAndTypesDoNotMix, JournalsSurviveReopen, ManyJournals, ConcurrentJournalWriters);
+    PrefixKeysAndTypesDoNotMix, JournalsSurviveReopen, ManyJournals, ConcurrentJournalWriters,
+    // Versions and conditional writes.
+    VersionsCountPutsAndDeletes, ConditionalPutAndDelete, ConditionalMutationsOfOneKeyInOneBatch,
+    StaleVersionRejectsWholeBatch, PipelinedConditionalWrites,
+    // Fencing.
+    HigherOrEqualFenceAcceptedLowerFenced, FenceZeroAfterFencedWriteIsFenced,
+    FencedBatchAppliesNothing, FenceSharedByValueAndJournal, FencesArePerEntity,
+    PipelinedFencedWrites, VersionsAndFencesSurviveReopen, ConcurrentConditionalWriters);
 
 }  // namespace massa::store_contract

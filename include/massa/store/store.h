@@ -15,9 +15,17 @@
 // order they were written, numbered by offset (1, 2, 3...) for projections and subscribers.
 // An append names the sequence number the writer believes is the journal's last; a stale
 // expectation rejects the whole batch (ABORTED), so two writers never interleave.
+//
+// Sharing (several massa nodes on one database): every value has a version (0 when never
+// written; each put or delete adds one), and a mutation may name the version it expects
+// (ABORTED otherwise), like a journal append names its sequence. Every entity also remembers
+// the highest fencing token (owner epoch) that wrote it, its value or its journal; a batch whose
+// `fence` is lower than that of an entity it writes is rejected (FAILED_PRECONDITION, "fenced"),
+// so a node that lost an entity to a new owner can never overwrite the new owner's writes.
 #pragma once
 
 #include <cstddef>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -72,17 +80,35 @@ struct WriteBatch {
     std::string entity_type;
     std::string key;
     std::optional<std::string> value;  // nullopt = delete
+    // Conditional write: the version the writer read (0 = none was ever written). Any other
+    // version in the store rejects the batch with ABORTED. nullopt = unconditional.
+    std::optional<uint64_t> expected_version = std::nullopt;
   };
   std::vector<Mutation> mutations;
   std::vector<JournalAppend> appends;
+  // The writer's fencing token (owner epoch) for every entity the batch writes; 0 = none.
+  // Rejected with FAILED_PRECONDITION, nothing applied, when an entity written has been
+  // written with a higher token; otherwise the entity's token becomes max(its token, fence).
+  uint64_t fence = 0;
 
   bool empty() const { return mutations.empty() && appends.empty(); }
-  void Put(std::string entity_type, std::string key, std::string value) {
-    mutations.push_back({std::move(entity_type), std::move(key), std::move(value)});
+  void Put(std::string entity_type, std::string key, std::string value,
+           std::optional<uint64_t> expected_version = std::nullopt) {
+    mutations.push_back(
+        {std::move(entity_type), std::move(key), std::move(value), expected_version});
   }
-  void Delete(std::string entity_type, std::string key) {
-    mutations.push_back({std::move(entity_type), std::move(key), std::nullopt});
+  void Delete(std::string entity_type, std::string key,
+              std::optional<uint64_t> expected_version = std::nullopt) {
+    mutations.push_back({std::move(entity_type), std::move(key), std::nullopt, expected_version});
   }
+};
+
+// A value and its version (how many puts and deletes it has seen).
+struct VersionedValue {
+  std::optional<std::string> value;  // nullopt = never written, or deleted
+  uint64_t version = 0;
+
+  friend bool operator==(const VersionedValue&, const VersionedValue&) = default;
 };
 
 // Called once when a write is durable (OK) or has failed (nothing of the batch applied).
@@ -101,11 +127,19 @@ class Store {
  public:
   virtual ~Store() = default;
 
-  // Returns the value stored under (entity_type, key), or std::nullopt when there is none.
-  // May block on disk: call it from a blocking-pool thread, never from an ingress thread.
+  // Returns the value stored under (entity_type, key) with its version. May block on disk or
+  // the network: call it from a blocking-pool thread, never from an ingress thread.
   // Errors: UNAVAILABLE or INTERNAL when the backend cannot read.
-  [[nodiscard]] virtual absl::StatusOr<std::optional<std::string>> GetValue(
-      std::string_view entity_type, std::string_view key) = 0;
+  [[nodiscard]] virtual absl::StatusOr<VersionedValue> ReadValue(std::string_view entity_type,
+                                                                 std::string_view key) = 0;
+
+  // ReadValue without the version: the value, or std::nullopt when there is none.
+  [[nodiscard]] absl::StatusOr<std::optional<std::string>> GetValue(std::string_view entity_type,
+                                                                   std::string_view key) {
+    absl::StatusOr<VersionedValue> read = ReadValue(entity_type, key);
+    if (!read.ok()) return read.status();
+    return std::move(read->value);
+  }
 
   // The events of one entity with sequence >= `from_sequence`, in order, at most `limit`.
   // Events deleted by retention are not returned. Blocking, like GetValue.
@@ -128,12 +162,20 @@ class Store {
       std::string_view entity_type, uint64_t from_offset, size_t limit) = 0;
 
   // Applies `batch` atomically and durably, then calls `done`. Does not block on I/O.
-  // Writes are applied in the order Write was called. Errors: ABORTED when an append's
-  // expected sequence is stale, INVALID_ARGUMENT for a malformed append, UNAVAILABLE or
-  // INTERNAL when the backend failed; in every case nothing of the batch is applied.
+  // Writes to one entity are applied, and called back, in the order Write was called (writes
+  // to different entities may complete in any order). Errors: ABORTED when an append's
+  // expected sequence or a mutation's expected version is stale, FAILED_PRECONDITION when the
+  // batch is fenced, INVALID_ARGUMENT for a malformed append, UNAVAILABLE or INTERNAL when
+  // the backend failed (UNAVAILABLE also when the outcome is unknown, e.g. the connection was
+  // lost during commit: the batch may or may not be applied); in every other case nothing of
+  // the batch is applied.
   virtual void Write(WriteBatch batch, WriteCallback done) = 0;
 
   virtual StoreStats stats() const = 0;
+
+  // Whether the store can take writes now, as far as it knows without a round trip (for
+  // readiness): UNAVAILABLE with the reason when its database connection is down. Never blocks.
+  virtual absl::Status Health() const { return absl::OkStatus(); }
 };
 
 using StorePtr = std::unique_ptr<Store>;
@@ -151,5 +193,26 @@ struct RocksDbOptions {
 // flusher thread in groups: one WriteBatch and one fsync per group.
 // Errors: the database cannot be opened (locked by another process, bad path, corruption).
 [[nodiscard]] absl::StatusOr<StorePtr> OpenRocksDbStore(const RocksDbOptions& options);
+
+struct PostgresOptions {
+  // A libpq connection URI or key=value string, e.g.
+  // "postgresql://massa@db:5432/massa?sslmode=verify-full&sslrootcert=/etc/massa/ca.pem".
+  // TLS and every other libpq option pass through as they are.
+  std::string conninfo;
+  std::string password;      // used when not empty and the conninfo has none
+  int connections = 4;       // pool size: writer connections (one per write shard) + readers
+  // At start: how long to keep retrying a database that cannot be reached.
+  std::chrono::milliseconds connect_timeout{30'000};
+};
+
+// Connects to PostgreSQL, creates or migrates Massa's schema (recorded in a schema version
+// table) and returns a store. Writes go to one of `connections` shards by entity (one
+// connection each, order kept per entity); each shard commits the writes queued while its
+// previous transaction ran as one transaction (group commit). A lost connection fails the
+// writes in flight with UNAVAILABLE and is re-established with backoff.
+// Errors: UNAVAILABLE when the database was not reachable within connect_timeout;
+// FAILED_PRECONDITION when the schema is newer than this massa knows (naming both versions);
+// INVALID_ARGUMENT for a conninfo libpq cannot parse.
+[[nodiscard]] absl::StatusOr<StorePtr> OpenPostgresStore(const PostgresOptions& options);
 
 }  // namespace massa::store

@@ -5,6 +5,10 @@
 // events, so retention never lowers it) and its snapshot. Each entity type's stream maps
 // offsets to (key, sequence) pointers into the journals; a journaled event remembers its
 // offset so that retention can remove it from the stream too.
+//
+// Values keep their version after a delete (a deleted value is a slot with no value), so a
+// version never goes back. Fencing tokens are kept per entity, apart from values and
+// journals, and only once a batch with a fence above 0 has written the entity.
 
 #include <algorithm>
 #include <cstdint>
@@ -29,14 +33,12 @@ namespace {
 
 class MemoryStore final : public Store {
  public:
-  absl::StatusOr<std::optional<std::string>> GetValue(std::string_view entity_type,
-                                                      std::string_view key) override {
+  absl::StatusOr<VersionedValue> ReadValue(std::string_view entity_type,
+                                           std::string_view key) override {
     absl::MutexLock lock(&mu_);
-    auto type_it = values_.find(entity_type);
-    if (type_it == values_.end()) return std::nullopt;
-    auto it = type_it->second.find(key);
-    if (it == type_it->second.end()) return std::nullopt;
-    return it->second;
+    const ValueSlot* slot = FindValue(entity_type, key);
+    if (slot == nullptr) return VersionedValue{std::nullopt, 0};
+    return VersionedValue{slot->value, slot->version};
   }
 
   absl::StatusOr<std::vector<Event>> ReadEvents(std::string_view entity_type, std::string_view key,
@@ -127,16 +129,52 @@ class MemoryStore final : public Store {
     std::map<uint64_t, StreamEntry> entries;
   };
 
+  struct ValueSlot {
+    std::optional<std::string> value;  // nullopt = deleted (the version stays)
+    uint64_t version = 0;
+  };
+
   // std::less<> lets lookups take string_views without building strings.
-  using KeyToValue = std::map<std::string, std::string, std::less<>>;
+  using KeyToValue = std::map<std::string, ValueSlot, std::less<>>;
   using KeyToJournal = std::map<std::string, Journal, std::less<>>;
+  using KeyToFence = std::map<std::string, uint64_t, std::less<>>;
+  using EntityRef = std::pair<std::string_view, std::string_view>;  // (entity_type, key)
+
+  // The entry of (entity_type, key) in a map of maps by type (values_, journals_, fences_),
+  // or nullptr.
+  template <typename ByType>
+  static const typename ByType::mapped_type::mapped_type* Find(const ByType& by_type,
+                                                               std::string_view entity_type,
+                                                               std::string_view key) {
+    auto type_it = by_type.find(entity_type);
+    if (type_it == by_type.end()) return nullptr;
+    auto it = type_it->second.find(key);
+    return it == type_it->second.end() ? nullptr : &it->second;
+  }
+
+  const ValueSlot* FindValue(std::string_view entity_type, std::string_view key) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return Find(values_, entity_type, key);
+  }
+
+  uint64_t FenceOf(std::string_view entity_type, std::string_view key) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const uint64_t* token = Find(fences_, entity_type, key);
+    return token == nullptr ? 0 : *token;
+  }
+
+  // Every entity `batch` writes (with repetitions): its mutations', then its appends'.
+  static std::vector<EntityRef> EntitiesOf(const WriteBatch& batch) {
+    std::vector<EntityRef> out;
+    out.reserve(batch.mutations.size() + batch.appends.size());
+    for (const WriteBatch::Mutation& m : batch.mutations) out.emplace_back(m.entity_type, m.key);
+    for (const JournalAppend& a : batch.appends) out.emplace_back(a.entity_type, a.key);
+    return out;
+  }
 
   const Journal* FindJournal(std::string_view entity_type, std::string_view key) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    auto type_it = journals_.find(entity_type);
-    if (type_it == journals_.end()) return nullptr;
-    auto it = type_it->second.find(key);
-    return it == type_it->second.end() ? nullptr : &it->second;
+    return Find(journals_, entity_type, key);
   }
 
   const Event* FindEvent(std::string_view entity_type, std::string_view key,
@@ -147,19 +185,37 @@ class MemoryStore final : public Store {
     return it == journal->events.end() ? nullptr : &it->second.event;
   }
 
-  // OK when every append of `batch` fits the journals as they are plus the batch's earlier
-  // appends; changes nothing.
+  // OK when `batch` fits the store as it is: no entity it writes has a higher fence, and
+  // every expected version and sequence matches the store plus the batch's earlier
+  // mutations and appends. Changes nothing. The order of the checks is journal_checks.h's.
   absl::Status Check(const WriteBatch& batch) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    // Malformed appends first, as the RocksDB store does, so that a batch with both kinds of
-    // error fails the same way on every backend.
     for (const JournalAppend& append : batch.appends) {
       absl::Status shape = internal::CheckAppendShape(append);
       if (!shape.ok()) return shape;
     }
+    for (const auto& [entity_type, key] : EntitiesOf(batch)) {
+      const uint64_t token = FenceOf(entity_type, key);
+      if (batch.fence < token) return internal::Fenced(entity_type, key, batch.fence, token);
+    }
+    // Versions after this batch's earlier mutations, for values it writes twice.
+    std::map<EntityRef, uint64_t> versions;
+    for (const WriteBatch::Mutation& m : batch.mutations) {
+      const EntityRef id(m.entity_type, m.key);
+      uint64_t version = 0;
+      if (auto it = versions.find(id); it != versions.end()) {
+        version = it->second;
+      } else if (const ValueSlot* slot = FindValue(m.entity_type, m.key)) {
+        version = slot->version;
+      }
+      if (m.expected_version.has_value() && *m.expected_version != version) {
+        return internal::StaleVersion(m.entity_type, m.key, *m.expected_version, version);
+      }
+      versions[id] = version + 1;
+    }
     // Last sequences after this batch's earlier appends, for entities it appends to twice.
-    std::map<std::pair<std::string_view, std::string_view>, uint64_t> in_batch;
+    std::map<EntityRef, uint64_t> in_batch;
     for (const JournalAppend& append : batch.appends) {
-      const std::pair<std::string_view, std::string_view> id(append.entity_type, append.key);
+      const EntityRef id(append.entity_type, append.key);
       uint64_t last = 0;
       if (auto it = in_batch.find(id); it != in_batch.end()) {
         last = it->second;
@@ -176,15 +232,16 @@ class MemoryStore final : public Store {
   }
 
   void Apply(WriteBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    for (WriteBatch::Mutation& m : batch.mutations) {
-      if (m.value.has_value()) {
-        values_[std::move(m.entity_type)].insert_or_assign(std::move(m.key), std::move(*m.value));
-        continue;
+    if (batch.fence > 0) {
+      for (const auto& [entity_type, key] : EntitiesOf(batch)) {
+        uint64_t& token = fences_[std::string(entity_type)][std::string(key)];
+        token = std::max(token, batch.fence);
       }
-      auto type_it = values_.find(m.entity_type);
-      if (type_it == values_.end()) continue;
-      type_it->second.erase(m.key);
-      if (type_it->second.empty()) values_.erase(type_it);
+    }
+    for (WriteBatch::Mutation& m : batch.mutations) {
+      ValueSlot& slot = values_[std::move(m.entity_type)][std::move(m.key)];
+      slot.value = std::move(m.value);
+      ++slot.version;
     }
     for (JournalAppend& append : batch.appends) {
       if (append.events.empty() && !append.snapshot.has_value()) continue;  // only a check
@@ -212,6 +269,7 @@ class MemoryStore final : public Store {
   std::map<std::string, KeyToValue, std::less<>> values_ ABSL_GUARDED_BY(mu_);      // by type
   std::map<std::string, KeyToJournal, std::less<>> journals_ ABSL_GUARDED_BY(mu_);  // by type
   std::map<std::string, Stream, std::less<>> streams_ ABSL_GUARDED_BY(mu_);         // by type
+  std::map<std::string, KeyToFence, std::less<>> fences_ ABSL_GUARDED_BY(mu_);      // by type
   StoreStats stats_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -25,13 +25,25 @@ std::string KindAnd(char kind, std::string_view rest) {
   return out;
 }
 
+// kind | varint(len(entity_type)) | entity_type | key
+std::string ValueKeyOfKind(char kind, std::string_view entity_type, std::string_view key) {
+  std::string out;
+  out.reserve(1 + 10 + entity_type.size() + key.size());
+  out.push_back(kind);
+  AppendString(&out, entity_type);
+  out.append(key);
+  return out;
+}
+
 // Reads records; every method returns false on truncated or malformed input.
 class Decoder {
  public:
   explicit Decoder(std::string_view in) : in_(in) {}
 
-  bool Format() {
-    if (in_.empty() || in_[0] != kFormatV1) return false;
+  bool Format() { return Format(kFormatV1); }
+
+  bool Format(char format) {
+    if (in_.empty() || in_[0] != format) return false;
     in_.remove_prefix(1);
     return true;
   }
@@ -97,13 +109,12 @@ uint64_t GetBigEndian64(const char* in) {
   return v;
 }
 
+std::string VersionedValueKey(std::string_view entity_type, std::string_view key) {
+  return ValueKeyOfKind(kVersionedValueKind, entity_type, key);
+}
+
 std::string ValueKey(std::string_view entity_type, std::string_view key) {
-  std::string out;
-  out.reserve(1 + 10 + entity_type.size() + key.size());
-  out.push_back(kValueKind);
-  AppendString(&out, entity_type);
-  out.append(key);
-  return out;
+  return ValueKeyOfKind(kValueKind, entity_type, key);
 }
 
 std::string EntityId(std::string_view entity_type, std::string_view key) {
@@ -174,9 +185,17 @@ void SetEventOffset(std::string* record, uint64_t offset) {
 }
 
 std::string EncodeHead(const Head& head) {
-  std::string out(1, kFormatV1);
+  std::string out(1, kFormatV2);
   AppendVarint(&out, head.last);
   AppendVarint(&out, head.deleted_through);
+  AppendVarint(&out, head.fence);
+  return out;
+}
+
+std::string EncodeValueHeader(uint64_t version, bool present) {
+  std::string out(1, kFormatV1);
+  AppendVarint(&out, version);
+  out.push_back(present ? 1 : 0);
   return out;
 }
 
@@ -230,8 +249,26 @@ bool DecodeEventOffset(std::string_view record, uint64_t* offset) {
 
 bool DecodeHead(std::string_view record, Head* head) {
   Decoder d(record);
-  return d.Format() && d.Varint(&head->last) && d.Varint(&head->deleted_through) && d.done() &&
-         head->deleted_through <= head->last;
+  const bool with_fence = !d.Format(kFormatV1);
+  if (with_fence && !d.Format(kFormatV2)) return false;
+  if (!d.Varint(&head->last) || !d.Varint(&head->deleted_through)) return false;
+  head->fence = 0;
+  if (with_fence && !d.Varint(&head->fence)) return false;
+  return d.done() && head->deleted_through <= head->last;
+}
+
+bool DecodeValue(std::string_view record, uint64_t* version,
+                 std::optional<std::string_view>* value) {
+  Decoder d(record);
+  if (!d.Format() || !d.Varint(version) || d.done()) return false;
+  const std::string_view rest = d.Rest();
+  if (rest[0] == 0 && rest.size() == 1) {
+    *value = std::nullopt;
+    return true;
+  }
+  if (rest[0] != 1) return false;
+  *value = rest.substr(1);
+  return true;
 }
 
 bool DecodeSnapshot(std::string_view record, Snapshot* snapshot) {

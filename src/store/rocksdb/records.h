@@ -11,9 +11,10 @@
 // varint(len(key)) | key (prefix-free), and be64 a big-endian uint64, so that bytewise order
 // is numeric order.
 //
-//   'v' varint(len(type)) type key           -> the value (value entities)
+//   'w' varint(len(type)) type key           -> value record (value entities)
+//   'v' varint(len(type)) type key           -> legacy value: the bytes as given, no version
 //   'e' id be64(sequence)                    -> event record: one journaled event
-//   'h' id                                   -> head record
+//   'h' id                                   -> head record: journal head and fencing token
 //   's' id                                   -> snapshot record
 //   't' varint(len(type)) type be64(offset)  -> stream record
 //   'o' varint(len(type)) type               -> offset record
@@ -22,6 +23,21 @@
 // never lowers it; the type stream's last offset is stored apart from the stream for the same
 // reason (deriving it from the last 't' key would reuse offsets once retention had deleted
 // the stream's tail).
+//
+// Versions. A value record starts with the value's version (the puts and deletes it has
+// seen), so a value write is one record, as before versions, and the value and its version
+// can never disagree. A delete writes a value record without a value, so a version never goes
+// back. Before versions, values were stored bare under 'v' (and no 'w' record exists): such a
+// value counts as version kUnversionedValueVersion (1: it was written at least once), a
+// missing one as 0. The first write of such an entity's value writes its 'w' record and
+// deletes its 'v' record in the same batch; 'v' records are never written any more. So data
+// dirs from before versions stay readable and writable; a massa from before versions no
+// longer sees values written since.
+//
+// Fences. The highest fencing token that wrote an entity (its value or its journal) is kept in
+// its head record, which is written only when the token rises or the journal changes: a
+// value write under an unchanged fence writes nothing but its value record. Heads of format 1
+// (from before fences) read as fence 0.
 //
 // The stream holds pointers, (key, sequence), not copies of the events: an event's payload
 // (possibly megabytes) is written once, so the WAL, memtable and compactions carry it once,
@@ -35,14 +51,18 @@
 //   event:    format | be64(offset) | varint(sequence) | str(type) | str(payload)
 //             | varint(uint64(timestamp_ms)) | varint(n) | n x (str(name) str(value))
 //             (the offset has a fixed width so that the flusher can fill it in place)
-//   head:     format | varint(last sequence) | varint(deleted through: retention deleted
-//             the events up to this sequence)
+//   head:     kFormatV2 | varint(last sequence) | varint(deleted through: retention deleted
+//             the events up to this sequence) | varint(fence)
+//             (written before fences: kFormatV1 | varint(last) | varint(deleted through))
+//   value:    format | varint(version) | byte(1: value follows, 0: deleted) | the value (the
+//             rest of the record; empty when deleted)
 //   snapshot: format | varint(sequence) | state (the rest of the record)
 //   stream:   format | str(key) | varint(sequence)
 //   offset:   format | varint(last offset)
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -51,7 +71,8 @@
 
 namespace massa::store::records {
 
-inline constexpr char kValueKind = 'v';
+inline constexpr char kVersionedValueKind = 'w';
+inline constexpr char kValueKind = 'v';  // legacy: read, deleted, never written
 inline constexpr char kEventKind = 'e';
 inline constexpr char kHeadKind = 'h';
 inline constexpr char kSnapshotKind = 's';
@@ -59,6 +80,10 @@ inline constexpr char kStreamKind = 't';
 inline constexpr char kOffsetKind = 'o';
 
 inline constexpr char kFormatV1 = 1;
+inline constexpr char kFormatV2 = 2;  // head records with a fence
+
+// The version of a legacy 'v' value, written before versions existed (see above).
+inline constexpr uint64_t kUnversionedValueVersion = 1;
 
 void AppendVarint(std::string* out, uint64_t v);
 void AppendBigEndian64(std::string* out, uint64_t v);
@@ -67,7 +92,8 @@ uint64_t GetBigEndian64(const char* in);
 
 // ---- Keys ----
 
-std::string ValueKey(std::string_view entity_type, std::string_view key);
+std::string VersionedValueKey(std::string_view entity_type, std::string_view key);
+std::string ValueKey(std::string_view entity_type, std::string_view key);  // legacy
 std::string EntityId(std::string_view entity_type, std::string_view key);
 // 'e' id: the prefix of all the entity's journal keys, each followed by be64(sequence).
 std::string JournalPrefix(std::string_view id);
@@ -85,9 +111,11 @@ std::string PrefixSuccessor(std::string prefix);
 
 // ---- Records ----
 
+// An entity's head record.
 struct Head {
   uint64_t last = 0;             // the journal's last sequence
   uint64_t deleted_through = 0;  // retention deleted the events up to this sequence
+  uint64_t fence = 0;            // the highest fencing token that wrote the entity
 
   friend bool operator==(const Head&, const Head&) = default;
 };
@@ -95,7 +123,11 @@ struct Head {
 // The event record, with stream offset 0 until SetEventOffset fills it in.
 std::string EncodeEvent(const Event& event);
 void SetEventOffset(std::string* record, uint64_t offset);
+// Always format 2.
 std::string EncodeHead(const Head& head);
+// A value record is this header followed by the value (nothing when `present` is false), so
+// that a large value can go into a write batch without being copied into a record first.
+std::string EncodeValueHeader(uint64_t version, bool present);
 std::string EncodeSnapshot(const Snapshot& snapshot);
 std::string EncodeStreamPointer(std::string_view key, uint64_t sequence);
 std::string EncodeOffset(uint64_t offset);
@@ -104,7 +136,11 @@ std::string EncodeOffset(uint64_t offset);
 [[nodiscard]] bool DecodeEvent(std::string_view record, Event* event, uint64_t* offset);
 // Reads only the stream offset of an event record.
 [[nodiscard]] bool DecodeEventOffset(std::string_view record, uint64_t* offset);
+// Reads both formats; a format 1 record reads with fence 0.
 [[nodiscard]] bool DecodeHead(std::string_view record, Head* head);
+// `*value` points into `record`, or is nullopt for a deleted value.
+[[nodiscard]] bool DecodeValue(std::string_view record, uint64_t* version,
+                               std::optional<std::string_view>* value);
 [[nodiscard]] bool DecodeSnapshot(std::string_view record, Snapshot* snapshot);
 [[nodiscard]] bool DecodeStreamPointer(std::string_view record, std::string* key,
                                        uint64_t* sequence);

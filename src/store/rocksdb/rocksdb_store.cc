@@ -4,16 +4,22 @@
 // Group commit: Write() checks an append's shape and encodes its records on the caller's
 // thread, appends the write to a queue and wakes the single flusher thread. The flusher takes
 // everything queued and builds one rocksdb::WriteBatch from it, in write order: for each
-// write it checks the appends' expected sequences against the heads as they will be after
-// the group's earlier writes (a stale write is dropped from the batch with a save point and
-// fails alone), assigns stream offsets and adds the write's records. It then writes the batch
+// write it checks the fences of the entities it writes, its mutations' expected versions and
+// its appends' expected sequences against the entities as they will be after the group's
+// earlier writes (a write that fails a check is dropped from the batch with a save point and
+// fails alone), assigns stream offsets and adds the write's records: value records with
+// their versions, events, and the head record of every entity whose journal head or fence
+// it changed. It then writes the batch
 // (one WAL record, one fsync when options.sync) and hands the group with each write's status
 // to the completer thread, which calls the callbacks in write order while the flusher
 // writes the next group.
 //
-// The flusher caches heads and last offsets of what is durable. Changes made while building
-// a group live in a per-group overlay and reach the caches only once the group is written;
-// a failed write drops the overlay and clears the caches, so they never run ahead of disk.
+// The flusher caches what it knows of entities (journal heads, fences, value versions) and
+// the last offsets of what is durable, so a value write checks its version and fence without
+// a read, and writes one record. Changes
+// made while building a group live in a per-group overlay and reach the caches only once the
+// group is written; a failed write drops the overlay and clears the caches, so they never run
+// ahead of disk.
 
 #include <pthread.h>
 
@@ -58,8 +64,8 @@ namespace {
 
 using records::Head;
 
-// Heads cached by the flusher before the cache is cleared (~100 bytes each).
-constexpr size_t kMaxCachedHeads = 1 << 16;
+// Entities cached by the flusher before the cache is cleared (~120 bytes each).
+constexpr size_t kMaxCachedEntities = 1 << 16;
 constexpr size_t kMaxCachedOffsets = 1 << 12;
 
 std::string_view View(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
@@ -153,14 +159,17 @@ class RocksDbStore final : public Store {
     if (!s.ok()) spdlog::warn("store: closing {} failed: {}", path_, s.ToString());
   }
 
-  absl::StatusOr<std::optional<std::string>> GetValue(std::string_view entity_type,
-                                                      std::string_view key) override {
-    std::string value;
-    rocksdb::Status s =
-        db_->Get(rocksdb::ReadOptions(), records::ValueKey(entity_type, key), &value);
-    if (s.IsNotFound()) return std::nullopt;
-    if (!s.ok()) return FromRocksDb(s, "store: reading from " + path_);
-    return value;
+  absl::StatusOr<VersionedValue> ReadValue(std::string_view entity_type,
+                                           std::string_view key) override {
+    EntityRecords read;
+    absl::Status status = ReadEntityRecords(entity_type, key, /*head_id=*/std::nullopt, &read);
+    if (!status.ok()) return status;
+    VersionedValue out;
+    std::optional<std::string_view> value;
+    status = DecodeValueRecords(entity_type, key, read, &out.version, &value);
+    if (!status.ok()) return status;
+    if (value.has_value()) out.value.emplace(*value);
+    return out;
   }
 
   absl::StatusOr<std::vector<Event>> ReadEvents(std::string_view entity_type, std::string_view key,
@@ -199,8 +208,7 @@ class RocksDbStore final : public Store {
 
   absl::StatusOr<uint64_t> ReadLastSequence(std::string_view entity_type,
                                             std::string_view key) override {
-    absl::StatusOr<Head> head =
-        ReadHead(rocksdb::ReadOptions(), records::EntityId(entity_type, key));
+    absl::StatusOr<Head> head = ReadHead(records::EntityId(entity_type, key));
     if (!head.ok()) return head.status();
     return head->last;
   }
@@ -290,6 +298,7 @@ class RocksDbStore final : public Store {
   void Write(WriteBatch batch, WriteCallback done) override {
     Pending pending;
     pending.done = std::move(done);
+    pending.fence = batch.fence;
     for (const JournalAppend& append : batch.appends) {
       pending.rejected = internal::CheckAppendShape(append);
       if (!pending.rejected.ok()) break;
@@ -298,7 +307,13 @@ class RocksDbStore final : public Store {
     if (pending.rejected.ok()) {
       pending.ops.reserve(batch.mutations.size());
       for (WriteBatch::Mutation& m : batch.mutations) {
-        pending.ops.push_back({records::ValueKey(m.entity_type, m.key), std::move(m.value)});
+        Op& op = pending.ops.emplace_back();
+        op.id = records::EntityId(m.entity_type, m.key);
+        op.value_key = records::VersionedValueKey(m.entity_type, m.key);
+        op.entity_type = std::move(m.entity_type);
+        op.key = std::move(m.key);
+        op.value = std::move(m.value);
+        op.expected_version = m.expected_version;
       }
       pending.appends.reserve(batch.appends.size());
       for (JournalAppend& append : batch.appends) pending.appends.push_back(Encode(append));
@@ -313,8 +328,12 @@ class RocksDbStore final : public Store {
 
  private:
   struct Op {
-    std::string key;                   // encoded
+    std::string entity_type;
+    std::string key;
+    std::string id;                    // records::EntityId(entity_type, key)
+    std::string value_key;             // records::VersionedValueKey(entity_type, key)
     std::optional<std::string> value;  // nullopt = delete
+    std::optional<uint64_t> expected_version;
   };
   struct EncodedEvent {
     uint64_t sequence = 0;
@@ -334,6 +353,7 @@ class RocksDbStore final : public Store {
   struct Pending {
     std::vector<Op> ops;
     std::vector<EncodedAppend> appends;
+    uint64_t fence = 0;
     absl::Status rejected;  // not OK: failed the shape checks in Write; nothing to apply
     WriteCallback done;
   };
@@ -342,16 +362,31 @@ class RocksDbStore final : public Store {
     std::vector<absl::Status> statuses;  // one per write of `group`
   };
 
-  // A head as the group being built leaves it, and the events the group's batch puts into
-  // the journal (a later retention in the same group must delete their stream entries).
-  struct GroupHead {
+  // What the flusher knows of an entity: its head record and its value's version.
+  struct Entity {
     Head head;
-    std::vector<std::pair<uint64_t, uint64_t>> batched;  // (sequence, offset)
+    uint64_t value_version = 0;
+    bool legacy_value = false;  // a 'v' record, to delete with the next value write
   };
+  // An entity as the group being built leaves it, and the events the group's batch puts into
+  // the journal (a later retention in the same group must delete their stream entries).
+  struct GroupEntity {
+    Entity entity;
+    std::vector<std::pair<uint64_t, uint64_t>> batched;  // (sequence, offset)
+    uint64_t touched_by = 0;  // the number of the last write of the group that touched it
+  };
+  using EntityMap = std::unordered_map<std::string, GroupEntity>;  // by entity id
   // What the group being built changes, on top of the caches (and the disk).
   struct GroupState {
-    std::unordered_map<std::string, GroupHead> heads;        // by entity id
+    EntityMap entities;
     std::unordered_map<std::string, uint64_t> last_offsets;  // by entity type
+    uint64_t writes = 0;                                     // numbers the group's writes
+  };
+  // An entity one write touches, and its overlay entry as it was before the write. Pointers
+  // into EntityMap stay valid while entries are added.
+  struct Touched {
+    EntityMap::value_type* entry;
+    GroupEntity saved;
   };
 
   static EncodedAppend Encode(JournalAppend& append) {
@@ -435,7 +470,9 @@ class RocksDbStore final : public Store {
     std::vector<absl::Status> statuses(group.size());
     size_t bytes = 0;
     for (const Pending& p : group) {
-      for (const Op& op : p.ops) bytes += op.key.size() + (op.value ? op.value->size() : 0) + 16;
+      for (const Op& op : p.ops) {
+        bytes += op.value_key.size() + (op.value ? op.value->size() : 0) + op.id.size() + 64;
+      }
       for (const EncodedAppend& a : p.appends) {
         for (const EncodedEvent& e : a.events) {
           bytes += e.key.size() + e.record.size() + 2 * a.id.size() + a.key.size() + 64;
@@ -469,14 +506,15 @@ class RocksDbStore final : public Store {
       spdlog::error("{} ({} writes failed)", written.ToString(), failed);
       // Nothing of the group is on disk. The caches never held the group's changes; clear
       // them all the same, in case the failure left the disk other than it was.
-      head_cache_.clear();
+      entity_cache_.clear();
       offset_cache_.clear();
       return statuses;
     }
     flushes_.fetch_add(1, std::memory_order_relaxed);
-    for (auto& [id, group_head] : state.heads) {
-      if (head_cache_.size() >= kMaxCachedHeads && !head_cache_.contains(id)) head_cache_.clear();
-      head_cache_[id] = group_head.head;
+    for (auto& [id, group_entity] : state.entities) {
+      if (entity_cache_.size() >= kMaxCachedEntities && !entity_cache_.contains(id))
+        entity_cache_.clear();
+      entity_cache_[id] = group_entity.entity;
     }
     for (auto& [type, offset] : state.last_offsets) {
       if (offset_cache_.size() >= kMaxCachedOffsets && !offset_cache_.contains(type)) {
@@ -487,35 +525,28 @@ class RocksDbStore final : public Store {
     return statuses;
   }
 
-  // Adds one write to `wb` and its effects to `state`, or, when one of its appends does not
-  // fit (or a read it needs fails), leaves both as they were and returns the error.
+  // Adds one write to `wb` and its effects to `state`, or, when it fails a check (or a read it
+  // needs fails), leaves both as they were and returns the error.
   absl::Status AddToBatch(Pending& p, GroupState* state, rocksdb::WriteBatch* wb) {
+    ++state->writes;
     // Undo log: the overlay entries this write may change, as they were before it.
-    std::vector<std::pair<std::string, std::optional<GroupHead>>> saved_heads;
+    std::vector<Touched> touched;
     std::vector<std::pair<std::string, std::optional<uint64_t>>> saved_offsets;
     for (const EncodedAppend& a : p.appends) {
-      auto h = state->heads.find(a.id);
-      saved_heads.emplace_back(a.id,
-                               h == state->heads.end() ? std::nullopt : std::optional(h->second));
       auto o = state->last_offsets.find(a.entity_type);
       saved_offsets.emplace_back(
           a.entity_type, o == state->last_offsets.end() ? std::nullopt : std::optional(o->second));
     }
     wb->SetSavePoint();
-    absl::Status status = AddToBatchUnchecked(p, state, wb);
+    absl::Status status = AddToBatchUnchecked(p, state, &touched, wb);
     if (status.ok()) {
       rocksdb::Status popped = wb->PopSavePoint();
       if (popped.ok()) return absl::OkStatus();
       status = FromRocksDb(popped, "store: building a write batch for " + path_);
     }
+    // An entry loaded by this write goes back to what was loaded: the state on disk.
+    for (Touched& t : touched) t.entry->second = std::move(t.saved);
     // Restored in reverse, so an entry saved twice ends as it was first.
-    for (auto it = saved_heads.rbegin(); it != saved_heads.rend(); ++it) {
-      if (it->second) {
-        state->heads[it->first] = *std::move(it->second);
-      } else {
-        state->heads.erase(it->first);
-      }
-    }
     for (auto it = saved_offsets.rbegin(); it != saved_offsets.rend(); ++it) {
       if (it->second) {
         state->last_offsets[it->first] = *it->second;
@@ -532,22 +563,71 @@ class RocksDbStore final : public Store {
     return status;
   }
 
-  absl::Status AddToBatchUnchecked(Pending& p, GroupState* state, rocksdb::WriteBatch* wb) {
+  // The overlay entry of an entity the write `p` writes, loaded first and recorded in
+  // `touched` the first time the write touches it; FAILED_PRECONDITION when p is fenced.
+  absl::StatusOr<GroupEntity*> Touch(const Pending& p, const std::string& id,
+                                     std::string_view entity_type, std::string_view key,
+                                     GroupState* state, std::vector<Touched>* touched) {
+    absl::StatusOr<EntityMap::value_type*> entry = EntityFor(id, entity_type, key, state);
+    if (!entry.ok()) return entry.status();
+    GroupEntity& h = (*entry)->second;
+    if (h.touched_by != state->writes) {
+      touched->push_back({*entry, h});
+      h.touched_by = state->writes;
+    }
+    if (p.fence < h.entity.head.fence) {
+      return internal::Fenced(entity_type, key, p.fence, h.entity.head.fence);
+    }
+    return &h;
+  }
+
+  absl::Status AddToBatchUnchecked(Pending& p, GroupState* state, std::vector<Touched>* touched,
+                                   rocksdb::WriteBatch* wb) {
     auto check = [this](const rocksdb::Status& s) {
       return FromRocksDb(s, "store: building a write batch for " + path_);
     };
+    // Fences first (journal_checks.h): every entity the write touches, loaded into the overlay.
+    std::vector<GroupEntity*> op_entities;
+    op_entities.reserve(p.ops.size());
     for (const Op& op : p.ops) {
-      absl::Status s = check(op.value ? wb->Put(op.key, *op.value) : wb->Delete(op.key));
+      absl::StatusOr<GroupEntity*> h = Touch(p, op.id, op.entity_type, op.key, state, touched);
+      if (!h.ok()) return h.status();
+      op_entities.push_back(*h);
+    }
+    std::vector<GroupEntity*> append_entities;
+    append_entities.reserve(p.appends.size());
+    for (const EncodedAppend& a : p.appends) {
+      absl::StatusOr<GroupEntity*> h = Touch(p, a.id, a.entity_type, a.key, state, touched);
+      if (!h.ok()) return h.status();
+      append_entities.push_back(*h);
+    }
+    for (size_t i = 0; i < p.ops.size(); ++i) {
+      const Op& op = p.ops[i];
+      Entity& e = op_entities[i]->entity;
+      if (op.expected_version.has_value() && *op.expected_version != e.value_version) {
+        return internal::StaleVersion(op.entity_type, op.key, *op.expected_version,
+                                      e.value_version);
+      }
+      ++e.value_version;
+      // The header and the value go into the batch as they are: the value is not copied.
+      const std::string header = records::EncodeValueHeader(e.value_version, op.value.has_value());
+      const rocksdb::Slice key_part(op.value_key);
+      rocksdb::Slice value_parts[2] = {header, rocksdb::Slice()};
+      if (op.value) value_parts[1] = *op.value;
+      absl::Status s =
+          check(wb->Put(rocksdb::SliceParts(&key_part, 1), rocksdb::SliceParts(value_parts, 2)));
+      if (s.ok() && e.legacy_value) {
+        s = check(wb->Delete(records::ValueKey(op.entity_type, op.key)));
+        e.legacy_value = false;
+      }
       if (!s.ok()) return s;
     }
-    for (EncodedAppend& a : p.appends) {
-      absl::StatusOr<GroupHead*> found = HeadFor(a.id, state);
-      if (!found.ok()) return found.status();
-      GroupHead& h = **found;
-      if (h.head.last != a.expected) {
-        return internal::StaleExpectation(a.entity_type, a.key, a.expected, h.head.last);
+    for (size_t i = 0; i < p.appends.size(); ++i) {
+      EncodedAppend& a = p.appends[i];
+      GroupEntity& h = *append_entities[i];
+      if (h.entity.head.last != a.expected) {
+        return internal::StaleExpectation(a.entity_type, a.key, a.expected, h.entity.head.last);
       }
-      const Head before = h.head;
       // Retention in this append: its own covered events are never written.
       const uint64_t covered = a.delete_covered ? a.snapshot_sequence.value_or(0) : 0;
       if (!a.events.empty()) {
@@ -568,33 +648,37 @@ class RocksDbStore final : public Store {
         absl::Status s =
             check(wb->Put(records::OffsetKey(a.entity_type), records::EncodeOffset(**last_offset)));
         if (!s.ok()) return s;
-        h.head.last = a.events.back().sequence;
+        h.entity.head.last = a.events.back().sequence;
       }
       if (a.snapshot_sequence.has_value()) {
         absl::Status s = check(wb->Put(records::SnapshotKey(a.id), a.snapshot_record));
         if (!s.ok()) return s;
       }
-      if (covered > h.head.deleted_through) {
+      if (covered > h.entity.head.deleted_through) {
         absl::Status s = DeleteCovered(a, covered, &h, wb);
         if (!s.ok()) return s;
       }
-      if (h.head.last != before.last || h.head.deleted_through != before.deleted_through) {
-        absl::Status s = check(wb->Put(records::HeadKey(a.id), records::EncodeHead(h.head)));
-        if (!s.ok()) return s;
-      }
+    }
+    // One head record per entity whose journal head or fence the write changed.
+    for (Touched& t : *touched) {
+      Head& head = t.entry->second.entity.head;
+      head.fence = std::max(head.fence, p.fence);
+      if (head == t.saved.entity.head) continue;
+      absl::Status s = check(wb->Put(records::HeadKey(t.entry->first), records::EncodeHead(head)));
+      if (!s.ok()) return s;
     }
     return absl::OkStatus();
   }
 
-  // Retention: deletes the entity's events after h->head.deleted_through up to `covered`
+  // Retention: deletes the entity's events after h->entity.head.deleted_through up to `covered`
   // from the journal and the stream: those on disk (their records say where they are in the
   // stream) and those this group's batch put in.
-  absl::Status DeleteCovered(const EncodedAppend& a, uint64_t covered, GroupHead* h,
+  absl::Status DeleteCovered(const EncodedAppend& a, uint64_t covered, GroupEntity* h,
                              rocksdb::WriteBatch* wb) {
     auto check = [this](const rocksdb::Status& s) {
       return FromRocksDb(s, "store: building a write batch for " + path_);
     };
-    const std::string begin = records::JournalKey(a.id, h->head.deleted_through + 1);
+    const std::string begin = records::JournalKey(a.id, h->entity.head.deleted_through + 1);
     const std::string end = covered == UINT64_MAX
                                 ? records::PrefixSuccessor(records::JournalPrefix(a.id))
                                 : records::JournalKey(a.id, covered + 1);
@@ -629,23 +713,97 @@ class RocksDbStore final : public Store {
     // One range tombstone covers the events on disk and those earlier in this batch.
     absl::Status s = check(wb->DeleteRange(begin, end));
     if (!s.ok()) return s;
-    h->head.deleted_through = covered;
+    h->entity.head.deleted_through = covered;
     return absl::OkStatus();
   }
 
-  // The head of entity `id` in the group's overlay, loaded from the cache or disk first.
-  absl::StatusOr<GroupHead*> HeadFor(const std::string& id, GroupState* state) {
-    auto it = state->heads.find(id);
-    if (it != state->heads.end()) return &it->second;
-    GroupHead loaded;
-    if (auto cached = head_cache_.find(id); cached != head_cache_.end()) {
-      loaded.head = cached->second;
+  // The overlay entry of entity `id`, loaded from the cache or disk first.
+  absl::StatusOr<EntityMap::value_type*> EntityFor(const std::string& id,
+                                                   std::string_view entity_type,
+                                                   std::string_view key, GroupState* state) {
+    auto it = state->entities.find(id);
+    if (it != state->entities.end()) return &*it;
+    GroupEntity loaded;
+    if (auto cached = entity_cache_.find(id); cached != entity_cache_.end()) {
+      loaded.entity = cached->second;
     } else {
-      absl::StatusOr<Head> head = ReadHead(rocksdb::ReadOptions(), id);
-      if (!head.ok()) return head.status();
-      loaded.head = *head;
+      absl::StatusOr<Entity> entity = LoadEntity(id, entity_type, key);
+      if (!entity.ok()) return entity.status();
+      loaded.entity = *entity;
     }
-    return &state->heads.emplace(id, std::move(loaded)).first->second;
+    return &*state->entities.emplace(id, std::move(loaded)).first;
+  }
+
+  // Entity `id` from disk: its head record and its value's version. On a cache miss only: the
+  // version is in the value record, so this reads the value (usually in the block cache, as
+  // the runtime has just read it to activate the entity).
+  absl::StatusOr<Entity> LoadEntity(std::string_view id, std::string_view entity_type,
+                                    std::string_view key) {
+    EntityRecords read;
+    absl::Status status = ReadEntityRecords(entity_type, key, id, &read);
+    if (!status.ok()) return status;
+    Entity entity;
+    if (read.present[kHeadRecord] &&
+        !records::DecodeHead(View(read.found[kHeadRecord]), &entity.head)) {
+      return absl::DataLossError(absl::StrCat("store: the head record of ",
+                                              internal::EntityName(entity_type, key), " in ", path_,
+                                              " is unreadable"));
+    }
+    std::optional<std::string_view> value;
+    status = DecodeValueRecords(entity_type, key, read, &entity.value_version, &value);
+    if (!status.ok()) return status;
+    entity.legacy_value = read.present[kLegacyValue];
+    return entity;
+  }
+
+  // An entity's records, as read at one sequence number (records.h).
+  enum EntityRecord { kValueRecord, kLegacyValue, kHeadRecord };
+  struct EntityRecords {
+    rocksdb::PinnableSlice found[3];  // by EntityRecord; pinned, not copied, when cached
+    bool present[3] = {false, false, false};
+  };
+
+  // Reads the value records of (entity_type, key), and its head record when `head_id` is set,
+  // in one MultiGet, so at one sequence number: a reader never misses a legacy value being
+  // replaced by its value record, and the flusher sees a head and a value of one moment.
+  absl::Status ReadEntityRecords(std::string_view entity_type, std::string_view key,
+                                 std::optional<std::string_view> head_id, EntityRecords* out) {
+    const std::string keys[3] = {records::VersionedValueKey(entity_type, key),
+                                 records::ValueKey(entity_type, key),
+                                 head_id ? records::HeadKey(*head_id) : std::string()};
+    const rocksdb::Slice slices[3] = {keys[0], keys[1], keys[2]};
+    rocksdb::Status statuses[3];
+    const size_t n = head_id ? 3 : 2;
+    db_->MultiGet(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), n, slices, out->found,
+                  statuses);
+    for (size_t i = 0; i < n; ++i) {
+      if (!statuses[i].ok() && !statuses[i].IsNotFound()) {
+        return FromRocksDb(statuses[i],
+                           absl::StrCat("store: reading ", internal::EntityName(entity_type, key),
+                                        " from ", path_));
+      }
+      out->present[i] = statuses[i].ok();
+    }
+    return absl::OkStatus();
+  }
+
+  // The version and value (pointing into `read`) that an entity's value records hold.
+  absl::Status DecodeValueRecords(std::string_view entity_type, std::string_view key,
+                                  const EntityRecords& read, uint64_t* version,
+                                  std::optional<std::string_view>* value) const {
+    *version = 0;
+    *value = std::nullopt;
+    if (read.present[kValueRecord]) {
+      if (!records::DecodeValue(View(read.found[kValueRecord]), version, value)) {
+        return absl::DataLossError(absl::StrCat("store: the value record of ",
+                                                internal::EntityName(entity_type, key), " in ",
+                                                path_, " is unreadable"));
+      }
+    } else if (read.present[kLegacyValue]) {
+      *version = records::kUnversionedValueVersion;
+      *value = View(read.found[kLegacyValue]);
+    }
+    return absl::OkStatus();
   }
 
   // The last offset of the type's stream in the group's overlay, loaded first.
@@ -672,14 +830,15 @@ class RocksDbStore final : public Store {
     return &state->last_offsets.emplace(entity_type, offset).first->second;
   }
 
-  absl::StatusOr<Head> ReadHead(const rocksdb::ReadOptions& read_options, std::string_view id) {
+  // The head record of entity `id` (a missing one reads as an empty head).
+  absl::StatusOr<Head> ReadHead(std::string_view id) {
     std::string record;
-    rocksdb::Status s = db_->Get(read_options, records::HeadKey(id), &record);
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), records::HeadKey(id), &record);
     Head head;
     if (s.IsNotFound()) return head;
-    if (!s.ok()) return FromRocksDb(s, "store: reading a journal head from " + path_);
+    if (!s.ok()) return FromRocksDb(s, "store: reading a head record from " + path_);
     if (!records::DecodeHead(record, &head)) {
-      return absl::DataLossError("store: a journal head record in " + path_ + " is unreadable");
+      return absl::DataLossError("store: a head record in " + path_ + " is unreadable");
     }
     return head;
   }
@@ -696,9 +855,9 @@ class RocksDbStore final : public Store {
   size_t completing_ ABSL_GUARDED_BY(mu_) = 0;            // callbacks not yet returned
   bool completer_stop_ ABSL_GUARDED_BY(mu_) = false;
 
-  // Used by the flusher thread only: heads (by entity id) and last stream offsets (by
+  // Used by the flusher thread only: entities (by entity id) and last stream offsets (by
   // type) as they are on disk. Bounded: cleared when full, then reloaded from disk.
-  std::unordered_map<std::string, Head> head_cache_;
+  std::unordered_map<std::string, Entity> entity_cache_;
   std::unordered_map<std::string, uint64_t> offset_cache_;
 
   std::atomic<uint64_t> writes_{0};
