@@ -6,7 +6,6 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,6 +21,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "fakes/spawn.h"
 
 extern char** environ;
 
@@ -185,10 +185,6 @@ absl::Status PostgresServer::Run(const std::string& program, std::vector<std::st
   if (as_postgres && geteuid() == 0) argv = {"/usr/sbin/runuser", "-u", "postgres", "--"};
   argv.push_back(bin_ + "/" + program);
   for (std::string& arg : args) argv.push_back(std::move(arg));
-  std::vector<char*> raw;
-  for (std::string& arg : argv) raw.push_back(arg.data());
-  raw.push_back(nullptr);
-
   std::vector<std::string> env_strings = {"PGCONNECT_TIMEOUT=10"};
   for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
   std::vector<char*> env;
@@ -196,24 +192,11 @@ absl::Status PostgresServer::Run(const std::string& program, std::vector<std::st
   env.push_back(nullptr);
 
   const std::string out_path = absl::StrCat(dir_, "/", program, ".out");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setpgroup(&attr, 0);  // its own group, so a timeout kills all of it
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, raw[0], &actions, &attr, raw.data(), env.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return absl::InternalError(absl::StrCat("cannot start ", argv[0]));
+  const std::string started = argv[0];
+  // Its own group, so a timeout kills all of it.
+  const pid_t pid = SpawnLogged(std::move(argv), out_path,
+                                SpawnOptions{/*truncate_log=*/true, /*own_group=*/true, env.data()});
+  if (pid < 0) return absl::InternalError(absl::StrCat("cannot start ", started));
 
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
   int wstatus = 0;
