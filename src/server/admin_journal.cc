@@ -176,12 +176,16 @@ HttpResponse StreamEvents(store::Store& store, const Catalog& catalog, const std
 
 }  // namespace
 
-std::optional<HttpResponse> JournalEndpoint(store::Store& store, const Catalog& catalog,
-                                            std::string_view path, std::string_view query) {
-  constexpr std::string_view kEntities = "/v1/entities/";
-  constexpr std::string_view kTypes = "/v1/entity-types/";
+constexpr std::string_view kEntities = "/v1/entities/";
+constexpr std::string_view kTypes = "/v1/entity-types/";
+
+bool IsJournalPath(std::string_view path) {
+  return path.rfind(kEntities, 0) == 0 || path.rfind(kTypes, 0) == 0;
+}
+
+HttpResponse JournalEndpoint(store::Store& store, const Catalog& catalog, std::string_view path,
+                             std::string_view query) {
   const bool entity = path.rfind(kEntities, 0) == 0;
-  if (!entity && path.rfind(kTypes, 0) != 0) return std::nullopt;
   std::optional<std::vector<std::string>> segments =
       Segments(path.substr(entity ? kEntities.size() : kTypes.size()));
   if (!segments.has_value()) {

@@ -7,7 +7,6 @@
 // JSON with the function's descriptors, or as base64 when their type is unknown.
 #pragma once
 
-#include <optional>
 #include <string_view>
 
 #include "net/http_server.h"
@@ -19,9 +18,12 @@ namespace store {
 class Store;
 }  // namespace store
 
-// The response for `path` (without the query) when it is a journal endpoint, else nullopt.
-// Reads the store: call it where blocking briefly is acceptable (the admin server).
-std::optional<HttpResponse> JournalEndpoint(store::Store& store, const Catalog& catalog,
-                                            std::string_view path, std::string_view query);
+// Whether `path` (without the query) is one of the journal endpoints.
+bool IsJournalPath(std::string_view path);
+
+// The response for a journal endpoint's `path` and `query`. Reads the store, which may block
+// on disk or the network: call it on a thread of its own, not on a server's I/O thread.
+HttpResponse JournalEndpoint(store::Store& store, const Catalog& catalog, std::string_view path,
+                             std::string_view query);
 
 }  // namespace massa

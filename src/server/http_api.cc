@@ -145,8 +145,8 @@ HttpHandler AdminHandler(const MetricsRegistry& metrics, std::function<absl::Sta
                                             http::JsonQuote(std::string(status.message())) + "}",
                                         {}});
       }
-    } else if (std::optional<HttpResponse> answered = more ? more(path, query) : std::nullopt) {
-      std::move(respond)(*std::move(answered));
+    } else if (more && more(path, query, respond)) {
+      // answered by `more`
     } else {
       std::move(respond)(HttpResponse{
           404, "application/json",

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <functional>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -31,12 +30,13 @@ std::string ErrorJson(const absl::Status& status);
 HttpHandler ApiHandler(const http::Transcoder& transcoder, Dispatcher& dispatcher,
                        RequestMetrics* metrics);
 
-// Answers an admin path (without the query) it knows, or returns nullopt.
+// Takes an admin request for a path (without the query) it serves: moves `respond` out and
+// answers, possibly later from another thread, and returns true; else returns false.
 using AdminRoute =
-    std::function<std::optional<HttpResponse>(std::string_view path, std::string_view query)>;
+    std::function<bool(std::string_view path, std::string_view query, HttpResponder& respond)>;
 
 // GET /metrics (Prometheus text), /healthz (alive), /readyz (200 when `ready()` returns OK,
-// else 503 with its message), then whatever `more` answers (may be empty).
+// else 503 with its message), then whatever `more` takes (may be empty).
 HttpHandler AdminHandler(const MetricsRegistry& metrics, std::function<absl::Status()> ready,
                          AdminRoute more = nullptr);
 

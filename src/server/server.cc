@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "common/metrics.h"
+#include "common/thread_pool.h"
 #include "entity/catalog.h"
-#include "server/admin_journal.h"
 #include "entity/entity_runtime.h"
 #include "entity/router.h"
 #include "grpcpp/impl/codegen/service_type.h"
@@ -20,10 +20,11 @@
 #include "ingress/grpc/health.h"
 #include "ingress/grpc/reflection.h"
 #include "ingress/http/transcoder.h"
-#include "net/http_server.h"
-#include "server/http_api.h"
 #include "massa/store/store.h"
+#include "net/http_server.h"
 #include "protocol/native/native_driver.h"
+#include "server/admin_journal.h"
+#include "server/http_api.h"
 #include "spdlog/spdlog.h"
 
 namespace massa {
@@ -179,6 +180,20 @@ absl::Status Serve(const ServeConfig& config) {
     if (!started.ok()) return started.status();
     api = *std::move(started);
   }
+  // Journal reads may block on the store: they run on their own thread, so /metrics and
+  // /readyz on the admin server's I/O thread never wait behind them. Declared before the
+  // admin server, so it outlives it.
+  ThreadPool admin_reads(1, "massa-admin-rd");
+  AdminRoute journal_route = [&admin_reads, store_ptr, &catalog = **catalog](
+                                 std::string_view path, std::string_view query,
+                                 HttpResponder& respond) {
+    if (!IsJournalPath(path)) return false;
+    admin_reads.Post([store_ptr, &catalog, path = std::string(path), query = std::string(query),
+                      respond = std::move(respond)]() mutable {
+      std::move(respond)(JournalEndpoint(*store_ptr, catalog, path, query));
+    });
+    return true;
+  };
   std::unique_ptr<HttpServer> admin;
   if (config.admin_listen != "off") {
     HttpServerOptions options;
@@ -186,12 +201,7 @@ absl::Status Serve(const ServeConfig& config) {
     options.max_body_bytes = 4096;
     options.name = "massa-admin";
     absl::StatusOr<std::unique_ptr<HttpServer>> started =
-        HttpServer::Start(options, AdminHandler(metrics, ready,
-                                                [store_ptr, &catalog = **catalog](
-                                                    std::string_view path, std::string_view query) {
-                                                  return JournalEndpoint(*store_ptr, catalog, path,
-                                                                         query);
-                                                }));
+        HttpServer::Start(options, AdminHandler(metrics, ready, journal_route));
     if (!started.ok()) return started.status();
     admin = *std::move(started);
   }
