@@ -79,12 +79,18 @@ std::string DurationCheck(const std::string& text) {
 
 std::chrono::milliseconds Duration(const std::string& text) { return *massa::ParseDuration(text); }
 
+std::string FineDurationCheck(const std::string& text) {
+  auto parsed = massa::ParseFineDuration(text);
+  return parsed.ok() ? std::string() : std::string(parsed.status().message());
+}
+
 struct DurationFlags {
   std::string passivation_timeout = "30s";
   std::string call_timeout = "30s";
   std::string discovery_timeout = "60s";
   std::string shutdown_grace = "10s";
   std::string store_connect_timeout = "30s";
+  std::string io_spin = "100us";
 };
 
 // The PostgreSQL password: MASSA_STORE_PASSWORD, else the file named by --store-password-file
@@ -159,6 +165,16 @@ void AddServeOptions(CLI::App& app, CLI::App& serve, massa::ServeConfig& config,
       "event-sourced entities: store a snapshot every N events, unless the function's spec "
       "sets a frequency; 0 = no snapshots");
   add("log-level", config.log_level, "trace, debug, info, warn, error or off");
+  add("io-threads", config.io_threads,
+      "threads serving gRPC calls and the streams to the function; 0 = half the CPUs");
+  add("io-spin", durations.io_spin,
+      "after work, how long an I/O thread polls before it sleeps (e.g. 100us; 0 = never): "
+      "lower latency for some CPU")
+      ->check(FineDurationCheck);
+  add("function-streams", config.function_streams,
+      "streams (connections) to the function, for functions speaking protocol 1.1");
+  add("function-max-in-flight", config.function_max_in_flight,
+      "commands that may be unanswered on one stream to the function");
 }
 
 }  // namespace
@@ -212,6 +228,7 @@ int main(int argc, char** argv) {
     config.discovery_timeout = Duration(durations.discovery_timeout);
     config.shutdown_grace = Duration(durations.shutdown_grace);
     config.store_connect_timeout = Duration(durations.store_connect_timeout);
+    config.io_spin = *massa::ParseFineDuration(durations.io_spin);
     absl::Status valid = ReadStorePassword(config);
     if (valid.ok()) valid = massa::Validate(config);
     if (!valid.ok()) {

@@ -148,12 +148,16 @@ EntityRuntime::EntityRuntime(RuntimeOptions options, UserFunction& function, sto
 }
 
 EntityRuntime::~EntityRuntime() {
+  StopBackground();
+  blocking_pool_.reset();
+}
+
+void EntityRuntime::StopBackground() {
   {
     absl::MutexLock lock(&sweep_mu_);
     stopping_ = true;
   }
   if (sweeper_.joinable()) sweeper_.join();
-  blocking_pool_.reset();
 }
 
 EntityRuntime::Shard& EntityRuntime::ShardOf(const Entity& entity) const {

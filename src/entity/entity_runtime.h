@@ -92,6 +92,9 @@ class EntityRuntime {
   // Waits until no command is in flight, or until `timeout` passes. Returns true if drained.
   bool Drain(std::chrono::milliseconds timeout);
 
+  // Stops background work (the passivation sweep); commands still run. Idempotent.
+  void StopBackground();
+
  public:
   struct Pending;  // a command and its callback (internal)
 

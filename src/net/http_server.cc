@@ -6,7 +6,10 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <mutex>
+#include <optional>
 #include <thread>
+#include <unordered_map>
 
 #include "spdlog/spdlog.h"
 
@@ -20,6 +23,8 @@ using tcp = asio::ip::tcp;
 
 const std::string kEmpty;
 
+class Session;
+
 }  // namespace
 
 const std::string& HttpRequest::Header(const std::string& name) const {
@@ -31,16 +36,26 @@ const std::string& HttpRequest::Header(const std::string& name) const {
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   Impl(HttpServerOptions options_in, HttpHandler handler_in)
-      : options(std::move(options_in)), handler(std::move(handler_in)), acceptor(io) {}
+      : options(std::move(options_in)),
+        handler(std::move(handler_in)),
+        acceptor(io),
+        work(asio::make_work_guard(io)) {}
 
   HttpServerOptions options;
   HttpHandler handler;
   asio::io_context io;
   tcp::acceptor acceptor;
+  // Keeps the threads running while every connection waits for a handler's answer (nothing
+  // else would be pending on the io_context then).
+  asio::executor_work_guard<asio::io_context::executor_type> work;
   std::vector<std::thread> threads;
   std::atomic<int> in_flight{0};
-  std::atomic<bool> stopping{false};
+  std::atomic<bool> draining{false};
   int port = 0;
+  std::once_flag stop_once;
+
+  mutable std::mutex sessions_mu;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;  // guarded by sessions_mu
 
   void Accept();
 };
@@ -52,25 +67,65 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server)
       : stream_(std::move(socket)), server_(std::move(server)) {}
 
+  ~Session() {
+    std::lock_guard<std::mutex> lock(server_->sessions_mu);
+    server_->sessions.erase(this);
+  }
+
+  void Begin() {
+    {
+      std::lock_guard<std::mutex> lock(server_->sessions_mu);
+      server_->sessions.emplace(this, weak_from_this());
+    }
+    Read();
+  }
+
+  // Closes the connection; on the session's strand (or with no thread running the server).
+  void Close() {
+    closed_ = true;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  // On the session's strand: closes the connection if it waits for a request and has received
+  // nothing of one; otherwise it closes after its answer (draining).
+  void CloseIfIdle() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->reading_ && !self->parser_->got_some() && self->buffer_.size() == 0) self->Close();
+    });
+  }
+
+ private:
   void Read() {
+    if (server_->draining.load()) {  // the previous answer said Connection: close
+      Close();
+      return;
+    }
     parser_.emplace();
     parser_->body_limit(server_->options.max_body_bytes);
     parser_->header_limit(64 * 1024);
     stream_.expires_after(server_->options.idle_timeout);
+    reading_ = true;
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->reading_ = false;
                        self->OnRead(ec);
                      });
   }
 
- private:
   void OnRead(beast::error_code ec) {
+    // Closed while idle (draining): a request whose bytes the reactor had already taken off the
+    // socket must not be handled, since its answer could not be sent.
+    if (closed_) return;
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+        ec == asio::error::bad_descriptor) {
       Close();
       return;
     }
     if (ec == http::error::body_limit) {
+      server_->in_flight.fetch_add(1);
       Reply(HttpResponse{413, "application/json",
                          "{\"code\":3,\"message\":\"request body is larger than " +
                              std::to_string(server_->options.max_body_bytes) + " bytes\"}",
@@ -79,6 +134,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     if (ec) {
+      server_->in_flight.fetch_add(1);
       Reply(HttpResponse{400, "application/json",
                          "{\"code\":3,\"message\":\"malformed HTTP request: " + ec.message() +
                              "\"}",
@@ -104,25 +160,24 @@ class Session : public std::enable_shared_from_this<Session> {
       auto* raw = self.get();
       asio::post(raw->stream_.get_executor(),
                  [self = std::move(self), response = std::move(response), keep_alive,
-                  version]() mutable {
-                   self->server_->in_flight.fetch_sub(1);
-                   self->Reply(std::move(response), keep_alive, version);
-                 });
+                  version]() mutable { self->Reply(std::move(response), keep_alive, version); });
     });
   }
 
+  // Writes the answer to the request counted in in_flight; the count drops once it is written.
   void Reply(HttpResponse response, bool keep_alive, unsigned version) {
     auto message = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(response.status), version);
     message->set(http::field::server, "massa");
     message->set(http::field::content_type, response.content_type);
     for (auto& [name, value] : response.headers) message->set(name, value);
-    message->keep_alive(keep_alive && !server_->stopping.load());
+    message->keep_alive(keep_alive && !server_->draining.load());
     message->body() = std::move(response.body);
     message->prepare_payload();
     stream_.expires_after(server_->options.idle_timeout);
     http::async_write(stream_, *message,
                       [self = shared_from_this(), message](beast::error_code ec, size_t) {
+                        self->server_->in_flight.fetch_sub(1);
                         if (ec || !message->keep_alive()) {
                           self->Close();
                           return;
@@ -131,16 +186,12 @@ class Session : public std::enable_shared_from_this<Session> {
                       });
   }
 
-  void Close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
-  }
-
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpServer::Impl> server_;
+  bool reading_ = false;  // on the strand: waiting in async_read
+  bool closed_ = false;   // on the strand: Close() ran
 };
 
 }  // namespace
@@ -149,20 +200,24 @@ void HttpServer::Impl::Accept() {
   acceptor.async_accept(asio::make_strand(io), [self = shared_from_this()](
                                                    beast::error_code ec, tcp::socket socket) {
     if (ec) {
-      if (ec != asio::error::operation_aborted) {
+      if (ec != asio::error::operation_aborted && !self->draining.load()) {
         spdlog::warn("{}: accept failed: {}", self->options.name, ec.message());
       }
-      if (self->stopping.load()) return;
+      if (self->draining.load() || !self->acceptor.is_open()) return;
+    } else if (self->draining.load()) {
+      beast::error_code ignored;
+      socket.close(ignored);
+      return;
     } else {
-      std::make_shared<Session>(std::move(socket), self)->Read();
+      std::make_shared<Session>(std::move(socket), self)->Begin();
     }
-    if (!self->stopping.load()) self->Accept();
+    self->Accept();
   });
 }
 
 HttpServer::HttpServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-HttpServer::~HttpServer() { Shutdown(std::chrono::milliseconds(0)); }
+HttpServer::~HttpServer() { Stop(); }
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
                                                               HttpHandler handler) {
@@ -207,20 +262,62 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
 
 int HttpServer::port() const { return impl_->port; }
 
-void HttpServer::Shutdown(std::chrono::milliseconds grace) {
-  if (impl_ == nullptr || impl_->threads.empty()) return;
-  impl_->stopping.store(true);
+void HttpServer::Drain() {
+  if (impl_->draining.exchange(true)) return;
   asio::post(impl_->io, [impl = impl_] {
     beast::error_code ignored;
     impl->acceptor.close(ignored);
   });
-  const auto until = std::chrono::steady_clock::now() + grace;
-  while (impl_->in_flight.load() > 0 && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::vector<std::shared_ptr<Session>> sessions;
+  {
+    std::lock_guard<std::mutex> lock(impl_->sessions_mu);
+    for (auto& [raw, weak] : impl_->sessions) {
+      if (auto session = weak.lock()) sessions.push_back(std::move(session));
+    }
   }
-  impl_->io.stop();
-  for (auto& thread : impl_->threads) thread.join();
-  impl_->threads.clear();
+  for (auto& session : sessions) session->CloseIfIdle();
+}
+
+int HttpServer::open_connections() const {
+  std::lock_guard<std::mutex> lock(impl_->sessions_mu);
+  return static_cast<int>(impl_->sessions.size());
+}
+
+int HttpServer::in_flight() const { return impl_->in_flight.load(); }
+
+void HttpServer::Shutdown(std::chrono::milliseconds grace) {
+  Drain();
+  const auto until = std::chrono::steady_clock::now() + grace;
+  while (open_connections() > 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  Stop();
+}
+
+void HttpServer::Stop() {
+  std::call_once(impl_->stop_once, [this] {
+    impl_->draining.store(true);
+    impl_->work.reset();
+    impl_->io.stop();
+    for (auto& thread : impl_->threads) thread.join();
+    impl_->threads.clear();
+    // No thread runs the io_context now: close what is still open, then let the aborted
+    // operations complete here, so that their handlers release the sessions (which hold the
+    // server).
+    beast::error_code ignored;
+    impl_->acceptor.close(ignored);
+    std::vector<std::shared_ptr<Session>> sessions;
+    {
+      std::lock_guard<std::mutex> lock(impl_->sessions_mu);
+      for (auto& [raw, weak] : impl_->sessions) {
+        if (auto session = weak.lock()) sessions.push_back(std::move(session));
+      }
+    }
+    for (auto& session : sessions) session->Close();
+    sessions.clear();
+    impl_->io.restart();
+    impl_->io.run();
+  });
 }
 
 }  // namespace massa

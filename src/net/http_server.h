@@ -1,6 +1,10 @@
 // A small HTTP/1.1 server (Boost.Beast) for Massa's HTTP ingress and admin endpoints: keep-
 // alive, a body limit (413), an idle timeout, and handlers that answer asynchronously from any
 // thread. Beast and Asio stay inside http_server.cc.
+//
+// Shutdown is in two steps so that no accepted request goes unanswered: Drain stops accepting
+// connections, closes the idle ones and answers every request already received (with
+// `Connection: close`), closing each connection after its answer; Stop then ends what is left.
 #pragma once
 
 #include <chrono>
@@ -45,18 +49,33 @@ struct HttpServerOptions {
   std::string name = "http";  // for thread names and logs
 };
 
+// Thread-safe.
 class HttpServer {
  public:
   // Binds and starts serving. Errors: UNAVAILABLE when the address cannot be bound,
   // INVALID_ARGUMENT for an address that does not parse.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
       const HttpServerOptions& options, HttpHandler handler);
-  ~HttpServer();  // Shutdown(0)
+  ~HttpServer();  // Stop()
 
   int port() const;
 
-  // Stops accepting, lets requests in flight finish for up to `grace`, then closes everything.
+  // Stops accepting connections and closes those waiting for a request; requests already
+  // (partly) received are still handled and answered with `Connection: close`, and each
+  // connection closes after its answer. Returns at once.
+  void Drain();
+
+  // Connections still open: after Drain, 0 means every request received has been answered.
+  int open_connections() const;
+
+  // Requests handed to the handler and not yet answered on the wire.
+  int in_flight() const;
+
+  // Drain(), waits until no connection is open or `grace` passes, then Stop().
   void Shutdown(std::chrono::milliseconds grace);
+
+  // Closes every connection and stops the threads; answers not yet written are dropped.
+  void Stop();
 
  public:
   struct Impl;  // internal

@@ -69,6 +69,18 @@ absl::Status Validate(const ServeConfig& config) {
     return Invalid("mailbox-capacity", "must be between 1 and 1000000");
   }
   if (config.snapshot_every < 0) return Invalid("snapshot-every", "must be 0 or more");
+  if (config.io_threads < 0 || config.io_threads > 64) {
+    return Invalid("io-threads", "must be between 0 (automatic) and 64");
+  }
+  if (config.io_spin.count() < 0 || config.io_spin > std::chrono::milliseconds(10)) {
+    return Invalid("io-spin", "must be between 0 and 10ms");
+  }
+  if (config.function_streams < 1 || config.function_streams > 64) {
+    return Invalid("function-streams", "must be between 1 and 64");
+  }
+  if (config.function_max_in_flight < 1 || config.function_max_in_flight > 1'000'000) {
+    return Invalid("function-max-in-flight", "must be between 1 and 1000000");
+  }
   if (config.max_message_bytes < 1024 || config.max_message_bytes > (1 << 30)) {
     return Invalid("max-message-bytes", "must be between 1024 and 1073741824");
   }

@@ -33,6 +33,17 @@ struct ServeConfig {
   int snapshot_every = 100;
   int max_message_bytes = 4 << 20;
   std::string log_level = "info";
+  // Threads that serve gRPC calls and run the streams to the function (one completion queue
+  // each); 0 = half the CPUs, at least 1 (the function and the store need CPU too, and a
+  // proxied call is cheapest when one thread receives it and its answer).
+  int io_threads = 0;
+  // After work, how long an I/O thread keeps polling before it sleeps (rpc/cq_loop.h): an
+  // answer arriving meanwhile costs no wake-up. 0 = never poll.
+  std::chrono::microseconds io_spin{100};
+  // Session streams (each its own connection) to a function speaking protocol 1.1.
+  int function_streams = 2;
+  // Commands that may be unanswered on one stream to the function; more get RESOURCE_EXHAUSTED.
+  int function_max_in_flight = 1024;
 };
 
 // Whether --store names a PostgreSQL database.

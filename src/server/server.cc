@@ -2,20 +2,21 @@
 
 #include <signal.h>
 
-#include <cstdio>
-#include <memory>
-
-#include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/metrics.h"
 #include "common/thread_pool.h"
 #include "entity/catalog.h"
 #include "entity/entity_runtime.h"
 #include "entity/router.h"
-#include "grpcpp/impl/codegen/service_type.h"
 #include "ingress/grpc/grpc_ingress.h"
 #include "ingress/grpc/health.h"
 #include "ingress/grpc/reflection.h"
@@ -23,12 +24,19 @@
 #include "massa/store/store.h"
 #include "net/http_server.h"
 #include "protocol/native/native_driver.h"
+#include "rpc/loop_service.h"
 #include "server/admin_journal.h"
 #include "server/http_api.h"
 #include "spdlog/spdlog.h"
 
 namespace massa {
 namespace {
+
+using Steady = std::chrono::steady_clock;
+
+// After the grace period, how long the store may take to finish the writes in flight before
+// massa gives up on an orderly exit (a database that stopped answering mid-commit).
+constexpr std::chrono::seconds kStoreDrainLimit{30};
 
 sigset_t ShutdownSignals() {
   sigset_t set;
@@ -66,44 +74,80 @@ std::string StoreName(const ServeConfig& config) {
   return "PostgreSQL store " + uri.substr(0, uri.find('?'));
 }
 
-}  // namespace
-
-void BlockShutdownSignals() {
-  sigset_t set = ShutdownSignals();
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+// Polls `done` every 2 ms until it holds or `until` passes; returns whether it holds.
+template <typename F>
+bool WaitUntil(F done, Steady::time_point until) {
+  while (!done()) {
+    if (Steady::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
 }
 
-absl::Status Serve(const ServeConfig& config) {
-  spdlog::set_level(spdlog::level::from_str(config.log_level));
-  // Abseil's mutex deadlock detection (on in Debian's build) costs a graph update per lock;
-  // the tests keep it, production does not pay for it.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+}  // namespace
 
-  absl::StatusOr<store::StorePtr> store = OpenStore(config);
-  if (!store.ok()) {
-    return absl::Status(store.status().code(),
-                        absl::StrCat("cannot open the ", StoreName(config), ": ",
-                                     store.status().message()));
+// Members are declared in dependency order; Shutdown releases them explicitly, in its own
+// order, and the destructor only frees what is left.
+struct Server::Impl {
+  ServeConfig config;
+  MetricsRegistry metrics;
+  store::StorePtr store;
+  std::unique_ptr<NativeDriver> driver;
+  std::unique_ptr<Catalog> catalog;
+  std::unique_ptr<RequestMetrics> request_metrics;
+  std::unique_ptr<EntityRuntime> runtime;
+  std::unique_ptr<Router> router;
+  HealthState health;
+  std::vector<std::unique_ptr<rpc::LoopService>> grpc_services;
+  std::unique_ptr<GrpcIngress> ingress;
+  std::unique_ptr<http::Transcoder> transcoder;
+  std::unique_ptr<HttpServer> api;
+  std::unique_ptr<ThreadPool> admin_reads;
+  std::unique_ptr<HttpServer> admin;
+  std::atomic<bool> draining{false};
+  std::string grpc_address;
+
+  std::once_flag shutdown_once;
+  absl::Notification shut_down;
+
+  absl::Status Ready() const {
+    if (draining.load()) return absl::UnavailableError("draining after SIGTERM");
+    if (!driver->Reachable()) return absl::UnavailableError("the user function is unreachable");
+    return store->Health();
   }
 
-  UserFunctionPtr function = NewNativeDriver(NativeDriverOptions{
-      config.function, config.call_timeout, config.max_message_bytes});
+  absl::Status Build();
+  void Stop(std::chrono::milliseconds grace);
+};
+
+absl::Status Server::Impl::Build() {
+  absl::StatusOr<store::StorePtr> opened = OpenStore(config);
+  if (!opened.ok()) {
+    return absl::Status(opened.status().code(),
+                        absl::StrCat("cannot open the ", StoreName(config), ": ",
+                                     opened.status().message()));
+  }
+  store = *std::move(opened);
+
+  driver = std::make_unique<NativeDriver>(NativeDriverOptions{
+      config.function, config.call_timeout, config.max_message_bytes, config.function_streams,
+      static_cast<uint32_t>(config.function_max_in_flight)});
   spdlog::info("discovering the user function at {}", config.function);
-  absl::StatusOr<FunctionSpec> spec = function->Discover(config.discovery_timeout);
+  absl::StatusOr<FunctionSpec> spec = driver->Discover(config.discovery_timeout);
   if (!spec.ok()) return spec.status();
-  absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Build(*std::move(spec));
-  if (!catalog.ok()) return catalog.status();
-  for (const auto& service : (*catalog)->services()) {
+  absl::StatusOr<std::unique_ptr<Catalog>> built = Catalog::Build(*std::move(spec));
+  if (!built.ok()) return built.status();
+  catalog = *std::move(built);
+  for (const auto& service : catalog->services()) {
     spdlog::info("serving {} ({}, {} methods)", service->spec.name,
                  EntityKindName(service->spec.kind), service->methods.size());
   }
 
-  MetricsRegistry metrics;
   std::vector<std::pair<std::string, std::string>> methods;
-  for (const auto& service : (*catalog)->services()) {
+  for (const auto& service : catalog->services()) {
     for (const auto& method : service->methods) methods.emplace_back(service->spec.name, method->name);
   }
-  RequestMetrics request_metrics(metrics, methods);
+  request_metrics = std::make_unique<RequestMetrics>(metrics, methods);
   RuntimeMetrics runtime_metrics{
       &metrics.AddHistogram("massa_function_call_duration_seconds",
                             "One call to the user function, until its answer."),
@@ -117,25 +161,26 @@ absl::Status Serve(const ServeConfig& config) {
   runtime_options.default_passivation_timeout = config.passivation_timeout;
   runtime_options.mailbox_capacity = static_cast<size_t>(config.mailbox_capacity);
   runtime_options.default_snapshot_every = static_cast<uint32_t>(config.snapshot_every);
-  EntityRuntime runtime(runtime_options, *function, **store);
-  Router router(**catalog, runtime);
-  runtime.SetDispatcher(&router);
-  runtime.SetMetrics(runtime_metrics);
+  runtime = std::make_unique<EntityRuntime>(runtime_options, *driver, *store);
+  router = std::make_unique<Router>(*catalog, *runtime);
+  runtime->SetDispatcher(router.get());
+  runtime->SetMetrics(runtime_metrics);
 
-  store::Store* store_ptr = store->get();
+  EntityRuntime* runtime_ptr = runtime.get();
+  store::Store* store_ptr = store.get();
   metrics.AddGaugeFamily("massa_active_entities", "Entities active in memory, by entity type.",
-                         [&runtime] {
+                         [runtime_ptr] {
                            std::vector<std::pair<Labels, double>> out;
-                           for (const auto& [type, count] : runtime.ActiveByType()) {
+                           for (const auto& [type, count] : runtime_ptr->ActiveByType()) {
                              out.push_back({{{"entity_type", type}}, static_cast<double>(count)});
                            }
                            return out;
                          });
   metrics.AddGauge("massa_mailbox_waiting_commands",
                    "Commands waiting in entity mailboxes (not counting those running).",
-                   [&runtime] { return static_cast<double>(runtime.waiting_commands()); });
+                   [runtime_ptr] { return static_cast<double>(runtime_ptr->waiting_commands()); });
   metrics.AddGauge("massa_commands_in_flight", "Commands accepted and not yet answered.",
-                   [&runtime] { return static_cast<double>(runtime.in_flight()); });
+                   [runtime_ptr] { return static_cast<double>(runtime_ptr->in_flight()); });
   metrics.AddCounterFunction(
       "massa_store_writes_total", "Writes the store acknowledged.",
       [store_ptr] { return static_cast<double>(store_ptr->stats().writes); });
@@ -143,82 +188,200 @@ absl::Status Serve(const ServeConfig& config) {
       "massa_store_flushes_total", "Durable flushes that carried them (writes/flushes = batch size).",
       [store_ptr] { return static_cast<double>(store_ptr->stats().flushes); });
 
-  // Readiness: the function discovered and reachable, the store open, not draining.
-  std::atomic<bool> draining{false};
-  UserFunction* function_ptr = function.get();
-  auto ready = [&draining, function_ptr, store_ptr]() -> absl::Status {
-    if (draining.load()) return absl::UnavailableError("draining after SIGTERM");
-    if (!function_ptr->Reachable()) return absl::UnavailableError("the user function is unreachable");
-    return store_ptr->Health();
-  };
-  HealthState health;
-  for (const auto& service : (*catalog)->services()) health.Follow(service->spec.name);
+  for (const auto& service : catalog->services()) health.Follow(service->spec.name);
   for (const char* own : {"grpc.health.v1.Health", "massa.admin.v1.Admin"}) health.Follow(own);
-  std::unique_ptr<grpc::Service> health_service = NewHealthService(health);
-  std::unique_ptr<grpc::Service> reflection_v1 = NewReflectionService(**catalog, ReflectionVersion::kV1);
-  std::unique_ptr<grpc::Service> reflection_v1alpha = NewReflectionService(**catalog, ReflectionVersion::kV1Alpha);
+  grpc_services.push_back(NewHealthService(health));
+  grpc_services.push_back(NewReflectionService(*catalog, ReflectionVersion::kV1));
+  grpc_services.push_back(NewReflectionService(*catalog, ReflectionVersion::kV1Alpha));
+  GrpcIngressOptions grpc_options;
+  grpc_options.listen = config.grpc_listen;
+  grpc_options.max_message_bytes = config.max_message_bytes;
+  grpc_options.metrics = request_metrics.get();
+  for (auto& service : grpc_services) grpc_options.services.push_back(service.get());
+  grpc_options.spin = config.io_spin;
+  grpc_options.threads =
+      config.io_threads > 0
+          ? config.io_threads
+          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / 2));
+  absl::StatusOr<std::unique_ptr<GrpcIngress>> started =
+      GrpcIngress::Start(grpc_options, *catalog, *router);
+  if (!started.ok()) return started.status();
+  ingress = *std::move(started);
+  // The function's streams run on the ingress's threads: a proxied call stays on one thread.
+  driver->Start(&ingress->loop());
+  ingress->Serve();
 
-  GrpcIngressOptions grpc_options{config.grpc_listen, config.max_message_bytes, &request_metrics,
-                                  {health_service.get(), reflection_v1.get(),
-                                   reflection_v1alpha.get()}};
-  absl::StatusOr<std::unique_ptr<GrpcIngress>> ingress =
-      GrpcIngress::Start(grpc_options, **catalog, router);
-  if (!ingress.ok()) return ingress.status();
+  grpc_address = config.grpc_listen;
+  if (grpc_address.rfind("unix:", 0) != 0) {
+    grpc_address = absl::StrCat(grpc_address.substr(0, grpc_address.rfind(':')), ":",
+                                ingress->port());
+  }
 
-  std::unique_ptr<http::Transcoder> transcoder;
-  std::unique_ptr<HttpServer> api;
   if (config.http_listen != "off") {
-    absl::StatusOr<std::unique_ptr<http::Transcoder>> built = http::Transcoder::Build(**catalog);
-    if (!built.ok()) return built.status();
-    transcoder = *std::move(built);
+    absl::StatusOr<std::unique_ptr<http::Transcoder>> transcoded = http::Transcoder::Build(*catalog);
+    if (!transcoded.ok()) return transcoded.status();
+    transcoder = *std::move(transcoded);
     HttpServerOptions options;
     options.listen = config.http_listen;
     options.max_body_bytes = static_cast<size_t>(config.max_message_bytes);
     options.name = "massa-http";
-    absl::StatusOr<std::unique_ptr<HttpServer>> started =
-        HttpServer::Start(options, ApiHandler(*transcoder, router, &request_metrics));
-    if (!started.ok()) return started.status();
-    api = *std::move(started);
+    absl::StatusOr<std::unique_ptr<HttpServer>> bound =
+        HttpServer::Start(options, ApiHandler(*transcoder, *router, request_metrics.get()));
+    if (!bound.ok()) return bound.status();
+    api = *std::move(bound);
   }
-  // Journal reads may block on the store: they run on their own thread, so /metrics and
-  // /readyz on the admin server's I/O thread never wait behind them. Declared before the
-  // admin server, so it outlives it.
-  ThreadPool admin_reads(1, "massa-admin-rd");
-  AdminRoute journal_route = [&admin_reads, store_ptr, &catalog = **catalog](
-                                 std::string_view path, std::string_view query,
-                                 HttpResponder& respond) {
-    if (!IsJournalPath(path)) return false;
-    admin_reads.Post([store_ptr, &catalog, path = std::string(path), query = std::string(query),
-                      respond = std::move(respond)]() mutable {
-      std::move(respond)(JournalEndpoint(*store_ptr, catalog, path, query));
-    });
-    return true;
-  };
-  std::unique_ptr<HttpServer> admin;
   if (config.admin_listen != "off") {
+    // Journal reads may block on the store: they run on their own thread, so /metrics and
+    // /readyz on the admin server's I/O thread never wait behind them.
+    admin_reads = std::make_unique<ThreadPool>(1, "massa-admin-rd");
+    ThreadPool* reads = admin_reads.get();
+    const Catalog* catalog_ptr = catalog.get();
+    AdminRoute journal_route = [reads, store_ptr, catalog_ptr](std::string_view path,
+                                                               std::string_view query,
+                                                               HttpResponder& respond) {
+      if (!IsJournalPath(path)) return false;
+      reads->Post([store_ptr, catalog_ptr, path = std::string(path), query = std::string(query),
+                   respond = std::move(respond)]() mutable {
+        std::move(respond)(JournalEndpoint(*store_ptr, *catalog_ptr, path, query));
+      });
+      return true;
+    };
     HttpServerOptions options;
     options.listen = config.admin_listen;
     options.max_body_bytes = 4096;
     options.name = "massa-admin";
-    absl::StatusOr<std::unique_ptr<HttpServer>> started =
-        HttpServer::Start(options, AdminHandler(metrics, ready, journal_route));
-    if (!started.ok()) return started.status();
-    admin = *std::move(started);
+    absl::StatusOr<std::unique_ptr<HttpServer>> bound = HttpServer::Start(
+        options, AdminHandler(metrics, [this] { return Ready(); }, journal_route));
+    if (!bound.ok()) return bound.status();
+    admin = *std::move(bound);
   }
+  return absl::OkStatus();
+}
 
-  std::string where = config.grpc_listen;
-  if (where.rfind("unix:", 0) != 0) {
-    where = absl::StrCat(where.substr(0, where.rfind(':')), ":", (*ingress)->port());
+void Server::Impl::Stop(std::chrono::milliseconds grace) {
+  const Steady::time_point deadline = Steady::now() + grace;
+  const auto system_deadline = std::chrono::system_clock::now() + grace;
+
+  // 1. Stop accepting, on every protocol.
+  draining.store(true);
+  health.SetServing(false);
+  health.Shutdown();  // ends Watch streams, which would hold the gRPC server open
+  // grpc::Server::Shutdown blocks until every call is answered (cancelling those left at the
+  // deadline), so it runs beside the drain below.
+  std::thread grpc_stop;
+  if (ingress != nullptr) grpc_stop = std::thread([this, system_deadline] {
+    ingress->Shutdown(system_deadline);
+  });
+  if (api != nullptr) api->Drain();
+
+  // 2. Drain: every call accepted on any protocol is answered.
+  auto idle = [this] {
+    return (runtime == nullptr || runtime->in_flight() == 0) &&
+           (ingress == nullptr || ingress->in_flight() == 0) &&
+           (api == nullptr || api->open_connections() == 0);
+  };
+  if (!WaitUntil(idle, deadline)) {
+    // 3. Out of time: what waits for the function fails now (UNAVAILABLE), and the store
+    // finishes (or fails) the writes in flight; only then can the runtime go.
+    spdlog::warn("shutdown grace of {} ms is over with {} commands in flight; failing them",
+                 grace.count(), runtime == nullptr ? 0 : runtime->in_flight());
+    if (driver != nullptr) driver->Shutdown();
+    const Steady::time_point limit = Steady::now() + kStoreDrainLimit;
+    if (!WaitUntil([this] { return runtime == nullptr || runtime->in_flight() == 0; }, limit)) {
+      spdlog::critical("{} commands still wait for the store {} s after the grace period; "
+                       "exiting without an orderly shutdown (nothing unacknowledged is lost)",
+                       runtime->in_flight(), kStoreDrainLimit.count());
+      std::fflush(nullptr);
+      std::_Exit(1);
+    }
+    // Answers handed to the HTTP server are written at once.
+    WaitUntil([this] { return api == nullptr || api->in_flight() == 0; },
+              Steady::now() + std::chrono::seconds(1));
   }
-  std::printf("massa: serving gRPC on %s\n", where.c_str());
-  if (api != nullptr) {
+  if (api != nullptr) api->Stop();
+  if (grpc_stop.joinable()) grpc_stop.join();
+
+  // 4. Background work.
+  if (runtime != nullptr) runtime->StopBackground();
+  // 5. The function's connections, then the threads that ran them and the gRPC calls.
+  if (driver != nullptr) driver->Shutdown();
+  if (ingress != nullptr) ingress->Stop();
+  // 6. Admin, then the store: its destructor finishes what is queued and closes it.
+  if (admin != nullptr) admin->Stop();
+  admin_reads.reset();
+  store.reset();
+  // 7. The runtime and what it used.
+  api.reset();
+  admin.reset();
+  ingress.reset();
+  grpc_services.clear();
+  router.reset();
+  runtime.reset();
+  driver.reset();
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() { Shutdown(std::chrono::milliseconds(0)); }
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServeConfig& config) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  absl::Status built = impl->Build();
+  if (!built.ok()) {
+    impl->Stop(std::chrono::milliseconds(0));
+    return built;
+  }
+  std::unique_ptr<Server> server(new Server(std::move(impl)));
+  server->RefreshHealth();
+  return server;
+}
+
+std::string Server::grpc_address() const { return impl_->grpc_address; }
+
+int Server::http_port() const { return impl_->api == nullptr ? 0 : impl_->api->port(); }
+
+int Server::admin_port() const { return impl_->admin == nullptr ? 0 : impl_->admin->port(); }
+
+void Server::RefreshHealth() {
+  if (impl_->draining.load()) return;
+  impl_->health.SetServing(impl_->Ready().ok());
+}
+
+void Server::Shutdown(std::chrono::milliseconds grace) {
+  // A second caller waits until the first has finished.
+  std::call_once(impl_->shutdown_once, [this, grace] {
+    impl_->Stop(grace);
+    impl_->shut_down.Notify();
+  });
+}
+
+void Server::Wait() { impl_->shut_down.WaitForNotification(); }
+
+void BlockShutdownSignals() {
+  sigset_t set = ShutdownSignals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+absl::Status Serve(const ServeConfig& config) {
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  // Abseil's mutex deadlock detection (on in Debian's build) costs a graph update per lock;
+  // the tests keep it, production does not pay for it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(config);
+  if (!server.ok()) return server.status();
+
+  std::printf("massa: serving gRPC on %s\n", (*server)->grpc_address().c_str());
+  if ((*server)->http_port() != 0) {
     std::printf("massa: serving HTTP on %s:%d\n",
-                config.http_listen.substr(0, config.http_listen.rfind(':')).c_str(), api->port());
+                config.http_listen.substr(0, config.http_listen.rfind(':')).c_str(),
+                (*server)->http_port());
   }
-  if (admin != nullptr) {
+  if ((*server)->admin_port() != 0) {
     std::printf("massa: admin on %s:%d\n",
                 config.admin_listen.substr(0, config.admin_listen.rfind(':')).c_str(),
-                admin->port());
+                (*server)->admin_port());
   }
   std::fflush(stdout);
 
@@ -227,21 +390,17 @@ absl::Status Serve(const ServeConfig& config) {
   int signal = 0;
   const timespec tick{0, 500'000'000};
   while (true) {
-    health.SetServing(ready().ok());
+    (*server)->RefreshHealth();
     signal = sigtimedwait(&signals, nullptr, &tick);
     if (signal == SIGTERM || signal == SIGINT) break;
   }
   spdlog::info("received {}, draining (up to {} ms)", signal == SIGTERM ? "SIGTERM" : "SIGINT",
                config.shutdown_grace.count());
-  draining.store(true);
-  health.SetServing(false);
-  health.Shutdown();  // ends Watch streams, which would hold the gRPC server open
-  if (api != nullptr) api->Shutdown(config.shutdown_grace);
-  (*ingress)->Shutdown(config.shutdown_grace);
-  if (!runtime.Drain(config.shutdown_grace)) {
-    spdlog::warn("{} commands still in flight at shutdown", runtime.in_flight());
-  }
-  if (admin != nullptr) admin->Shutdown(std::chrono::milliseconds(0));
+  const auto started = Steady::now();
+  (*server)->Shutdown(config.shutdown_grace);
+  spdlog::info("stopped in {} ms",
+               std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - started)
+                   .count());
   return absl::OkStatus();
 }
 

@@ -69,10 +69,9 @@ class HealthServiceTest : public ::testing::Test {
   void SetUp() override {
     state_.Follow(kCounter);
     service_ = NewHealthService(state_);
-    testing::LocalServer local = testing::StartLocalServer({service_.get()});
-    server_ = std::move(local.server);
+    server_ = testing::LocalServer::Start({service_.get()});
     ASSERT_NE(server_, nullptr);
-    stub_ = grpc::health::v1::Health::NewStub(local.channel);
+    stub_ = grpc::health::v1::Health::NewStub(server_->channel());
   }
 
   void TearDown() override {
@@ -113,8 +112,8 @@ class HealthServiceTest : public ::testing::Test {
   }
 
   HealthState state_;
-  std::unique_ptr<grpc::Service> service_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<rpc::LoopService> service_;
+  std::unique_ptr<testing::LocalServer> server_;
   std::unique_ptr<grpc::health::v1::Health::Stub> stub_;
 };
 
@@ -242,11 +241,10 @@ TEST_F(HealthServiceTest, CancelledWatchesAreDropped) {
 TEST(HealthLifetimeTest, StateMayGoBeforeTheServer) {
   auto state = std::make_unique<HealthState>();
   state->SetServing(true);
-  std::unique_ptr<grpc::Service> service = NewHealthService(*state);
-  testing::LocalServer local = testing::StartLocalServer({service.get()});
-  std::unique_ptr<grpc::Server> server = std::move(local.server);
+  std::unique_ptr<rpc::LoopService> service = NewHealthService(*state);
+  std::unique_ptr<testing::LocalServer> server = testing::LocalServer::Start({service.get()});
   ASSERT_NE(server, nullptr);
-  auto stub = grpc::health::v1::Health::NewStub(local.channel);
+  auto stub = grpc::health::v1::Health::NewStub(server->channel());
 
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));

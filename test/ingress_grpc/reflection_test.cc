@@ -97,11 +97,9 @@ class ReflectionTest : public ::testing::Test {
     v1alpha_ = NewReflectionService(*catalog_, ReflectionVersion::kV1Alpha);
     health_service_ = NewHealthService(health_);
 
-    testing::LocalServer local =
-        testing::StartLocalServer({v1_.get(), v1alpha_.get(), health_service_.get()});
-    server_ = std::move(local.server);
+    server_ = testing::LocalServer::Start({v1_.get(), v1alpha_.get(), health_service_.get()});
     ASSERT_NE(server_, nullptr);
-    stub_ = Version::Service::NewStub(local.channel);
+    stub_ = Version::Service::NewStub(server_->channel());
   }
 
   void TearDown() override {
@@ -182,10 +180,10 @@ class ReflectionTest : public ::testing::Test {
 
   HealthState health_;
   std::unique_ptr<Catalog> catalog_;
-  std::unique_ptr<grpc::Service> v1_;
-  std::unique_ptr<grpc::Service> v1alpha_;
-  std::unique_ptr<grpc::Service> health_service_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<rpc::LoopService> v1_;
+  std::unique_ptr<rpc::LoopService> v1alpha_;
+  std::unique_ptr<rpc::LoopService> health_service_;
+  std::unique_ptr<testing::LocalServer> server_;
   std::unique_ptr<typename Version::Service::Stub> stub_;
   std::unique_ptr<pb::SimpleDescriptorDatabase> database_;
 };
@@ -392,12 +390,11 @@ TEST(ReflectionOptionsTest, UnknownOwnServicesAreLeftOut) {
   ASSERT_TRUE(catalog.ok()) << catalog.status();
   ReflectionOptions options;
   options.own_services = {"massa.NoSuchService", "grpc.reflection.v1.ServerReflection"};
-  std::unique_ptr<grpc::Service> service =
+  std::unique_ptr<rpc::LoopService> service =
       NewReflectionService(**catalog, ReflectionVersion::kV1, options);
-  testing::LocalServer local = testing::StartLocalServer({service.get()});
-  std::unique_ptr<grpc::Server> server = std::move(local.server);
+  std::unique_ptr<testing::LocalServer> server = testing::LocalServer::Start({service.get()});
   ASSERT_NE(server, nullptr);
-  auto stub = grpc::reflection::v1::ServerReflection::NewStub(local.channel);
+  auto stub = grpc::reflection::v1::ServerReflection::NewStub(server->channel());
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   auto stream = stub->ServerReflectionInfo(&context);

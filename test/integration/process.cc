@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -81,9 +82,10 @@ int Process::Wait(std::chrono::milliseconds timeout) {
 std::optional<MassaEndpoints> StartMassa(std::unique_ptr<Process>& process,
                                          const std::string& function_address,
                                          const std::string& data_dir, const std::string& log_path,
-                                         const std::vector<std::string>& extra) {
+                                         const std::vector<std::string>& extra,
+                                         const std::string& binary) {
   constexpr auto kStartTimeout = std::chrono::seconds(30);
-  std::vector<std::string> argv = {MASSA_BIN,        "serve",
+  std::vector<std::string> argv = {binary.empty() ? MASSA_BIN : binary, "serve",
                                    "--function",     function_address,
                                    "--grpc-listen",  "127.0.0.1:0",
                                    "--http-listen",  "127.0.0.1:0",
@@ -108,42 +110,84 @@ std::optional<MassaEndpoints> StartMassa(std::unique_ptr<Process>& process,
 
 HttpResult HttpCall(int port, const std::string& method, const std::string& target,
                     const std::string& body, const std::string& content_type) {
-  HttpResult result;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return result;
+  HttpConnection connection(port);
+  return connection.Request(method, target, body, content_type, /*keep_alive=*/false);
+}
+
+HttpConnection::HttpConnection(int port) {
+  fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd_ < 0) return;
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<uint16_t>(port));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   timeval timeout{20, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    close(fd);
-    return result;
-  }
+  setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) Close();
+}
+
+HttpConnection::~HttpConnection() { Close(); }
+
+void HttpConnection::Close() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+}
+
+HttpResult HttpConnection::Request(const std::string& method, const std::string& target,
+                                   const std::string& body, const std::string& content_type,
+                                   bool keep_alive, bool* sent) {
+  HttpResult result;
+  if (sent != nullptr) *sent = false;
+  if (fd_ < 0) return result;
   std::string request = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
-                        "Connection: close\r\nContent-Length: " + std::to_string(body.size()) +
-                        "\r\n";
+                        (keep_alive ? "" : "Connection: close\r\n") +
+                        "Content-Length: " + std::to_string(body.size()) + "\r\n";
   if (!content_type.empty()) request += "Content-Type: " + content_type + "\r\n";
   request += "\r\n" + body;
-  for (size_t sent = 0; sent < request.size();) {
-    ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+  size_t written = 0;
+  while (written < request.size()) {
+    ssize_t n = send(fd_, request.data() + written, request.size() - written, MSG_NOSIGNAL);
     if (n <= 0) break;
-    sent += static_cast<size_t>(n);
+    written += static_cast<size_t>(n);
   }
-  std::string response;
+  if (sent != nullptr) *sent = written == request.size();
+  // Even when the server stopped reading (a body over its limit), its answer may be there.
+  // Headers, then Content-Length bytes of body.
+  std::string& data = buffered_;
+  size_t end_of_headers = std::string::npos;
+  size_t length = 0;
   char buffer[4096];
   while (true) {
-    ssize_t n = recv(fd, buffer, sizeof buffer, 0);
-    if (n <= 0) break;
-    response.append(buffer, static_cast<size_t>(n));
+    if (end_of_headers == std::string::npos) {
+      end_of_headers = data.find("\r\n\r\n");
+      if (end_of_headers != std::string::npos) {
+        std::string headers = data.substr(0, end_of_headers);
+        for (char& c : headers) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        const size_t at = headers.find("content-length:");
+        length = at == std::string::npos ? 0 : std::stoul(headers.substr(at + 15));
+      }
+    }
+    if (end_of_headers != std::string::npos && data.size() >= end_of_headers + 4 + length) break;
+    ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
+    if (n <= 0) {
+      Close();
+      data.clear();
+      return result;
+    }
+    data.append(buffer, static_cast<size_t>(n));
   }
-  close(fd);
-  size_t end_of_headers = response.find("\r\n\r\n");
-  if (response.rfind("HTTP/1.1 ", 0) != 0 || end_of_headers == std::string::npos) return result;
-  result.status = std::stoi(response.substr(9, 3));
-  result.headers = response.substr(0, end_of_headers);
-  result.body = response.substr(end_of_headers + 4);
+  if (data.rfind("HTTP/1.1 ", 0) != 0) {
+    Close();
+    data.clear();
+    return result;
+  }
+  result.status = std::stoi(data.substr(9, 3));
+  result.headers = data.substr(0, end_of_headers);
+  result.body = data.substr(end_of_headers + 4, length);
+  data.erase(0, end_of_headers + 4 + length);
+  std::string lower = result.headers;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!keep_alive || lower.find("connection: close") != std::string::npos) Close();
   return result;
 }
 

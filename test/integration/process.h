@@ -46,14 +46,15 @@ struct MassaEndpoints {
   int admin_port = 0;
 };
 
-// Starts `massa serve` (MASSA_BIN) for the function at `function_address`, with gRPC, HTTP and
-// admin on loopback ports the kernel picks, RocksDB data in `data_dir`, log level warn and
-// `extra` arguments, and waits until it announces its ports. Sets `process` either way;
-// nullopt when it did not start (its log says why).
+// Starts `massa serve` (`binary`, default MASSA_BIN) for the function at `function_address`,
+// with gRPC, HTTP and admin on loopback ports the kernel picks, RocksDB data in `data_dir`, log
+// level warn and `extra` arguments, and waits until it announces its ports. Sets `process`
+// either way; nullopt when it did not start (its log says why).
 std::optional<MassaEndpoints> StartMassa(std::unique_ptr<Process>& process,
                                          const std::string& function_address,
                                          const std::string& data_dir, const std::string& log_path,
-                                         const std::vector<std::string>& extra = {});
+                                         const std::vector<std::string>& extra = {},
+                                         const std::string& binary = "");
 
 struct HttpResult {
   int status = 0;  // 0 when the request could not be sent or the answer not read
@@ -65,6 +66,32 @@ struct HttpResult {
 HttpResult HttpCall(int port, const std::string& method, const std::string& target,
                     const std::string& body = "",
                     const std::string& content_type = "application/json");
+
+// An HTTP/1.1 connection to 127.0.0.1:`port` that carries one request after another
+// (keep-alive) until either side closes it. Responses are read by their Content-Length.
+class HttpConnection {
+ public:
+  explicit HttpConnection(int port);  // connects; see open()
+  ~HttpConnection();
+  HttpConnection(const HttpConnection&) = delete;
+  HttpConnection& operator=(const HttpConnection&) = delete;
+
+  // Whether the connection can take a request: connected, and not closed by either side.
+  bool open() const { return fd_ >= 0; }
+
+  // Sends a request and reads its response (status 0 when none came). `keep_alive` false
+  // asks the server to close after it. `*sent` says whether the whole request was written.
+  // The connection closes after a response that says `Connection: close`, or none.
+  HttpResult Request(const std::string& method, const std::string& target,
+                     const std::string& body = "",
+                     const std::string& content_type = "application/json",
+                     bool keep_alive = true, bool* sent = nullptr);
+
+ private:
+  void Close();
+  int fd_ = -1;
+  std::string buffered_;  // bytes read past the previous response
+};
 
 // A fresh directory under $TMPDIR, removed with its contents on destruction.
 class TempDir {

@@ -132,7 +132,7 @@ TEST_F(FunctionTest, DiscoverDescribesTheFunction) {
   v1::Spec spec;
   ASSERT_TRUE(served_.Discover(Proxy(), &spec).ok());
   EXPECT_EQ(spec.protocol().major(), 1u);
-  EXPECT_EQ(spec.protocol().minor(), 0u);
+  EXPECT_EQ(spec.protocol().minor(), 1u);  // 1.1: the session transport
   EXPECT_EQ(spec.function().sdk_name(), "massa-cpp");
   EXPECT_EQ(spec.function().sdk_version(), "0.1.0");
   EXPECT_EQ(spec.function().function_name(), "test-function");

@@ -49,9 +49,9 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ignored);
 }
 
-ServedFunction::ServedFunction(Function& function)
+ServedFunction::ServedFunction(Function& function, ServeOptions options)
     : function_(function), socket_path_(dir_.path() + "/function.sock") {
-  Status started = function_.Start("unix:" + socket_path_);
+  Status started = function_.Start("unix:" + socket_path_, options);
   EXPECT_TRUE(started.ok()) << started.message();
   channel_ = grpc::CreateChannel("unix:" + socket_path_, grpc::InsecureChannelCredentials());
   discovery_ = v1::Discovery::NewStub(channel_);

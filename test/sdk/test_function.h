@@ -32,7 +32,7 @@ class TempDir {
 class ServedFunction {
  public:
   // Starts `function` (which must outlive this) or fails the current test.
-  explicit ServedFunction(Function& function);
+  explicit ServedFunction(Function& function, ServeOptions options = {});
   ~ServedFunction();  // shuts the function down and removes the directory
 
   const std::string& socket_path() const { return socket_path_; }

@@ -48,6 +48,28 @@ TEST(ParseDurationTest, RejectedForms) {
   }
 }
 
+TEST(ParseFineDurationTest, AcceptsMicroseconds) {
+  struct Case {
+    const char* text;
+    int64_t us;
+  };
+  const Case cases[] = {{"100us", 100}, {"0us", 0}, {"1ms", 1000}, {"5", 5000}, {"2s", 2'000'000}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.text);
+    absl::StatusOr<std::chrono::microseconds> parsed = ParseFineDuration(c.text);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(parsed->count(), c.us);
+  }
+  for (const char* text : {"us", "1.5us", "10 us", "1099511627776h"}) {
+    SCOPED_TRACE(text);
+    absl::StatusOr<std::chrono::microseconds> parsed = ParseFineDuration(text);
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(parsed.status().message()), HasSubstr("100us"));
+  }
+  // ParseDuration keeps milliseconds only.
+  EXPECT_EQ(ParseDuration("100us").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(FormatDurationTest, ShortestExactForm) {
   struct Case {
     int64_t ms;

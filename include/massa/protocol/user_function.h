@@ -78,6 +78,11 @@ class UserFunction {
   // Whether the function can be reached now, as far as the driver knows without a call (for
   // readiness). May start a connection attempt; never blocks.
   virtual bool Reachable() { return true; }
+
+  // Closes the connections to the function: calls in flight fail with UNAVAILABLE, and so do
+  // later ones. Returns once no callback of the driver will run any more (part of an orderly
+  // server shutdown). Idempotent.
+  virtual void Shutdown() {}
 };
 
 using UserFunctionPtr = std::unique_ptr<UserFunction>;

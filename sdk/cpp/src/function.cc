@@ -7,7 +7,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <algorithm>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 #include "registry.h"
@@ -19,12 +21,30 @@ namespace {
 constexpr char kDefaultListen[] = "unix:/tmp/massa-function.sock";
 constexpr char kListenEnv[] = "MASSA_FUNCTION_LISTEN";
 
+constexpr char kIoThreadsEnv[] = "MASSA_FUNCTION_IO_THREADS";
+constexpr char kHandlerThreadsEnv[] = "MASSA_FUNCTION_HANDLER_THREADS";
+
 void PrintUsage(std::FILE* out, const char* program) {
   std::fprintf(out,
-               "usage: %s [--listen ADDRESS]\n"
-               "  --listen ADDRESS  unix:/path/to.sock or host:port to serve Massa on\n"
-               "                    (default: $%s, else %s)\n",
-               program, kListenEnv, kDefaultListen);
+               "usage: %s [--listen ADDRESS] [--io-threads N] [--handler-threads N]\n"
+               "  --listen ADDRESS       unix:/path/to.sock or host:port to serve Massa on\n"
+               "                         (default: $%s, else %s)\n"
+               "  --io-threads N         threads receiving commands (default: $%s, else half\n"
+               "                         the CPUs, 1 to 4)\n"
+               "  --handler-threads N    run handlers on N threads of their own, for handlers\n"
+               "                         that block (default: $%s, else 0: on the I/O threads)\n",
+               program, kListenEnv, kDefaultListen, kIoThreadsEnv, kHandlerThreadsEnv);
+}
+
+// A thread count from a flag or the environment: 0..256, or -1 when it is not one.
+int ThreadCount(std::string_view text) {
+  if (text.empty() || text.size() > 3) return -1;
+  int n = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return -1;
+    n = n * 10 + (c - '0');
+  }
+  return n <= 256 ? n : -1;
 }
 
 }  // namespace
@@ -71,14 +91,22 @@ void Function::Keep(std::unique_ptr<Service> service) {
   impl_->services.push_back(std::move(service));
 }
 
-Status Function::Start(std::string_view address) {
+Status Function::Start(std::string_view address, ServeOptions options) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   if (impl_->server != nullptr) {
     return Status(Code::kFailedPrecondition, "already serving on " + impl_->server->address());
   }
+  if (options.io_threads < 0 || options.io_threads > 256 || options.handler_threads < 0 ||
+      options.handler_threads > 256) {
+    return Status(Code::kInvalidArgument, "io_threads and handler_threads must be 0..256");
+  }
+  if (options.io_threads == 0) {
+    options.io_threads =
+        static_cast<int>(std::clamp(std::thread::hardware_concurrency() / 2, 1u, 4u));
+  }
   impl_->registry.Freeze();
-  absl::StatusOr<std::unique_ptr<detail::GrpcServer>> server =
-      detail::GrpcServer::Start(impl_->registry, address);
+  absl::StatusOr<std::unique_ptr<detail::GrpcServer>> server = detail::GrpcServer::Start(
+      impl_->registry, address, options.io_threads, options.handler_threads);
   if (!server.ok()) {
     return Status(static_cast<Code>(server.status().code()),
                   std::string(server.status().message()));
@@ -117,9 +145,29 @@ int Function::Run(int argc, char** argv) {
   const char* program = argc > 0 ? argv[0] : "function";
   const char* env = std::getenv(kListenEnv);
   std::string listen = env != nullptr && *env != '\0' ? env : kDefaultListen;
+  ServeOptions options;
+  for (const auto& [name, field] : {std::pair<const char*, int*>{kIoThreadsEnv, &options.io_threads},
+                                    {kHandlerThreadsEnv, &options.handler_threads}}) {
+    const char* value = std::getenv(name);
+    if (value == nullptr || *value == '\0') continue;
+    *field = ThreadCount(value);
+    if (*field < 0) {
+      std::fprintf(stderr, "%s: $%s: '%s' is not a thread count (0..256)\n", program, name, value);
+      return 2;
+    }
+  }
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    if (arg == "--listen") {
+    if (arg == "--io-threads" || arg == "--handler-threads") {
+      int* field = arg == "--io-threads" ? &options.io_threads : &options.handler_threads;
+      *field = i + 1 < argc ? ThreadCount(argv[i + 1]) : -1;
+      if (*field < 0) {
+        std::fprintf(stderr, "%s: %s needs a thread count (0..256)\n", program, argv[i]);
+        PrintUsage(stderr, program);
+        return 2;
+      }
+      ++i;
+    } else if (arg == "--listen") {
       if (i + 1 == argc) {
         std::fprintf(stderr, "%s: --listen needs an address\n", program);
         PrintUsage(stderr, program);
@@ -145,7 +193,7 @@ int Function::Run(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  Status started = Start(listen);
+  Status started = Start(listen, options);
   if (!started.ok()) {
     std::fprintf(stderr, "%s: %s\n", program, started.message().c_str());
     return 1;

@@ -29,7 +29,7 @@ class Registry;
 inline constexpr char kSdkName[] = "massa-cpp";
 inline constexpr char kSdkVersion[] = "0.1.0";
 inline constexpr unsigned kProtocolMajor = 1;
-inline constexpr unsigned kProtocolMinor = 0;
+inline constexpr unsigned kProtocolMinor = 1;  // 1.1: the session transport
 inline constexpr char kTypeUrlPrefix[] = "type.googleapis.com/";  // of every Any we send
 
 struct MethodData {

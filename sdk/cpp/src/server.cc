@@ -13,6 +13,7 @@
 #include "grpcpp/grpcpp.h"
 #include "massa/protocol/v1/protocol.grpc.pb.h"
 #include "registry.h"
+#include "session.h"
 
 namespace massa::sdk::detail {
 namespace {
@@ -129,6 +130,7 @@ struct GrpcServer::State {
   ActionService action;
   ValueEntityService value_entity;
   EventSourcedService event_sourced;
+  std::unique_ptr<SessionService> session;
   std::unique_ptr<grpc::Server> server;
   std::string address;
   std::string socket_path;  // empty for TCP
@@ -136,7 +138,9 @@ struct GrpcServer::State {
 };
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const Registry& registry,
-                                                              std::string_view address) {
+                                                              std::string_view address,
+                                                              int io_threads,
+                                                              int handler_threads) {
   auto state = std::make_unique<State>(registry);
   const std::string listen(address);
   const bool is_unix = listen.rfind("unix:", 0) == 0;
@@ -169,10 +173,13 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const Registry& re
   builder.RegisterService(&state->action);
   builder.RegisterService(&state->value_entity);
   builder.RegisterService(&state->event_sourced);
+  state->session = std::make_unique<SessionService>(registry, builder, io_threads, handler_threads);
   state->server = builder.BuildAndStart();
   if (state->server == nullptr || port == 0) {
+    state->session->Stop();
     return absl::UnavailableError("cannot listen on " + listen);
   }
+  state->session->Start();
   state->address = listen;
   const size_t colon = listen.rfind(':');
   if (!is_unix && listen.substr(colon + 1) == "0") {
@@ -189,8 +196,11 @@ const std::string& GrpcServer::address() const { return state_->address; }
 
 void GrpcServer::Shutdown(std::chrono::milliseconds grace) {
   std::call_once(state_->shutdown_once, [&] {
+    // Session streams end once their commands in flight are answered; then the server stops.
+    state_->session->Drain();
     state_->server->Shutdown(std::chrono::system_clock::now() + grace);
     state_->server->Wait();
+    state_->session->Stop();
     if (!state_->socket_path.empty()) ::unlink(state_->socket_path.c_str());
   });
 }

@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "rpc/loop_service.h"
 
 namespace massa {
 
@@ -53,144 +54,182 @@ struct health_internal::State {
   // Known services: nullopt follows `overall`.
   absl::flat_hash_map<std::string, std::optional<ServingStatus>> services ABSL_GUARDED_BY(mu);
   bool shut_down ABSL_GUARDED_BY(mu) = false;
-  // Open Watch streams; each removes itself in OnDone.
+  // Open Watch streams; each removes itself when released.
   absl::flat_hash_set<WatchStream*> watchers ABSL_GUARDED_BY(mu);
 };
 
 namespace {
 
-// One Watch call. The state calls Update/End under its lock; gRPC calls the reactions. A write
-// or Finish is started outside `mu_` and at most one write is in flight; Finish waits for it.
+using AsyncHealth = health_v1::Health::AsyncService;
+
+// One Watch call, on the asynchronous API. The state calls Update/End under its lock; the
+// loop calls the completions. At most one write is in flight; Finish waits for it. The call is
+// released once gRPC reports it done (finished or cancelled) and no operation is pending.
 // Lock order: State::mu, then mu_.
-class WatchStream final : public grpc::ServerWriteReactor<health_v1::HealthCheckResponse> {
+class WatchStream final {
  public:
-  WatchStream(std::shared_ptr<State> state, std::string service)
-      : state_(std::move(state)), service_(std::move(service)) {
-    {
-      absl::MutexLock state_lock(&state_->mu);
-      absl::MutexLock lock(&mu_);
-      latest_ = state_->WatchStatusLocked(service_);
-      ending_ = state_->shut_down;
-      if (!ending_) state_->watchers.insert(this);
-    }
-    Next();
+  static void Post(std::shared_ptr<State> state, AsyncHealth& service, rpc::CqLoop& loop,
+                   size_t queue) {
+    auto* call = new WatchStream(std::move(state), service, loop, queue);
+    call->context_.AsyncNotifyWhenDone(&call->done_tag_);
+    service.RequestWatch(&call->context_, &call->request_, &call->writer_, loop.queue(queue),
+                         loop.server_queue(queue), &call->accept_tag_);
   }
 
   const std::string& service() const { return service_; }
 
   // Reports `status` (if it differs from the last one sent).
   void Update(WireStatus status) {
-    {
-      absl::MutexLock lock(&mu_);
-      latest_ = status;
-    }
-    Next();
+    absl::MutexLock lock(&mu_);
+    latest_ = status;
+    NextLocked();
   }
 
   // Ends the stream (UNAVAILABLE) once the latest status is written.
   void End() {
-    {
-      absl::MutexLock lock(&mu_);
-      ending_ = true;
-    }
-    Next();
+    absl::MutexLock lock(&mu_);
+    ending_ = true;
+    NextLocked();
   }
 
-  void OnWriteDone(bool ok) override {
+ private:
+  WatchStream(std::shared_ptr<State> state, AsyncHealth& service, rpc::CqLoop& loop, size_t queue)
+      : state_(std::move(state)),
+        async_(service),
+        loop_(loop),
+        queue_(queue),
+        writer_(&context_),
+        accept_tag_(this),
+        write_tag_(this),
+        done_tag_(this) {}
+
+  void OnAccept(bool ok) {
+    if (!ok) {  // shutting down: the call never started, and no done tag comes
+      delete this;
+      return;
+    }
+    Post(state_, async_, loop_, queue_);
+    service_ = request_.service();
+    absl::MutexLock state_lock(&state_->mu);
+    absl::MutexLock lock(&mu_);
+    latest_ = state_->WatchStatusLocked(service_);
+    ending_ = state_->shut_down;
+    if (!ending_) {
+      state_->watchers.insert(this);
+      registered_ = true;
+    }
+    started_ = true;
+    NextLocked();
+  }
+
+  void OnWrite(bool ok) {
+    bool release = false;
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
       if (!ok) cancelled_ = true;  // the call is over: no more writes
+      NextLocked();
+      release = Releasable();
     }
-    Next();
+    if (release) Release();
   }
 
-  void OnCancel() override {
+  void OnDone(bool) {
+    bool release = false;
     {
       absl::MutexLock lock(&mu_);
-      cancelled_ = true;
+      done_ = true;
+      cancelled_ = cancelled_ || context_.IsCancelled();
+      NextLocked();
+      release = Releasable();
     }
-    Next();
+    if (release) Release();
   }
 
-  void OnDone() override {
-    {
+  // Starts the next write, or Finish, if one is due and nothing is in flight.
+  void NextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!started_ || writing_ || finishing_) return;
+    if (done_) return;  // cancelled: nothing more to send
+    if (!cancelled_ && latest_ != sent_) {
+      sent_ = latest_;
+      response_.set_status(latest_);
+      writing_ = true;
+      writer_.Write(response_, &write_tag_);
+    } else if (cancelled_ || ending_) {
+      finishing_ = true;
+      writing_ = true;  // the finish completes on write_tag_ too
+      writer_.Finish(cancelled_ ? grpc::Status::CANCELLED
+                                : grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                               "server shutting down"),
+                     &write_tag_);
+    }
+  }
+
+  bool Releasable() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done_ && !writing_; }
+
+  // Leaves the state's list (under its lock, so no Update runs meanwhile), then frees the call.
+  void Release() {
+    if (registered_) {
       absl::MutexLock lock(&state_->mu);
       state_->watchers.erase(this);
     }
     delete this;
   }
 
- private:
-  // Starts the next write, or Finish, if one is due and nothing is in flight.
-  void Next() {
-    enum class Op { kNone, kWrite, kFinish } op = Op::kNone;
-    grpc::Status status;
-    {
-      absl::MutexLock lock(&mu_);
-      if (writing_ || finished_) return;
-      if (!cancelled_ && latest_ != sent_) {
-        sent_ = latest_;
-        response_.set_status(latest_);
-        writing_ = true;
-        op = Op::kWrite;
-      } else if (cancelled_ || ending_) {
-        finished_ = true;
-        status = cancelled_ ? grpc::Status::CANCELLED
-                            : grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down");
-        op = Op::kFinish;
-      }
-    }
-    // Reactions never run inline in these calls (gRPC schedules them), so no lock is needed
-    // here; response_ stays untouched until OnWriteDone.
-    if (op == Op::kWrite) StartWrite(&response_);
-    if (op == Op::kFinish) Finish(status);
-  }
-
   const std::shared_ptr<State> state_;
-  const std::string service_;
+  AsyncHealth& async_;
+  rpc::CqLoop& loop_;
+  const size_t queue_;
+  grpc::ServerContext context_;
+  health_v1::HealthCheckRequest request_;
+  grpc::ServerAsyncWriter<health_v1::HealthCheckResponse> writer_;
+  std::string service_;
+  bool registered_ = false;
+  rpc::MemberTag<WatchStream, &WatchStream::OnAccept> accept_tag_;
+  rpc::MemberTag<WatchStream, &WatchStream::OnWrite> write_tag_;
+  rpc::MemberTag<WatchStream, &WatchStream::OnDone> done_tag_;
 
   absl::Mutex mu_;
   WireStatus latest_ ABSL_GUARDED_BY(mu_) = health_v1::HealthCheckResponse::UNKNOWN;
   std::optional<WireStatus> sent_ ABSL_GUARDED_BY(mu_);
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
   bool ending_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
   // Set under mu_ while no write is in flight; read by gRPC during the write.
   health_v1::HealthCheckResponse response_;
 };
 
-class HealthService final : public health_v1::Health::CallbackService {
+class HealthService final : public rpc::LoopService {
  public:
   explicit HealthService(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
-  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* context,
-                                  const health_v1::HealthCheckRequest* request,
-                                  health_v1::HealthCheckResponse* response) override {
-    std::optional<ServingStatus> status;
-    {
-      absl::ReaderMutexLock lock(&state_->mu);
-      status = state_->GetLocked(request->service());
-    }
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    if (!status.has_value()) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                   "unknown service '" + request->service() + "'"));
-      return reactor;
-    }
-    response->set_status(ToWire(*status));
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
+  grpc::Service* service() override { return &async_; }
 
-  grpc::ServerWriteReactor<health_v1::HealthCheckResponse>* Watch(
-      grpc::CallbackServerContext*, const health_v1::HealthCheckRequest* request) override {
-    return new WatchStream(state_, request->service());
+  void Start(rpc::CqLoop& loop) override {
+    rpc::ServeUnary(async_, &AsyncHealth::RequestCheck, loop,
+                    [state = state_](const health_v1::HealthCheckRequest& request,
+                                     health_v1::HealthCheckResponse* response) {
+                      std::optional<ServingStatus> status;
+                      {
+                        absl::ReaderMutexLock lock(&state->mu);
+                        status = state->GetLocked(request.service());
+                      }
+                      if (!status.has_value()) {
+                        return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                            "unknown service '" + request.service() + "'");
+                      }
+                      response->set_status(ToWire(*status));
+                      return grpc::Status::OK;
+                    });
+    for (size_t i = 0; i < loop.size(); ++i) WatchStream::Post(state_, async_, loop, i);
   }
 
  private:
   const std::shared_ptr<State> state_;
+  AsyncHealth async_;
 };
 
 }  // namespace
@@ -240,7 +279,7 @@ void HealthState::Shutdown() {
   for (WatchStream* watcher : impl_->watchers) watcher->End();
 }
 
-std::unique_ptr<grpc::Service> NewHealthService(const HealthState& state) {
+std::unique_ptr<rpc::LoopService> NewHealthService(const HealthState& state) {
   return std::make_unique<HealthService>(state.impl_);
 }
 

@@ -15,8 +15,8 @@
 // Example:
 //   HealthState health;                       // overall: NOT_SERVING
 //   for (const auto& service : catalog.services()) health.Follow(service->spec.name);
-//   std::unique_ptr<grpc::Service> service = NewHealthService(health);
-//   builder.RegisterService(service.get());
+//   std::unique_ptr<rpc::LoopService> service = NewHealthService(health);
+//   builder.RegisterService(service->service());   // then service->Start(loop)
 //   ...
 //   health.SetServing(true);                  // ready
 //   health.SetServing(false);                 // SIGTERM: draining
@@ -29,11 +29,11 @@
 #include <string>
 #include <string_view>
 
-namespace grpc {
-class Service;
-}  // namespace grpc
-
 namespace massa {
+
+namespace rpc {
+class LoopService;
+}  // namespace rpc
 
 namespace health_internal {
 struct State;
@@ -75,15 +75,14 @@ class HealthState {
   void Shutdown();
 
  private:
-  friend std::unique_ptr<grpc::Service> NewHealthService(const HealthState& state);
+  friend std::unique_ptr<rpc::LoopService> NewHealthService(const HealthState& state);
 
   // Shared with the service and its open Watch streams.
   std::shared_ptr<health_internal::State> impl_;
 };
 
-// A callback service answering from `state`, to register on a grpc::ServerBuilder (and to
-// outlive the server, as every registered service must); it may outlive `state`. Destroying the
-// pointer needs grpc::Service's definition: include "grpcpp/impl/codegen/service_type.h" there.
-std::unique_ptr<grpc::Service> NewHealthService(const HealthState& state);
+// A service answering from `state`, run on a completion-queue loop (rpc/loop_service.h); it
+// must outlive the server, as every registered service must, and may outlive `state`.
+std::unique_ptr<rpc::LoopService> NewHealthService(const HealthState& state);
 
 }  // namespace massa

@@ -17,6 +17,7 @@
 #include "grpc/reflection/v1/reflection.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "rpc/loop_service.h"
 
 namespace massa {
 namespace {
@@ -220,59 +221,97 @@ void Answer(const ReflectionIndex& index, const Request& request, Response& resp
   }
 }
 
-// One ServerReflectionInfo stream: reads a request, writes its answer, and again, until the
-// client half-closes or the call ends.
-template <typename Request, typename Response>
-class ReflectionStream final : public grpc::ServerBidiReactor<Request, Response> {
+// One ServerReflectionInfo stream, on the asynchronous API: reads a request, writes its
+// answer, and again, until the client half-closes or the call ends. Runs on its queue's thread
+// only.
+template <typename Generated, typename Request, typename Response>
+class ReflectionStream final {
  public:
-  explicit ReflectionStream(const ReflectionIndex& index) : index_(index) {
-    this->StartRead(&request_);
+  using Async = typename Generated::AsyncService;
+
+  static void Post(const ReflectionIndex& index, Async& service, rpc::CqLoop& loop, size_t queue) {
+    auto* call = new ReflectionStream(index, service, loop, queue);
+    service.RequestServerReflectionInfo(&call->context_, &call->stream_, loop.queue(queue),
+                                        loop.server_queue(queue), &call->accept_tag_);
   }
 
-  void OnReadDone(bool ok) override {
+ private:
+  ReflectionStream(const ReflectionIndex& index, Async& service, rpc::CqLoop& loop, size_t queue)
+      : index_(index),
+        async_(service),
+        loop_(loop),
+        queue_(queue),
+        stream_(&context_),
+        accept_tag_(this),
+        read_tag_(this),
+        write_tag_(this),
+        finish_tag_(this) {}
+
+  void OnAccept(bool ok) {
+    if (!ok) {
+      delete this;
+      return;
+    }
+    Post(index_, async_, loop_, queue_);
+    stream_.Read(&request_, &read_tag_);
+  }
+
+  void OnRead(bool ok) {
     if (!ok) {  // half-close by the client, or the call was cancelled
-      this->Finish(grpc::Status::OK);
+      stream_.Finish(grpc::Status::OK, &finish_tag_);
       return;
     }
     response_.Clear();
     Answer(index_, request_, response_);
-    this->StartWrite(&response_);
+    stream_.Write(response_, &write_tag_);
   }
 
-  void OnWriteDone(bool ok) override {
+  void OnWrite(bool ok) {
     if (!ok) {
-      this->Finish(grpc::Status::CANCELLED);
+      stream_.Finish(grpc::Status::CANCELLED, &finish_tag_);
       return;
     }
-    this->StartRead(&request_);
+    stream_.Read(&request_, &read_tag_);
   }
 
-  void OnDone() override { delete this; }
+  void OnFinish(bool) { delete this; }
 
- private:
   const ReflectionIndex& index_;
+  Async& async_;
+  rpc::CqLoop& loop_;
+  const size_t queue_;
+  grpc::ServerContext context_;
+  grpc::ServerAsyncReaderWriter<Response, Request> stream_;
   Request request_;
   Response response_;
+  rpc::MemberTag<ReflectionStream, &ReflectionStream::OnAccept> accept_tag_;
+  rpc::MemberTag<ReflectionStream, &ReflectionStream::OnRead> read_tag_;
+  rpc::MemberTag<ReflectionStream, &ReflectionStream::OnWrite> write_tag_;
+  rpc::MemberTag<ReflectionStream, &ReflectionStream::OnFinish> finish_tag_;
 };
 
 template <typename Generated, typename Request, typename Response>
-class ReflectionService final : public Generated::CallbackService {
+class ReflectionService final : public rpc::LoopService {
  public:
   ReflectionService(const Catalog& catalog, const ReflectionOptions& options)
       : index_(catalog, options.own_services) {}
 
-  grpc::ServerBidiReactor<Request, Response>* ServerReflectionInfo(
-      grpc::CallbackServerContext*) override {
-    return new ReflectionStream<Request, Response>(index_);
+  grpc::Service* service() override { return &async_; }
+
+  void Start(rpc::CqLoop& loop) override {
+    for (size_t i = 0; i < loop.size(); ++i) {
+      ReflectionStream<Generated, Request, Response>::Post(index_, async_, loop, i);
+    }
   }
 
  private:
   ReflectionIndex index_;
+  typename Generated::AsyncService async_;
 };
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> NewReflectionService(const Catalog& catalog,
+std::unique_ptr<rpc::LoopService> NewReflectionService(const Catalog& catalog,
                                                     ReflectionVersion version,
                                                     ReflectionOptions options) {
   namespace v1 = grpc::reflection::v1;

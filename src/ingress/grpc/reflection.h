@@ -22,22 +22,21 @@
 // the files defining those services and their imports are visible.
 //
 // Example:
-//   std::unique_ptr<grpc::Service> v1 = NewReflectionService(catalog, ReflectionVersion::kV1);
-//   std::unique_ptr<grpc::Service> v1alpha =
-//       NewReflectionService(catalog, ReflectionVersion::kV1Alpha);
-//   builder.RegisterService(v1.get());
-//   builder.RegisterService(v1alpha.get());
+//   std::unique_ptr<rpc::LoopService> v1 = NewReflectionService(catalog, ReflectionVersion::kV1);
+//   builder.RegisterService(v1->service());
+//   ...
+//   v1->Start(loop);   // once the server is built
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
-namespace grpc {
-class Service;
-}  // namespace grpc
-
 namespace massa {
+
+namespace rpc {
+class LoopService;
+}  // namespace rpc
 
 class Catalog;
 
@@ -57,11 +56,10 @@ struct ReflectionOptions {
   };
 };
 
-// A callback service for the given protocol version, to register on a grpc::ServerBuilder
-// (and to outlive the server, as every registered service must). It reads `catalog`, which must
-// outlive it; it serves any number of concurrent streams. Destroying the pointer needs
-// grpc::Service's definition: include "grpcpp/impl/codegen/service_type.h" there.
-std::unique_ptr<grpc::Service> NewReflectionService(const Catalog& catalog,
+// A service for the given protocol version, run on a completion-queue loop
+// (rpc/loop_service.h); it must outlive the server, as every registered service must. It reads
+// `catalog`, which must outlive it; it serves any number of concurrent streams.
+std::unique_ptr<rpc::LoopService> NewReflectionService(const Catalog& catalog,
                                                     ReflectionVersion version,
                                                     ReflectionOptions options = {});
 

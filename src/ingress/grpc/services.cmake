@@ -7,6 +7,7 @@ massa_add_library(massa_ingress_grpc_services
   DEPS
     massa_entity
     massa_proto
+    massa_rpc
     gRPC::grpc++
     absl::flat_hash_map
     absl::flat_hash_set

@@ -253,6 +253,20 @@ class EventSourcedEntity final : public ServiceOf<EventSourcedEntity<State>, Eve
   using ServiceOf<EventSourcedEntity<State>, EventContext<State>>::ServiceOf;
 };
 
+// How a function serves Massa. Every field has a default.
+struct ServeOptions {
+  // Threads that receive Massa's commands (one gRPC completion queue each) and, unless
+  // handler_threads is set, run the handlers. 0 = half the CPUs, 1 to 4 (Massa and the
+  // function share the machine; a thread that receives a command and answers it itself costs
+  // the fewest switches).
+  int io_threads = 0;
+  // Threads that run handlers, for handlers that block (on a database, a lock, a sleep): Massa
+  // keeps many commands in flight on each of its streams, and a handler that blocks an I/O
+  // thread delays the others behind it. 0 = handlers run on the I/O threads, which costs the
+  // fewest thread switches: the right choice for handlers that only compute.
+  int handler_threads = 0;
+};
+
 // A user function: its services and the gRPC server Massa talks to.
 //
 // Register every service and handler first (single-threaded), then Start or Run. While
@@ -293,8 +307,9 @@ class Function {
 
   // Serves on `address`: "unix:/path/to.sock" (a stale socket file is removed first) or
   // "host:port" (port 0 picks a free port). Returns once listening. Errors: INVALID_ARGUMENT
-  // for a bad address, UNAVAILABLE when it cannot listen, FAILED_PRECONDITION when serving.
-  Status Start(std::string_view address);
+  // for a bad address or options, UNAVAILABLE when it cannot listen, FAILED_PRECONDITION when
+  // serving.
+  Status Start(std::string_view address, ServeOptions options = {});
 
   // The address being served, with the real port for "host:0"; empty when not serving.
   std::string address() const;
@@ -307,7 +322,9 @@ class Function {
   void Wait();
 
   // For main(): parses `--listen ADDRESS` (default: $MASSA_FUNCTION_LISTEN, else
-  // unix:/tmp/massa-function.sock), starts, prints "listening on <address>" to stdout and
+  // unix:/tmp/massa-function.sock), `--io-threads N` and `--handler-threads N` (ServeOptions;
+  // also $MASSA_FUNCTION_IO_THREADS, $MASSA_FUNCTION_HANDLER_THREADS), starts, prints
+  // "listening on <address>" to stdout and
   // serves until SIGTERM or SIGINT, then shuts down gracefully. Returns the exit code: 0 after
   // a signal, 1 when it cannot listen, 2 for bad arguments. Blocks SIGTERM and SIGINT in the
   // calling thread, whose mask the server's threads inherit: call it from main() before
