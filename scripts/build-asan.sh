@@ -9,6 +9,7 @@ if [ ! -f build-asan/build.ninja ]; then
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
     -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1 -fsanitize=address -fno-omit-frame-pointer" \
     -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address" \
-    -DMASSA_BUILD_TESTS=OFF -DMASSA_BUILD_BENCH=OFF -DMASSA_BUILD_EXAMPLES=OFF >/dev/null
+    -DMASSA_STATIC=OFF -DMASSA_BUILD_TESTS=OFF -DMASSA_BUILD_BENCH=OFF \
+    -DMASSA_BUILD_EXAMPLES=OFF >/dev/null
 fi
 ninja -C build-asan -j"$jobs" massa "$@"

@@ -9,7 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
-#include "libpq-fe.h"
+#include "massa/common/status.h"
+#include "store/postgres/libpq.h"
 #include "store/postgres/wire.h"
 
 namespace massa::store::postgres {
@@ -72,16 +73,17 @@ void DropNotice(void* /*arg*/, const char* /*message*/) {}
 // ---- ConnectSpec ----
 
 absl::StatusOr<ConnectSpec> ConnectSpec::Parse(const PostgresOptions& options) {
+  MASSA_RETURN_IF_ERROR(LoadLibpq());
   ConnectSpec spec;
   spec.conninfo_ = options.conninfo;
   spec.password_ = options.password;
   spec.secrets_ = GuessSecrets(options.conninfo);
   if (!options.password.empty()) spec.secrets_.push_back(options.password);
   char* error = nullptr;
-  PQconninfoOption* parsed = PQconninfoParse(options.conninfo.c_str(), &error);
+  PQconninfoOption* parsed = Pq().PQconninfoParse(options.conninfo.c_str(), &error);
   if (parsed == nullptr) {
     std::string message = error != nullptr ? OneLine(error) : "out of memory";
-    PQfreemem(error);
+    Pq().PQfreemem(error);
     return absl::InvalidArgumentError(
         absl::StrCat("store: cannot parse the PostgreSQL conninfo: ", spec.Redact(message)));
   }
@@ -99,7 +101,7 @@ absl::StatusOr<ConnectSpec> ConnectSpec::Parse(const PostgresOptions& options) {
     if (keyword == "dbname") dbname = o->val;
     if (keyword == "user") user = o->val;
   }
-  PQconninfoFree(parsed);
+  Pq().PQconninfoFree(parsed);
   // Longest first, so that a secret containing another is replaced whole.
   spec.secrets_.erase(std::remove(spec.secrets_.begin(), spec.secrets_.end(), std::string()),
                       spec.secrets_.end());
@@ -178,71 +180,71 @@ Params& Params::Bool(bool v) { return Encoded(std::string(1, v ? '\1' : '\0')); 
 
 Result& Result::operator=(Result&& other) noexcept {
   if (this != &other) {
-    if (result_ != nullptr) PQclear(result_);
+    if (result_ != nullptr) Pq().PQclear(result_);
     result_ = std::exchange(other.result_, nullptr);
   }
   return *this;
 }
 
 Result::~Result() {
-  if (result_ != nullptr) PQclear(result_);
+  if (result_ != nullptr) Pq().PQclear(result_);
 }
 
 bool Result::ok() const {
   if (result_ == nullptr) return false;
-  const ExecStatusType status = PQresultStatus(result_);
+  const ExecStatusType status = Pq().PQresultStatus(result_);
   return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
 }
 
 bool Result::failed() const {
   if (result_ == nullptr) return false;
-  const ExecStatusType status = PQresultStatus(result_);
+  const ExecStatusType status = Pq().PQresultStatus(result_);
   return status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE ||
          status == PGRES_NONFATAL_ERROR;
 }
 
 bool Result::skipped() const {
-  return result_ != nullptr && PQresultStatus(result_) == PGRES_PIPELINE_ABORTED;
+  return result_ != nullptr && Pq().PQresultStatus(result_) == PGRES_PIPELINE_ABORTED;
 }
 
 bool Result::sync() const {
-  return result_ != nullptr && PQresultStatus(result_) == PGRES_PIPELINE_SYNC;
+  return result_ != nullptr && Pq().PQresultStatus(result_) == PGRES_PIPELINE_SYNC;
 }
 
 std::string Result::sqlstate() const {
-  const char* field = result_ != nullptr ? PQresultErrorField(result_, PG_DIAG_SQLSTATE) : nullptr;
+  const char* field = result_ != nullptr ? Pq().PQresultErrorField(result_, PG_DIAG_SQLSTATE) : nullptr;
   return field != nullptr ? field : "";
 }
 
 std::string Result::message() const {
   if (result_ == nullptr) return "no result";
-  const char* primary = PQresultErrorField(result_, PG_DIAG_MESSAGE_PRIMARY);
-  return OneLine(primary != nullptr ? primary : PQresultErrorMessage(result_));
+  const char* primary = Pq().PQresultErrorField(result_, PG_DIAG_MESSAGE_PRIMARY);
+  return OneLine(primary != nullptr ? primary : Pq().PQresultErrorMessage(result_));
 }
 
 std::string Result::detail() const {
   const char* field =
-      result_ != nullptr ? PQresultErrorField(result_, PG_DIAG_MESSAGE_DETAIL) : nullptr;
+      result_ != nullptr ? Pq().PQresultErrorField(result_, PG_DIAG_MESSAGE_DETAIL) : nullptr;
   return field != nullptr ? field : "";
 }
 
-int Result::rows() const { return result_ != nullptr ? PQntuples(result_) : 0; }
+int Result::rows() const { return result_ != nullptr ? Pq().PQntuples(result_) : 0; }
 
-bool Result::null(int row, int column) const { return PQgetisnull(result_, row, column) != 0; }
+bool Result::null(int row, int column) const { return Pq().PQgetisnull(result_, row, column) != 0; }
 
 std::string_view Result::bytes(int row, int column) const {
-  return std::string_view(PQgetvalue(result_, row, column),
-                          static_cast<size_t>(PQgetlength(result_, row, column)));
+  return std::string_view(Pq().PQgetvalue(result_, row, column),
+                          static_cast<size_t>(Pq().PQgetlength(result_, row, column)));
 }
 
 std::optional<int64_t> Result::int64(int row, int column) const {
-  if (null(row, column) || PQgetlength(result_, row, column) != 8) return std::nullopt;
-  return static_cast<int64_t>(GetBigEndian64(PQgetvalue(result_, row, column)));
+  if (null(row, column) || Pq().PQgetlength(result_, row, column) != 8) return std::nullopt;
+  return static_cast<int64_t>(GetBigEndian64(Pq().PQgetvalue(result_, row, column)));
 }
 
 std::optional<int32_t> Result::int32(int row, int column) const {
-  if (null(row, column) || PQgetlength(result_, row, column) != 4) return std::nullopt;
-  return static_cast<int32_t>(GetBigEndian32(PQgetvalue(result_, row, column)));
+  if (null(row, column) || Pq().PQgetlength(result_, row, column) != 4) return std::nullopt;
+  return static_cast<int32_t>(GetBigEndian32(Pq().PQgetvalue(result_, row, column)));
 }
 
 // ---- Connection ----
@@ -258,32 +260,32 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectSpec& 
   }
   keys.push_back(nullptr);
   values.push_back(nullptr);
-  PGconn* conn = PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1);
+  PGconn* conn = Pq().PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1);
   if (conn == nullptr) {
     return absl::UnavailableError(
         absl::StrCat("store: cannot connect to PostgreSQL at ", spec.server(), ": out of memory"));
   }
-  if (PQstatus(conn) != CONNECTION_OK) {
-    std::string message = spec.Redact(OneLine(PQerrorMessage(conn)));
-    PQfinish(conn);
+  if (Pq().PQstatus(conn) != CONNECTION_OK) {
+    std::string message = spec.Redact(OneLine(Pq().PQerrorMessage(conn)));
+    Pq().PQfinish(conn);
     return absl::UnavailableError(
         absl::StrCat("store: cannot connect to PostgreSQL at ", spec.server(), ": ", message));
   }
-  PQsetNoticeProcessor(conn, DropNotice, nullptr);
+  Pq().PQsetNoticeProcessor(conn, DropNotice, nullptr);
   return std::unique_ptr<Connection>(new Connection(conn, spec));
 }
 
-Connection::~Connection() { PQfinish(conn_); }
+Connection::~Connection() { Pq().PQfinish(conn_); }
 
-bool Connection::good() const { return PQstatus(conn_) == CONNECTION_OK; }
+bool Connection::good() const { return Pq().PQstatus(conn_) == CONNECTION_OK; }
 
 bool Connection::CheckAlive() {
   if (!good()) return false;
-  if (PQconsumeInput(conn_) == 0) return false;
+  if (Pq().PQconsumeInput(conn_) == 0) return false;
   return good();
 }
 
-std::string Connection::error() const { return spec_.Redact(OneLine(PQerrorMessage(conn_))); }
+std::string Connection::error() const { return spec_.Redact(OneLine(Pq().PQerrorMessage(conn_))); }
 
 std::string Connection::Describe(const Result& result) const {
   if (result.none() || !good()) return error();
@@ -296,53 +298,53 @@ std::string Connection::Describe(const Result& result) const {
 absl::Status Connection::Prepare(const char* name, const char* sql,
                                  const std::vector<unsigned>& param_types) {
   const std::vector<Oid> types(param_types.begin(), param_types.end());
-  Result result(PQprepare(conn_, name, sql, static_cast<int>(types.size()), types.data()));
+  Result result(Pq().PQprepare(conn_, name, sql, static_cast<int>(types.size()), types.data()));
   if (result.ok()) return absl::OkStatus();
   const std::string message = absl::StrCat("store: preparing ", name, ": ", Describe(result));
   return good() ? absl::InternalError(message) : absl::UnavailableError(message);
 }
 
 Result Connection::Execute(const char* statement, const Params& params) {
-  return Result(PQexecPrepared(conn_, statement, params.size(), params.values(), params.lengths(),
+  return Result(Pq().PQexecPrepared(conn_, statement, params.size(), params.values(), params.lengths(),
                                params.formats(), /*resultFormat=*/1));
 }
 
-Result Connection::ExecuteSql(const std::string& sql) { return Result(PQexec(conn_, sql.c_str())); }
+Result Connection::ExecuteSql(const std::string& sql) { return Result(Pq().PQexec(conn_, sql.c_str())); }
 
 bool Connection::EnterPipelineMode() {
-  return PQenterPipelineMode(conn_) == 1 && PQsetnonblocking(conn_, 1) == 0;
+  return Pq().PQenterPipelineMode(conn_) == 1 && Pq().PQsetnonblocking(conn_, 1) == 0;
 }
 
 bool Connection::SendPrepared(const char* statement, const Params& params) {
-  return PQsendQueryPrepared(conn_, statement, params.size(), params.values(), params.lengths(),
+  return Pq().PQsendQueryPrepared(conn_, statement, params.size(), params.values(), params.lengths(),
                              params.formats(), /*resultFormat=*/1) == 1;
 }
 
 bool Connection::SendSql(const char* sql) {
-  return PQsendQueryParams(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 1) == 1;
+  return Pq().PQsendQueryParams(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 1) == 1;
 }
 
-bool Connection::SendSync() { return PQpipelineSync(conn_) == 1; }
+bool Connection::SendSync() { return Pq().PQpipelineSync(conn_) == 1; }
 
 bool Connection::Flush() {
   for (;;) {
-    const int flushed = PQflush(conn_);
+    const int flushed = Pq().PQflush(conn_);
     if (flushed == 0) return true;
     if (flushed < 0) return false;
-    pollfd fd = {PQsocket(conn_), POLLIN | POLLOUT, 0};
+    pollfd fd = {Pq().PQsocket(conn_), POLLIN | POLLOUT, 0};
     if (poll(&fd, 1, -1) < 0 && errno != EINTR) return false;
-    if ((fd.revents & POLLIN) != 0 && PQconsumeInput(conn_) == 0) return false;
+    if ((fd.revents & POLLIN) != 0 && Pq().PQconsumeInput(conn_) == 0) return false;
   }
 }
 
 Result Connection::Next() {
-  Result result(PQgetResult(conn_));
+  Result result(Pq().PQgetResult(conn_));
   if (result.none() || result.sync()) return result;
   // Each statement's results end with a null; the store's statements have one result each.
   for (int extra = 0; extra < 16; ++extra) {
-    PGresult* more = PQgetResult(conn_);
+    PGresult* more = Pq().PQgetResult(conn_);
     if (more == nullptr) break;
-    PQclear(more);
+    Pq().PQclear(more);
   }
   return result;
 }
