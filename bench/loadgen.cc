@@ -18,6 +18,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -164,6 +165,7 @@ std::string EncodeRequest(const Options& options, const Target& target, int k,
 struct ProcessSample {
   double cpu_s = 0;
   long rss_kb = 0;
+  long context_switches = 0;  // of all its threads, voluntary and not
 };
 
 ProcessSample SampleProcess(int pid) {
@@ -187,6 +189,18 @@ ProcessSample SampleProcess(int pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(status, line);) {
     if (line.rfind("VmRSS:", 0) == 0) sample.rss_kb = std::stol(line.substr(6));
+  }
+  std::error_code ignored;
+  for (const auto& task : std::filesystem::directory_iterator(
+           "/proc/" + std::to_string(pid) + "/task", ignored)) {
+    std::ifstream task_status(task.path() / "status");
+    for (std::string line; std::getline(task_status, line);) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0) {
+        sample.context_switches += std::stol(line.substr(24));
+      } else if (line.rfind("nonvoluntary_ctxt_switches:", 0) == 0) {
+        sample.context_switches += std::stol(line.substr(27));
+      }
+    }
   }
   return sample;
 }
@@ -537,8 +551,11 @@ int main(int argc, char** argv) {
   if (seconds <= 0) seconds = options.duration_s;
   double throughput = static_cast<double>(lat.size()) / seconds;
   double cpu_us_per_call = 0;
+  double switches_per_call = 0;
   if (options.watch_pid > 0 && !lat.empty()) {
     cpu_us_per_call = (after.cpu_s - before.cpu_s) * 1e6 / static_cast<double>(lat.size());
+    switches_per_call = static_cast<double>(after.context_switches - before.context_switches) /
+                        static_cast<double>(lat.size());
   }
   std::printf("%-34s %9s %9s %9s %9s %9s %9s %8s\n", "scenario", "calls/s", "p50 us", "p90 us",
               "p99 us", "p99.9 us", "max us", "errors");
@@ -548,8 +565,8 @@ int main(int argc, char** argv) {
               static_cast<long long>(errors));
   if (errors > 0) std::printf("first error: %s\n", first_error.c_str());
   if (options.watch_pid > 0) {
-    std::printf("watched pid %d: %.1f us CPU per call, RSS %ld kB\n", options.watch_pid,
-                cpu_us_per_call, after.rss_kb);
+    std::printf("watched pid %d: %.1f us CPU per call, %.1f context switches per call, RSS %ld kB\n",
+                options.watch_pid, cpu_us_per_call, switches_per_call, after.rss_kb);
   }
 
   char record[1024];
@@ -558,12 +575,12 @@ int main(int argc, char** argv) {
                 "\"concurrency\":%d,\"rate\":%.0f,\"calls\":%zu,\"errors\":%lld,"
                 "\"seconds\":%.3f,\"throughput\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,"
                 "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"cpu_us_per_call\":%.1f,"
-                "\"rss_kb\":%ld}",
+                "\"switches_per_call\":%.2f,\"rss_kb\":%ld}",
                 options.scenario.c_str(), options.mode.c_str(), options.method.c_str(),
                 options.keys, options.concurrency, options.rate, lat.size(),
                 static_cast<long long>(errors), seconds, throughput, Percentile(lat, 50),
                 Percentile(lat, 90), Percentile(lat, 99), Percentile(lat, 99.9),
-                lat.empty() ? 0.0 : lat.back(), cpu_us_per_call, after.rss_kb);
+                lat.empty() ? 0.0 : lat.back(), cpu_us_per_call, switches_per_call, after.rss_kb);
   std::printf("%s\n", record);
   if (!options.json_out.empty()) {
     std::ofstream out(options.json_out, std::ios::app);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every benchmark scenario of Massa on this machine, loopback only, bounded in time
 # (about 6 minutes on 2 cores with the default 5 s per scenario). Each Massa figure has the
-# direct call to the function (no massa in the path) beside it. Results: one JSON record per
+# direct call to the function (no massa in the path) beside it, and massa's CPU time and
+# context switches per call. bench/compare.sh runs the same scenarios against a baseline build. Results: one JSON record per
 # line in bench/results/<timestamp>.jsonl, and the table printed as it goes.
 #
 #   bench/run.sh                 # all scenarios
@@ -9,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-./scripts/build.sh massa shopping-cart-function event-sourced-cart-function massa-loadgen massa-store-bench massa-coldstart >/dev/null
+./scripts/build.sh massa shopping-cart-function event-sourced-cart-function massa-loadgen massa-store-bench massa-coldstart massa-transport-bench >/dev/null
 
 seconds="${MASSA_BENCH_SECONDS:-5}"
 build=build
@@ -96,6 +97,13 @@ run http-read-1000keys-c1   http "" "" --http-method GET --path '/carts/c{key}' 
 run http-read-1000keys-c16  http "" "" --http-method GET --path '/carts/c{key}' --keys 1000 --concurrency 16
 run http-write-1000keys-c32 http "" '{"productId":"p","quantity":1}' --http-method POST --path '/carts/c{key}/items' --keys 1000 --concurrency 32
 stop_massa
+
+# The leg to the function alone (no ingress): session streams against one unary call per
+# command, 1 and 64 in flight on one connection.
+for c in 1 64; do
+  "$build/bench/massa-transport-bench" --function "$sock" --concurrency $c --seconds "$seconds" \
+    --json-out "$out"
+done
 
 # Activations: every call goes to a key never seen (a store miss, then the function).
 start_massa activations --passivation-timeout 10m
