@@ -21,14 +21,8 @@ seconds="${MASSA_BENCH_SECONDS:-5}"
 loadgen="$current/bench/massa-loadgen"
 mkdir -p bench/results
 out="bench/results/compare-$(date -u +%Y%m%d-%H%M%S).jsonl"
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 echo "{\"after_flags\":\"${MASSA_AFTER_FLAGS:-}\",\"scenario\":\"machine\",\"date\":\"$(date -u +%FT%TZ)\",\"cpus\":$(nproc),\"commit\":\"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\",\"baseline\":\"$baseline\",\"seconds_per_scenario\":$seconds}" >>"$out"
 

@@ -20,14 +20,8 @@ esfn="$build/examples/event-sourced-cart/event-sourced-cart-function"
 loadgen="$build/bench/massa-loadgen"
 mkdir -p bench/results
 out="bench/results/$(date -u +%Y%m%d-%H%M%S).jsonl"
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 record() { echo "$1" >>"$out"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }

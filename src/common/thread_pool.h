@@ -13,7 +13,8 @@
 
 namespace massa {
 
-// Thread-safe. The destructor runs every task already posted, then joins the threads.
+// Thread-safe. Threads start when work needs them (a task posted while every thread is busy),
+// up to `threads`, and stay. The destructor runs every task already posted, then joins them.
 class ThreadPool {
  public:
   ThreadPool(int threads, std::string name);
@@ -23,13 +24,19 @@ class ThreadPool {
 
   void Post(absl::AnyInvocable<void() &&> task);
 
+  // Threads started so far.
+  size_t threads() const;
+
  private:
   void Loop();
 
-  absl::Mutex mu_;
+  const int max_threads_;
+  const std::string name_;
+  mutable absl::Mutex mu_;
   std::deque<absl::AnyInvocable<void() &&>> tasks_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> threads_;
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
+  size_t idle_ ABSL_GUARDED_BY(mu_) = 0;  // threads waiting for a task
 };
 
 }  // namespace massa

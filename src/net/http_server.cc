@@ -58,6 +58,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;  // guarded by sessions_mu
 
   void Accept();
+  // The connections still alive (each kept alive by the returned pointers meanwhile).
+  std::vector<std::shared_ptr<Session>> LiveSessions();
 };
 
 namespace {
@@ -215,6 +217,15 @@ void HttpServer::Impl::Accept() {
   });
 }
 
+std::vector<std::shared_ptr<Session>> HttpServer::Impl::LiveSessions() {
+  std::vector<std::shared_ptr<Session>> live;
+  std::lock_guard<std::mutex> lock(sessions_mu);
+  for (auto& [raw, weak] : sessions) {
+    if (auto session = weak.lock()) live.push_back(std::move(session));
+  }
+  return live;
+}
+
 HttpServer::HttpServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 HttpServer::~HttpServer() { Stop(); }
@@ -268,14 +279,7 @@ void HttpServer::Drain() {
     beast::error_code ignored;
     impl->acceptor.close(ignored);
   });
-  std::vector<std::shared_ptr<Session>> sessions;
-  {
-    std::lock_guard<std::mutex> lock(impl_->sessions_mu);
-    for (auto& [raw, weak] : impl_->sessions) {
-      if (auto session = weak.lock()) sessions.push_back(std::move(session));
-    }
-  }
-  for (auto& session : sessions) session->CloseIfIdle();
+  for (auto& session : impl_->LiveSessions()) session->CloseIfIdle();
 }
 
 int HttpServer::open_connections() const {
@@ -306,15 +310,7 @@ void HttpServer::Stop() {
     // server).
     beast::error_code ignored;
     impl_->acceptor.close(ignored);
-    std::vector<std::shared_ptr<Session>> sessions;
-    {
-      std::lock_guard<std::mutex> lock(impl_->sessions_mu);
-      for (auto& [raw, weak] : impl_->sessions) {
-        if (auto session = weak.lock()) sessions.push_back(std::move(session));
-      }
-    }
-    for (auto& session : sessions) session->Close();
-    sessions.clear();
+    for (auto& session : impl_->LiveSessions()) session->Close();
     impl_->io.restart();
     impl_->io.run();
   });

@@ -167,6 +167,17 @@ class UnaryTransport {
 };
 
 // The answer frame of a session request, converted to an Outcome.
+absl::StatusOr<Outcome> OutcomeOf(absl::StatusOr<v1::FunctionFrame> frame);
+
+// Sends a command frame; `done` gets its outcome.
+void SendCommand(native::SessionTransport& session, v1::ProxyFrame frame,
+                 Steady::time_point deadline, OutcomeCallback done) {
+  session.Send(std::move(frame), deadline,
+               [done = std::move(done)](absl::StatusOr<v1::FunctionFrame> answer) mutable {
+                 std::move(done)(OutcomeOf(std::move(answer)));
+               });
+}
+
 absl::StatusOr<Outcome> OutcomeOf(absl::StatusOr<v1::FunctionFrame> frame) {
   if (!frame.ok()) return std::move(frame).status();
   switch (frame->body_case()) {
@@ -280,10 +291,7 @@ void NativeDriver::HandleAction(const Command& command, OutcomeCallback done) {
   if (impl_->session != nullptr) {
     v1::ProxyFrame frame;
     FillRequest(command, std::nullopt, *frame.mutable_action());
-    impl_->session->Send(std::move(frame), command.deadline,
-                         [done = std::move(done)](absl::StatusOr<v1::FunctionFrame> f) mutable {
-                           std::move(done)(OutcomeOf(std::move(f)));
-                         });
+    SendCommand(*impl_->session, std::move(frame), command.deadline, std::move(done));
   } else if (impl_->unary != nullptr) {
     impl_->unary->Handle<v1::ActionCommand, v1::ActionResponse>(
         command, std::nullopt, 0,
@@ -302,10 +310,7 @@ void NativeDriver::HandleValueEntity(const Command& command,
   if (impl_->session != nullptr) {
     v1::ProxyFrame frame;
     FillRequest(command, state, *frame.mutable_value_entity());
-    impl_->session->Send(std::move(frame), command.deadline,
-                         [done = std::move(done)](absl::StatusOr<v1::FunctionFrame> f) mutable {
-                           std::move(done)(OutcomeOf(std::move(f)));
-                         });
+    SendCommand(*impl_->session, std::move(frame), command.deadline, std::move(done));
   } else if (impl_->unary != nullptr) {
     impl_->unary->Handle<v1::ValueEntityCommand, v1::ValueEntityResponse>(
         command, state, 0, native::ValueEntityOutcomeFromProto, std::move(done));
@@ -321,10 +326,7 @@ void NativeDriver::HandleEventSourced(const Command& command,
     v1::ProxyFrame frame;
     FillRequest(command, state, *frame.mutable_event_sourced());
     frame.mutable_event_sourced()->set_sequence(sequence);
-    impl_->session->Send(std::move(frame), command.deadline,
-                         [done = std::move(done)](absl::StatusOr<v1::FunctionFrame> f) mutable {
-                           std::move(done)(OutcomeOf(std::move(f)));
-                         });
+    SendCommand(*impl_->session, std::move(frame), command.deadline, std::move(done));
   } else if (impl_->unary != nullptr) {
     impl_->unary->Handle<v1::EventSourcedCommand, v1::EventSourcedResponse>(
         command, state, sequence, native::EventSourcedOutcomeFromProto, std::move(done));
