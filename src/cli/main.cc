@@ -10,6 +10,7 @@
 
 #include "CLI/CLI.hpp"
 #include "cli/client.h"
+#include "cli/new_project.h"
 #include "common/duration.h"
 #include "server/config.h"
 #include "server/server.h"
@@ -206,6 +207,15 @@ int main(int argc, char** argv) {
         ->capture_default_str();
   }
   call->add_option("method", method, "package.Service/Method")->required();
+
+  std::string project_name;
+  std::string project_dir;
+  CLI::App* create = app.add_subcommand(
+      "new", "write the skeleton of a function project (built against the installed SDK)");
+  create->add_option("name", project_name,
+                     "project name: a lower-case identifier (the proto package, a C++ namespace)")
+      ->required();
+  create->add_option("--dir", project_dir, "where to write it (default: ./NAME); must be empty");
   call->add_option("json", json, "the request as JSON, or - to read it from stdin")
       ->capture_default_str();
 
@@ -239,6 +249,22 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "massa: error: %s\n", std::string(served.message()).c_str());
       return 1;
     }
+    return 0;
+  }
+  if (*create) {
+    absl::Status written = massa::cli::NewProject(project_name, project_dir);
+    if (!written.ok()) {
+      std::fprintf(stderr, "massa: error: %s\n", std::string(written.message()).c_str());
+      return 2;
+    }
+    const std::string where = project_dir.empty() ? project_name : project_dir;
+    std::printf("wrote %s/ (proto/%s/v1/%s.proto, main.cc, CMakeLists.txt, README.md)\n"
+                "build it:  cmake -S %s -B %s/build && cmake --build %s/build\n"
+                "run it:    %s/build/%s-function --listen unix:/tmp/%s.sock &\n"
+                "           massa serve --function unix:/tmp/%s.sock\n",
+                where.c_str(), project_name.c_str(), project_name.c_str(), where.c_str(),
+                where.c_str(), where.c_str(), where.c_str(), project_name.c_str(),
+                project_name.c_str(), project_name.c_str());
     return 0;
   }
   client.timeout = Duration(client_timeout);

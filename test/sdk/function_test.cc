@@ -1,5 +1,6 @@
 // The SDK's protocol handling: discovery, dispatch, errors, state and effects, and serving.
 #include "massa/sdk/function.h"
+#include "massa/sdk/version.h"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -134,7 +135,7 @@ TEST_F(FunctionTest, DiscoverDescribesTheFunction) {
   EXPECT_EQ(spec.protocol().major(), 1u);
   EXPECT_EQ(spec.protocol().minor(), 1u);  // 1.1: the session transport
   EXPECT_EQ(spec.function().sdk_name(), "massa-cpp");
-  EXPECT_EQ(spec.function().sdk_version(), "0.1.0");
+  EXPECT_EQ(spec.function().sdk_version(), MASSA_SDK_VERSION);
   EXPECT_EQ(spec.function().function_name(), "test-function");
   EXPECT_EQ(spec.function().function_version(), "1.2.3");
 
@@ -198,7 +199,8 @@ TEST_F(FunctionTest, DiscoverRefusesAnotherMajorVersion) {
   grpc::Status status = served_.Discover(info, &spec);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(status.error_message().find("2.3"), std::string::npos) << status.error_message();
-  EXPECT_NE(status.error_message().find("1.0"), std::string::npos) << status.error_message();
+  EXPECT_NE(status.error_message().find(MASSA_SDK_PROTOCOL_VERSION), std::string::npos)
+      << status.error_message();
 
   EXPECT_EQ(served_.Discover(v1::ProxyInfo(), &spec).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);

@@ -21,13 +21,14 @@
 #include "google/protobuf/repeated_ptr_field.h"
 #include "massa/protocol/v1/protocol.pb.h"
 #include "massa/sdk/function.h"
+#include "massa/sdk/version.h"
 
 namespace massa::sdk::detail {
 
 class Registry;
 
 inline constexpr char kSdkName[] = "massa-cpp";
-inline constexpr char kSdkVersion[] = "0.1.0";
+inline constexpr char kSdkVersion[] = MASSA_SDK_VERSION;
 inline constexpr unsigned kProtocolMajor = 1;
 inline constexpr unsigned kProtocolMinor = 1;  // 1.1: the session transport
 inline constexpr char kTypeUrlPrefix[] = "type.googleapis.com/";  // of every Any we send
