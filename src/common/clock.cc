@@ -3,17 +3,20 @@
 namespace massa {
 namespace {
 
-class SteadyClock final : public Clock {
+class SystemClocks final : public Clock {
  public:
   std::chrono::steady_clock::time_point Now() const override {
     return std::chrono::steady_clock::now();
+  }
+  std::chrono::system_clock::time_point WallNow() const override {
+    return std::chrono::system_clock::now();
   }
 };
 
 }  // namespace
 
 Clock& RealClock() {
-  static SteadyClock* clock = new SteadyClock();
+  static SystemClocks* clock = new SystemClocks();
   return *clock;
 }
 

@@ -129,9 +129,9 @@ struct ReplyHandoff {
   }
 };
 
-bool Expired(const Command& command) {
+bool Expired(const Command& command, const Clock& clock) {
   return command.deadline != std::chrono::steady_clock::time_point::max() &&
-         std::chrono::steady_clock::now() >= command.deadline;
+         clock.Now() >= command.deadline;
 }
 
 }  // namespace
@@ -333,7 +333,7 @@ absl::Status EntityRuntime::Replay(Entity& entity, const ServiceSpec& spec) {
     }
     absl::Notification folded_signal;
     absl::StatusOr<std::optional<TypedValue>> folded;
-    const auto started = std::chrono::steady_clock::now();
+    const auto started = clock_.Now();
     function_.Fold(spec.name, entity.key, state, *events,
                    [&](absl::StatusOr<std::optional<TypedValue>> result) {
                      folded = std::move(result);
@@ -358,7 +358,7 @@ absl::Status EntityRuntime::Replay(Entity& entity, const ServiceSpec& spec) {
 
 void EntityRuntime::Execute(const std::shared_ptr<Entity>& entity,
                             std::unique_ptr<Pending> pending) {
-  if (Expired(pending->command)) {
+  if (Expired(pending->command, clock_)) {
     std::move(pending->done)(Error(absl::DeadlineExceededError(
         "deadline passed while the command waited for its entity")));
     AfterCommand(entity);
@@ -366,7 +366,7 @@ void EntityRuntime::Execute(const std::shared_ptr<Entity>& entity,
   }
   const Command& command = pending->command;
   const bool event_sourced = pending->method->service->spec.kind == EntityKind::kEventSourced;
-  const auto started = std::chrono::steady_clock::now();
+  const auto started = clock_.Now();
   auto on_outcome = [this, entity, started,
                      pending = std::move(pending)](absl::StatusOr<Outcome> outcome) mutable {
     ObserveFunctionCall(started, outcome.ok());
@@ -386,9 +386,7 @@ store::JournalAppend EntityRuntime::AppendFor(const Entity& entity, const Pendin
   append.entity_type = entity.type;
   append.key = entity.key;
   append.expected_sequence = entity.sequence;
-  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
+  const int64_t now_ms = clock_.WallMillis();
   uint64_t sequence = entity.sequence;
   append.events.reserve(outcome.events.size());
   for (TypedValue& payload : outcome.events) {
@@ -469,13 +467,13 @@ void EntityRuntime::OnEntityOutcome(const std::shared_ptr<Entity>& entity,
   // released below, so the reply is handed over: whoever comes second sends it.
   auto handoff = std::make_shared<ReplyHandoff>();
   const uint64_t epoch = pending->epoch;
-  const auto write_started = std::chrono::steady_clock::now();
+  const auto write_started = clock_.Now();
   store_.Write(std::move(batch), [this, entity, epoch, handoff, write_started,
                                   pending = std::move(pending),
                                   outcome = *std::move(outcome)](absl::Status status) mutable {
     if (metrics_.store_write_latency != nullptr) {
       metrics_.store_write_latency->Observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - write_started).count());
+          std::chrono::duration<double>(clock_.Now() - write_started).count());
     }
     bool confirmed = false;
     {
@@ -532,12 +530,12 @@ void EntityRuntime::AfterCommand(const std::shared_ptr<Entity>& entity) {
 }
 
 void EntityRuntime::RunAction(std::unique_ptr<Pending> pending) {
-  if (Expired(pending->command)) {
+  if (Expired(pending->command, clock_)) {
     std::move(pending->done)(Error(absl::DeadlineExceededError("deadline passed")));
     return;
   }
   const Command& command = pending->command;
-  const auto started = std::chrono::steady_clock::now();
+  const auto started = clock_.Now();
   function_.HandleAction(command, [this, started, pending = std::move(pending)](
                                       absl::StatusOr<Outcome> outcome) mutable {
     ObserveFunctionCall(started, outcome.ok());
@@ -657,7 +655,7 @@ void EntityRuntime::ObserveFunctionCall(std::chrono::steady_clock::time_point st
                                         bool reached) {
   if (metrics_.function_latency != nullptr) {
     metrics_.function_latency->Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        std::chrono::duration<double>(clock_.Now() - started).count());
   }
   if (!reached && metrics_.function_errors != nullptr) metrics_.function_errors->Add();
 }
@@ -692,6 +690,7 @@ size_t EntityRuntime::active_entities() const {
 }
 
 bool EntityRuntime::Drain(std::chrono::milliseconds timeout) {
+  // Real time: a wait of the caller's, not something the runtime schedules.
   const auto until = std::chrono::steady_clock::now() + timeout;
   while (in_flight() > 0) {
     if (std::chrono::steady_clock::now() >= until) return false;

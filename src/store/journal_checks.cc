@@ -56,6 +56,16 @@ absl::Status StaleVersion(std::string_view entity_type, std::string_view key, ui
                                          ", but the value's version is ", actual));
 }
 
+absl::Status StaleTimer(std::string_view entity_type, std::string_view key, std::string_view name,
+                        int64_t expected, int64_t actual) {
+  auto due = [](int64_t ms) {
+    return ms == 0 ? std::string("no such timer") : absl::StrCat("due at ", ms);
+  };
+  return absl::AbortedError(absl::StrCat("store: change of timer '", EscapedName(name), "' of ",
+                                         EntityName(entity_type, key), " expected ",
+                                         due(expected), ", but it is ", due(actual)));
+}
+
 absl::Status Fenced(std::string_view entity_type, std::string_view key, uint64_t fence,
                     uint64_t token) {
   return absl::FailedPreconditionError(absl::StrCat(

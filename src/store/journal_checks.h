@@ -6,8 +6,10 @@
 //
 // Order of the checks, the same on every backend, so that a batch with several kinds of error
 // fails the same way everywhere: malformed appends (INVALID_ARGUMENT), then fences
-// (FAILED_PRECONDITION, for every entity the batch writes), then the mutations' expected
-// versions, then the appends' expected sequences (both ABORTED), each in batch order.
+// (FAILED_PRECONDITION, for every entity the batch writes: its mutations', appends',
+// idempotency records' and timers'), then the mutations' expected versions, then the appends'
+// expected sequences, then the timer changes' expected due times (all ABORTED), each in batch
+// order.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +40,11 @@ std::string EscapedName(std::string_view text);
 // be `expected` where it is `actual`.
 [[nodiscard]] absl::Status StaleVersion(std::string_view entity_type, std::string_view key,
                                         uint64_t expected, uint64_t actual);
+
+// The ABORTED error for a change of timer `name` of (entity_type, key) that expected its due
+// time to be `expected` (0: no such timer) where it is `actual` (0: there is none).
+[[nodiscard]] absl::Status StaleTimer(std::string_view entity_type, std::string_view key,
+                                      std::string_view name, int64_t expected, int64_t actual);
 
 // The FAILED_PRECONDITION error for a batch with fencing token `fence` that writes
 // (entity_type, key), which was written with the higher token `token`. Its message contains

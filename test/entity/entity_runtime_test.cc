@@ -765,7 +765,7 @@ TEST_F(EntityRuntimeTest, ExpiredDeadlineIsDeadlineExceeded) {
     Command command = std::string(service) == kCounter
                           ? MakeCommand(kCounter, "Increment", IncrementRequest("a", 1))
                           : MakeCommand(kEcho, "Say", Ping("hi"));
-    command.deadline = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+    command.deadline = clock_.Now() - std::chrono::seconds(1);
     CommandResult result = Call(command);
     EXPECT_EQ(result.status.code(), absl::StatusCode::kDeadlineExceeded);
   }
@@ -778,7 +778,7 @@ TEST_F(EntityRuntimeTest, DeadlinePassedWhileQueuedIsDeadlineExceeded) {
   ResultCatcher first = Send(MakeCommand(kCounter, "Increment", IncrementRequest("a", 1)));
   ASSERT_TRUE(function_.AwaitParked(1));
   Command late = MakeCommand(kCounter, "Increment", IncrementRequest("a", 100));
-  late.deadline = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  late.deadline = clock_.Now() - std::chrono::seconds(1);
   ResultCatcher second = Send(late);
   function_.Release();
 

@@ -143,9 +143,7 @@ class EventSourcedTest : public RuntimeHarness {
 
 TEST_F(EventSourcedTest, EventsArePersistedInOrderWithTheirOrigin) {
   Run();
-  const int64_t before_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count();
+  const int64_t before_ms = clock_.WallMillis();
   CommandResult first = Deposit("a", 5);
   ASSERT_TRUE(first.status.ok()) << first.status;
   EXPECT_EQ(ParseCounterValue(first.payload), 5);
@@ -157,7 +155,7 @@ TEST_F(EventSourcedTest, EventsArePersistedInOrderWithTheirOrigin) {
   EXPECT_EQ(journal[0].type, kDeposited);
   EXPECT_EQ(AmountOf(journal[0].payload), 5);
   EXPECT_EQ(AmountOf(journal[1].payload), 7);
-  EXPECT_GE(journal[0].timestamp_ms, before_ms);
+  EXPECT_EQ(journal[0].timestamp_ms, before_ms) << "events carry the runtime clock's time";
   EXPECT_EQ(journal[0].metadata,
             (Metadata{{"massa-command", "/massa.test.Ledger/Deposit"}}));
   EXPECT_EQ(LastSequence("a"), 2u);

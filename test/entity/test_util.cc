@@ -114,16 +114,6 @@ Command MakeCommand(std::string service, std::string method, std::string payload
   return command;
 }
 
-std::chrono::steady_clock::time_point ManualClock::Now() const {
-  absl::MutexLock lock(&mu_);
-  return now_;
-}
-
-void ManualClock::Advance(std::chrono::milliseconds by) {
-  absl::MutexLock lock(&mu_);
-  now_ += by;
-}
-
 ResultCatcher::ResultCatcher() : state_(std::make_shared<State>()) {}
 
 ResultCallback ResultCatcher::Callback() {

@@ -11,6 +11,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "fakes/manual_clock.h"
 #include "massa/common/clock.h"
 #include "massa/entity/command.h"
 #include "massa/entity/dispatcher.h"
@@ -55,17 +56,7 @@ Outcome FailureOutcome(absl::Status status);
 
 Command MakeCommand(std::string service, std::string method, std::string payload);
 
-// A clock that moves only when told to.
-class ManualClock final : public Clock {
- public:
-  std::chrono::steady_clock::time_point Now() const override;
-  void Advance(std::chrono::milliseconds by);
-
- private:
-  mutable absl::Mutex mu_;
-  std::chrono::steady_clock::time_point now_ ABSL_GUARDED_BY(mu_) =
-      std::chrono::steady_clock::time_point() + std::chrono::hours(1);
-};
+using ::massa::testing::ManualClock;
 
 // Catches the result of one command. The callback may outlive the catcher.
 class ResultCatcher {

@@ -162,6 +162,38 @@ class FaultInjectingStore final : public store::Store {
     return base_->ReadStream(entity_type, from_offset, limit);
   }
 
+  absl::StatusOr<std::optional<store::IdempotencyRecord>> ReadIdempotency(
+      std::string_view entity_type, std::string_view key,
+      std::string_view idempotency_key) override {
+    if (absl::Status error = ReadError(); !error.ok()) return error;
+    return base_->ReadIdempotency(entity_type, key, idempotency_key);
+  }
+
+  absl::StatusOr<std::vector<store::TimerRecord>> ReadTimers(std::string_view entity_type,
+                                                             std::string_view key) override {
+    if (absl::Status error = ReadError(); !error.ok()) return error;
+    return base_->ReadTimers(entity_type, key);
+  }
+
+  absl::StatusOr<std::vector<store::TimerRecord>> ReadDueTimers(uint32_t partition,
+                                                                int64_t before_ms,
+                                                                size_t limit) override {
+    if (absl::Status error = ReadError(); !error.ok()) return error;
+    return base_->ReadDueTimers(partition, before_ms, limit);
+  }
+
+  absl::StatusOr<std::vector<store::OutboxRecord>> ReadOutbox(uint32_t partition,
+                                                              int64_t before_ms,
+                                                              size_t limit) override {
+    if (absl::Status error = ReadError(); !error.ok()) return error;
+    return base_->ReadOutbox(partition, before_ms, limit);
+  }
+
+  absl::StatusOr<size_t> SweepExpired(int64_t now_ms, size_t limit) override {
+    if (absl::Status error = ReadError(); !error.ok()) return error;
+    return base_->SweepExpired(now_ms, limit);
+  }
+
   void Write(store::WriteBatch batch, store::WriteCallback done) override {
     {
       absl::MutexLock lock(&mu_);

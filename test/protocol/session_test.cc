@@ -373,7 +373,7 @@ TEST_F(SessionTest, OtherMajorVersionInAcceptedIsRefused) {
   Send(0, "p");
   ASSERT_TRUE(results_.WaitFor(1));
   absl::StatusOr<v1::FunctionFrame> result = results_.Take().at(0);
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition) << result.status();
   EXPECT_THAT(std::string(result.status().message()),
               AllOf(HasSubstr("2.0"), HasSubstr(std::to_string(kProtocolMajor) + "." +
                                                 std::to_string(kProtocolMinor))));

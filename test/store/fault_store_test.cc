@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
 #include "massa/store/store.h"
+#include "store_contract/effects_contract_test.h"
 #include "store_contract/store_contract_test.h"
 
 namespace massa::testing {
@@ -297,5 +298,7 @@ TEST(FaultInjectingStoreTest, HeldAppendsAreReleasedInOrder) {
 // The suite's macros need its unqualified name, hence its namespace.
 namespace massa::store_contract {
 INSTANTIATE_TYPED_TEST_SUITE_P(FaultFree, StoreContractTest,
+                               ::testing::Types<massa::testing::FaultFreeBackend>);
+INSTANTIATE_TYPED_TEST_SUITE_P(FaultFree, EffectsContractTest,
                                ::testing::Types<massa::testing::FaultFreeBackend>);
 }  // namespace massa::store_contract

@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
 #include "massa/store/store.h"
+#include "store_contract/effects_contract_test.h"
 #include "store_contract/store_contract_test.h"
 
 namespace massa::store {
@@ -46,5 +47,7 @@ TEST(MemoryStoreTest, StoresAreIndependent) {
 // The suite's macros need its unqualified name, hence its namespace.
 namespace massa::store_contract {
 INSTANTIATE_TYPED_TEST_SUITE_P(Memory, StoreContractTest,
+                               ::testing::Types<massa::store::MemoryBackend>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Memory, EffectsContractTest,
                                ::testing::Types<massa::store::MemoryBackend>);
 }  // namespace massa::store_contract

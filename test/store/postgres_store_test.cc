@@ -20,7 +20,10 @@
 #include "fakes/postgres_server.h"
 #include "gtest/gtest.h"
 #include "massa/store/store.h"
+#include "store/postgres/connection.h"
+#include "store/postgres/schema.h"
 #include "store/postgres/wire.h"
+#include "store_contract/effects_contract_test.h"
 #include "store_contract/store_contract_test.h"
 
 namespace massa::store {
@@ -116,13 +119,15 @@ TEST_F(PostgresStoreTest, CreatesTheSchemaAndRecordsItsVersion) {
   const std::string db = conninfo.substr(conninfo.rfind('/') + 1);
   absl::StatusOr<std::string> version = g_server->Query(db, "SELECT version FROM massa_schema_version");
   ASSERT_TRUE(version.ok()) << version.status();
-  EXPECT_EQ(*version, "1");
+  EXPECT_EQ(*version, "2");
   absl::StatusOr<std::string> tables = g_server->Query(
       db,
       "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables "
       "WHERE tablename LIKE 'massa%'");
   ASSERT_TRUE(tables.ok()) << tables.status();
-  EXPECT_EQ(*tables, "massa_entities,massa_events,massa_schema_version,massa_streams");
+  EXPECT_EQ(*tables,
+            "massa_entities,massa_events,massa_idempotency,massa_outbox,massa_schema_version,"
+            "massa_streams,massa_timers");
   // Opening again finds the schema in place.
   store.reset();
   store = OpenOrFail(conninfo);
@@ -143,9 +148,46 @@ TEST_F(PostgresStoreTest, NewerSchemaIsRefused) {
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
   const std::string message(store.status().message());
   EXPECT_NE(message.find("version 97"), std::string::npos) << message;
-  EXPECT_NE(message.find("version 1,"), std::string::npos) << message;
+  EXPECT_NE(message.find("version 2,"), std::string::npos) << message;
   // Nothing was changed.
   EXPECT_EQ(g_server->Query(db, "SELECT version FROM massa_schema_version").value_or("?"), "97");
+}
+
+TEST_F(PostgresStoreTest, AVersion1DatabaseIsMigratedKeepingItsData) {
+  const std::string conninfo = FreshDatabase("v1");
+  const std::string db = conninfo.substr(conninfo.rfind('/') + 1);
+  {
+    absl::StatusOr<postgres::ConnectSpec> spec = postgres::ConnectSpec::Parse(OptionsFor(conninfo));
+    ASSERT_TRUE(spec.ok()) << spec.status();
+    absl::StatusOr<std::unique_ptr<postgres::Connection>> conn =
+        postgres::Connection::Open(*spec, std::chrono::seconds(20));
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    ASSERT_TRUE(postgres::MigrateSchema(**conn, /*target_version=*/1).ok());
+  }
+  ASSERT_EQ(g_server->Query(db, "SELECT version FROM massa_schema_version").value_or("?"), "1");
+  // A version-1 node wrote a value (its six-argument massa_put).
+  ASSERT_TRUE(g_server
+                  ->Query(db, "SELECT code FROM massa_put('\\x74'::bytea, '\\x6b'::bytea, "
+                              "'\\x7631'::bytea, NULL, 0, false)")
+                  .ok());
+  StorePtr store = OpenOrFail(conninfo);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(g_server->Query(db, "SELECT version FROM massa_schema_version").value_or("?"), "2");
+  absl::StatusOr<VersionedValue> read = store->ReadValue("t", "k");
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, (VersionedValue{"v1", 1, 0}));
+  // A value with an expiry, then rewritten by a node still on version 1: the expiry goes.
+  WriteBatch expiring;
+  expiring.mutations.push_back({"t", "k", std::string("v2"), 1, /*expires_ms=*/5000});
+  ASSERT_TRUE(WriteAndWait(*store, std::move(expiring)).ok());
+  EXPECT_EQ(store->ReadValue("t", "k")->expires_ms, 5000);
+  ASSERT_TRUE(g_server
+                  ->Query(db, "SELECT code FROM massa_put('\\x74'::bytea, '\\x6b'::bytea, "
+                              "'\\x7633'::bytea, 2, 0, false)")
+                  .ok());
+  read = store->ReadValue("t", "k");
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, (VersionedValue{"v3", 3, 0}));
 }
 
 TEST_F(PostgresStoreTest, NodesOpeningAFreshDatabaseTogetherAllSucceed) {
@@ -531,5 +573,7 @@ TEST(PostgresWireTest, ArraysUsePostgresBinaryFormat) {
 // The suite's macros need its unqualified name, hence its namespace.
 namespace massa::store_contract {
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, StoreContractTest,
+                               ::testing::Types<massa::store::PostgresBackend>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, EffectsContractTest,
                                ::testing::Types<massa::store::PostgresBackend>);
 }  // namespace massa::store_contract

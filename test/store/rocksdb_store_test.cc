@@ -24,6 +24,7 @@
 #include "rocksdb/options.h"
 #include "store/rocksdb/records.h"
 #include "store/rocksdb/rocksdb_store_testing.h"
+#include "store_contract/effects_contract_test.h"
 #include "store_contract/store_contract_test.h"
 
 namespace massa::store {
@@ -758,5 +759,7 @@ TEST(RocksDbStoreTest, RejectedWriteInAGroupLeavesNoVersionOrFence) {
 // The suite's macros need its unqualified name, hence its namespace.
 namespace massa::store_contract {
 INSTANTIATE_TYPED_TEST_SUITE_P(RocksDb, StoreContractTest,
+                               ::testing::Types<massa::store::RocksDbBackend>);
+INSTANTIATE_TYPED_TEST_SUITE_P(RocksDb, EffectsContractTest,
                                ::testing::Types<massa::store::RocksDbBackend>);
 }  // namespace massa::store_contract

@@ -16,6 +16,15 @@
 // An append names the sequence number the writer believes is the journal's last; a stale
 // expectation rejects the whole batch (ABORTED), so two writers never interleave.
 //
+// Effectively-once and durable time: idempotency records (a request applied under a key, per
+// entity), timers (per entity and name, with a due time indexed per partition) and outbox
+// records (messages to deliver once their batch is durable) go into the same atomic batch as
+// the state change that produced them, fenced like it (an idempotency record or a timer is
+// checked against its entity's fence; an outbox record belongs to the batch). Values and
+// idempotency records may expire: an expired value reads as absent (ReadValue reports the
+// expiry; the runtime compares it with its clock) and SweepExpired reclaims the space without
+// changing the value's version.
+//
 // Sharing (several massa nodes on one database): every value has a version (0 when never
 // written; each put or delete adds one), and a mutation may name the version it expects
 // (ABORTED otherwise), like a journal append names its sequence. Every entity also remembers
@@ -74,6 +83,50 @@ struct StreamEvent {
   Event event;
 };
 
+// A request applied under an idempotency key, for one entity. `record` is opaque to the store
+// (the runtime keeps the request's hash and its reply in it).
+struct IdempotencyRecord {
+  std::string entity_type;
+  std::string key;
+  std::string idempotency_key;
+  std::string record;
+  int64_t expires_ms = 0;  // Unix ms: SweepExpired deletes the record from then on
+
+  friend bool operator==(const IdempotencyRecord&, const IdempotencyRecord&) = default;
+};
+
+// A timer of an entity, by name: what to call (opaque `record`) and when it fires next.
+struct TimerRecord {
+  std::string entity_type;
+  std::string key;
+  std::string name;
+  int64_t due_ms = 0;      // Unix ms
+  uint32_t partition = 0;  // ReadDueTimers reads one partition's index (0 on a single node)
+  std::string record;
+
+  friend bool operator==(const TimerRecord&, const TimerRecord&) = default;
+};
+
+// Sets (replacing one of the same name) or removes one timer of an entity.
+struct TimerChange {
+  TimerRecord timer;    // its entity_type, key and name name the timer; the rest is the new one
+  bool remove = false;  // removes the timer (nothing if there is none); the rest is ignored
+  // Conditional on the timer's current due time: 0 = there must be no such timer; another
+  // value = the timer must exist with this due time; nullopt = unconditional. ABORTED otherwise.
+  std::optional<int64_t> expected_due_ms = std::nullopt;
+};
+
+// A message to deliver once the batch holding it is durable, at least once: it stays until a
+// later batch names it in `outbox_done`.
+struct OutboxRecord {
+  std::string id;          // unique; a record with the id of an existing one replaces it
+  int64_t due_ms = 0;      // not to be delivered before (Unix ms); a retry moves it
+  uint32_t partition = 0;  // ReadOutbox reads one partition
+  std::string record;      // opaque: what to deliver
+
+  friend bool operator==(const OutboxRecord&, const OutboxRecord&) = default;
+};
+
 // Mutations applied together, atomically.
 struct WriteBatch {
   struct Mutation {
@@ -83,15 +136,24 @@ struct WriteBatch {
     // Conditional write: the version the writer read (0 = none was ever written). Any other
     // version in the store rejects the batch with ABORTED. nullopt = unconditional.
     std::optional<uint64_t> expected_version = std::nullopt;
+    // The value reads as absent from then on (Unix ms; see ReadValue); 0 = never.
+    int64_t expires_ms = 0;
   };
   std::vector<Mutation> mutations;
   std::vector<JournalAppend> appends;
+  std::vector<IdempotencyRecord> idempotency;  // written (replacing the same key's)
+  std::vector<TimerChange> timers;
+  std::vector<OutboxRecord> outbox;       // written
+  std::vector<std::string> outbox_done;   // outbox records deleted by id (absent ones ignored)
   // The writer's fencing token (owner epoch) for every entity the batch writes; 0 = none.
   // Rejected with FAILED_PRECONDITION, nothing applied, when an entity written has been
   // written with a higher token; otherwise the entity's token becomes max(its token, fence).
   uint64_t fence = 0;
 
-  bool empty() const { return mutations.empty() && appends.empty(); }
+  bool empty() const {
+    return mutations.empty() && appends.empty() && idempotency.empty() && timers.empty() &&
+           outbox.empty() && outbox_done.empty();
+  }
   void Put(std::string entity_type, std::string key, std::string value,
            std::optional<uint64_t> expected_version = std::nullopt) {
     mutations.push_back(
@@ -105,8 +167,12 @@ struct WriteBatch {
 
 // A value and its version (how many puts and deletes it has seen).
 struct VersionedValue {
-  std::optional<std::string> value;  // nullopt = never written, or deleted
+  std::optional<std::string> value;  // nullopt = never written, deleted, or swept after expiry
   uint64_t version = 0;
+  // When the value expires (Unix ms; 0 = never). The store still returns an expired value until
+  // SweepExpired reclaims it: its reader decides by its own clock, so that a value reads as
+  // absent the moment it expires, before any sweep.
+  int64_t expires_ms = 0;
 
   friend bool operator==(const VersionedValue&, const VersionedValue&) = default;
 };
@@ -164,12 +230,38 @@ class Store {
   // Applies `batch` atomically and durably, then calls `done`. Does not block on I/O.
   // Writes to one entity are applied, and called back, in the order Write was called (writes
   // to different entities may complete in any order). Errors: ABORTED when an append's
-  // expected sequence or a mutation's expected version is stale, FAILED_PRECONDITION when the
+  // expected sequence, a mutation's expected version or a timer change's expected due time is
+  // stale, FAILED_PRECONDITION when the
   // batch is fenced, INVALID_ARGUMENT for a malformed append, UNAVAILABLE or INTERNAL when
   // the backend failed (UNAVAILABLE also when the outcome is unknown, e.g. the connection was
   // lost during commit: the batch may or may not be applied); in every other case nothing of
   // the batch is applied.
   virtual void Write(WriteBatch batch, WriteCallback done) = 0;
+
+  // The idempotency record of `idempotency_key` for the entity, or nullopt (also once
+  // swept; an expired one not yet swept is returned, with its expiry). Blocking, like GetValue.
+  [[nodiscard]] virtual absl::StatusOr<std::optional<IdempotencyRecord>> ReadIdempotency(
+      std::string_view entity_type, std::string_view key, std::string_view idempotency_key) = 0;
+
+  // The entity's timers, by name. Blocking, like GetValue.
+  [[nodiscard]] virtual absl::StatusOr<std::vector<TimerRecord>> ReadTimers(
+      std::string_view entity_type, std::string_view key) = 0;
+
+  // The timers of `partition` due before `before_ms`, soonest first (ties in no particular
+  // order), at most `limit`. Blocking, like GetValue.
+  [[nodiscard]] virtual absl::StatusOr<std::vector<TimerRecord>> ReadDueTimers(
+      uint32_t partition, int64_t before_ms, size_t limit) = 0;
+
+  // The outbox records of `partition` due before `before_ms`, soonest first, at most `limit`.
+  // Blocking, like GetValue.
+  [[nodiscard]] virtual absl::StatusOr<std::vector<OutboxRecord>> ReadOutbox(
+      uint32_t partition, int64_t before_ms, size_t limit) = 0;
+
+  // Reclaims what expired at or before `now_ms`: deletes idempotency records and clears the
+  // value of expired values, keeping their version (a reader already treats them as absent, so
+  // nothing it cached becomes stale). At most about `limit` items per call; returns how many it
+  // reclaimed. Blocking, like GetValue.
+  [[nodiscard]] virtual absl::StatusOr<size_t> SweepExpired(int64_t now_ms, size_t limit) = 0;
 
   virtual StoreStats stats() const = 0;
 

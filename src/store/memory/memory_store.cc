@@ -9,12 +9,18 @@
 // Values keep their version after a delete (a deleted value is a slot with no value), so a
 // version never goes back. Fencing tokens are kept per entity, apart from values and
 // journals, and only once a batch with a fence above 0 has written the entity.
+//
+// Idempotency records, timers and outbox records are maps by their keys; timers and outbox
+// records also have a due index, ordered sets of (partition, due, key).
 
 #include <algorithm>
+#include <climits>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
+#include <tuple>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -37,8 +43,80 @@ class MemoryStore final : public Store {
                                            std::string_view key) override {
     absl::MutexLock lock(&mu_);
     const ValueSlot* slot = FindValue(entity_type, key);
-    if (slot == nullptr) return VersionedValue{std::nullopt, 0};
-    return VersionedValue{slot->value, slot->version};
+    if (slot == nullptr) return VersionedValue{std::nullopt, 0, 0};
+    return VersionedValue{slot->value, slot->version, slot->value ? slot->expires_ms : 0};
+  }
+
+  absl::StatusOr<std::optional<IdempotencyRecord>> ReadIdempotency(
+      std::string_view entity_type, std::string_view key,
+      std::string_view idempotency_key) override {
+    absl::MutexLock lock(&mu_);
+    auto it = idempotency_.find(TripleOf(entity_type, key, idempotency_key));
+    if (it == idempotency_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  absl::StatusOr<std::vector<TimerRecord>> ReadTimers(std::string_view entity_type,
+                                                      std::string_view key) override {
+    absl::MutexLock lock(&mu_);
+    std::vector<TimerRecord> out;
+    for (auto it = timers_.lower_bound(TripleOf(entity_type, key, ""));
+         it != timers_.end() && std::get<0>(it->first) == entity_type &&
+         std::get<1>(it->first) == key;
+         ++it) {
+      out.push_back(it->second);
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::vector<TimerRecord>> ReadDueTimers(uint32_t partition, int64_t before_ms,
+                                                         size_t limit) override {
+    absl::MutexLock lock(&mu_);
+    std::vector<TimerRecord> out;
+    for (auto it = timer_due_.lower_bound(DueKey{partition, INT64_MIN, {}});
+         it != timer_due_.end() && it->partition == partition && it->due_ms < before_ms &&
+         out.size() < limit;
+         ++it) {
+      out.push_back(timers_.at(it->key));
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::vector<OutboxRecord>> ReadOutbox(uint32_t partition, int64_t before_ms,
+                                                       size_t limit) override {
+    absl::MutexLock lock(&mu_);
+    std::vector<OutboxRecord> out;
+    for (auto it = outbox_due_.lower_bound(OutboxDueKey{partition, INT64_MIN, {}});
+         it != outbox_due_.end() && it->partition == partition && it->due_ms < before_ms &&
+         out.size() < limit;
+         ++it) {
+      out.push_back(outbox_.at(it->id));
+    }
+    return out;
+  }
+
+  absl::StatusOr<size_t> SweepExpired(int64_t now_ms, size_t limit) override {
+    absl::MutexLock lock(&mu_);
+    size_t swept = 0;
+    for (auto it = idempotency_.begin(); it != idempotency_.end() && swept < limit;) {
+      if (it->second.expires_ms != 0 && it->second.expires_ms <= now_ms) {
+        it = idempotency_.erase(it);
+        ++swept;
+      } else {
+        ++it;
+      }
+    }
+    for (auto& [type, by_key] : values_) {
+      for (auto& [key, slot] : by_key) {
+        if (swept >= limit) return swept;
+        if (slot.value && slot.expires_ms != 0 && slot.expires_ms <= now_ms) {
+          slot.value.reset();  // the version stays: readers already saw it as absent
+          slot.expires_ms = 0;
+          ++swept;
+        }
+      }
+    }
+    return swept;
   }
 
   absl::StatusOr<std::vector<Event>> ReadEvents(std::string_view entity_type, std::string_view key,
@@ -132,6 +210,23 @@ class MemoryStore final : public Store {
   struct ValueSlot {
     std::optional<std::string> value;  // nullopt = deleted (the version stays)
     uint64_t version = 0;
+    int64_t expires_ms = 0;
+  };
+  using Triple = std::tuple<std::string, std::string, std::string>;  // (type, key, name)
+  static Triple TripleOf(std::string_view a, std::string_view b, std::string_view c) {
+    return Triple(std::string(a), std::string(b), std::string(c));
+  }
+  struct DueKey {
+    uint32_t partition = 0;
+    int64_t due_ms = 0;
+    Triple key;
+    friend auto operator<=>(const DueKey&, const DueKey&) = default;
+  };
+  struct OutboxDueKey {
+    uint32_t partition = 0;
+    int64_t due_ms = 0;
+    std::string id;
+    friend auto operator<=>(const OutboxDueKey&, const OutboxDueKey&) = default;
   };
 
   // std::less<> lets lookups take string_views without building strings.
@@ -163,13 +258,23 @@ class MemoryStore final : public Store {
     return token == nullptr ? 0 : *token;
   }
 
-  // Every entity `batch` writes (with repetitions): its mutations', then its appends'.
+  // Every entity `batch` writes (with repetitions): its mutations', appends', idempotency
+  // records' and timers'.
   static std::vector<EntityRef> EntitiesOf(const WriteBatch& batch) {
     std::vector<EntityRef> out;
-    out.reserve(batch.mutations.size() + batch.appends.size());
+    out.reserve(batch.mutations.size() + batch.appends.size() + batch.idempotency.size() +
+                batch.timers.size());
     for (const WriteBatch::Mutation& m : batch.mutations) out.emplace_back(m.entity_type, m.key);
     for (const JournalAppend& a : batch.appends) out.emplace_back(a.entity_type, a.key);
+    for (const IdempotencyRecord& r : batch.idempotency) out.emplace_back(r.entity_type, r.key);
+    for (const TimerChange& c : batch.timers) out.emplace_back(c.timer.entity_type, c.timer.key);
     return out;
+  }
+
+  // The due time of timer (type, key, name), 0 when there is none.
+  int64_t TimerDue(const Triple& id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = timers_.find(id);
+    return it == timers_.end() ? 0 : it->second.due_ms;
   }
 
   const Journal* FindJournal(std::string_view entity_type, std::string_view key) const
@@ -228,6 +333,18 @@ class MemoryStore final : public Store {
       }
       in_batch[id] = append.expected_sequence + append.events.size();
     }
+    // Due times after this batch's earlier changes, for timers it changes twice.
+    std::map<Triple, int64_t> dues;
+    for (const TimerChange& change : batch.timers) {
+      const Triple id = TripleOf(change.timer.entity_type, change.timer.key, change.timer.name);
+      auto it = dues.find(id);
+      const int64_t due = it != dues.end() ? it->second : TimerDue(id);
+      if (change.expected_due_ms.has_value() && *change.expected_due_ms != due) {
+        return internal::StaleTimer(change.timer.entity_type, change.timer.key, change.timer.name,
+                                    *change.expected_due_ms, due);
+      }
+      dues[id] = change.remove ? 0 : change.timer.due_ms;
+    }
     return absl::OkStatus();
   }
 
@@ -241,7 +358,37 @@ class MemoryStore final : public Store {
     for (WriteBatch::Mutation& m : batch.mutations) {
       ValueSlot& slot = values_[std::move(m.entity_type)][std::move(m.key)];
       slot.value = std::move(m.value);
+      slot.expires_ms = slot.value ? m.expires_ms : 0;
       ++slot.version;
+    }
+    for (IdempotencyRecord& r : batch.idempotency) {
+      Triple id = TripleOf(r.entity_type, r.key, r.idempotency_key);
+      idempotency_.insert_or_assign(std::move(id), std::move(r));
+    }
+    for (TimerChange& change : batch.timers) {
+      const Triple id = TripleOf(change.timer.entity_type, change.timer.key, change.timer.name);
+      if (auto it = timers_.find(id); it != timers_.end()) {
+        timer_due_.erase(DueKey{it->second.partition, it->second.due_ms, id});
+        timers_.erase(it);
+      }
+      if (change.remove) continue;
+      timer_due_.insert(DueKey{change.timer.partition, change.timer.due_ms, id});
+      timers_.emplace(id, std::move(change.timer));
+    }
+    for (const std::string& id : batch.outbox_done) {
+      auto it = outbox_.find(id);
+      if (it == outbox_.end()) continue;
+      outbox_due_.erase(OutboxDueKey{it->second.partition, it->second.due_ms, id});
+      outbox_.erase(it);
+    }
+    for (OutboxRecord& r : batch.outbox) {
+      if (auto it = outbox_.find(r.id); it != outbox_.end()) {
+        outbox_due_.erase(OutboxDueKey{it->second.partition, it->second.due_ms, r.id});
+        outbox_.erase(it);
+      }
+      outbox_due_.insert(OutboxDueKey{r.partition, r.due_ms, r.id});
+      std::string id = r.id;
+      outbox_.emplace(std::move(id), std::move(r));
     }
     for (JournalAppend& append : batch.appends) {
       if (append.events.empty() && !append.snapshot.has_value()) continue;  // only a check
@@ -270,6 +417,11 @@ class MemoryStore final : public Store {
   std::map<std::string, KeyToJournal, std::less<>> journals_ ABSL_GUARDED_BY(mu_);  // by type
   std::map<std::string, Stream, std::less<>> streams_ ABSL_GUARDED_BY(mu_);         // by type
   std::map<std::string, KeyToFence, std::less<>> fences_ ABSL_GUARDED_BY(mu_);      // by type
+  std::map<Triple, IdempotencyRecord> idempotency_ ABSL_GUARDED_BY(mu_);
+  std::map<Triple, TimerRecord> timers_ ABSL_GUARDED_BY(mu_);
+  std::set<DueKey> timer_due_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, OutboxRecord> outbox_ ABSL_GUARDED_BY(mu_);
+  std::set<OutboxDueKey> outbox_due_ ABSL_GUARDED_BY(mu_);
   StoreStats stats_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -13,8 +13,9 @@
 // A write of one mutation or one append is one statement, massa_put or massa_append, called
 // with raise = false: it checks (fence, expected version or sequence) before it changes
 // anything and reports a failed check as its result, so the write fails alone and the rest of
-// the pipeline goes on. A write of several mutations and appends first checks and raises the
-// fence of each entity it writes (massa_fence), then runs its statements with raise = true: a
+// the pipeline goes on. Any other write (several mutations and appends, or idempotency records,
+// timer changes and outbox records with them) first checks and raises the fence of each entity
+// it writes (massa_fence), then runs its statements with raise = true: a
 // failed check raises, the transaction is rolled back, and the group is sent again without
 // that write (no savepoints: a subtransaction per write would overflow PostgreSQL's cache of
 // 64 subtransactions per transaction under load, and failures are rare). Transient errors
@@ -118,7 +119,8 @@ absl::Status CheckBatch(const WriteBatch& batch) {
   return absl::OkStatus();
 }
 
-// The distinct entities `batch` writes: its mutations', then its appends'.
+// The distinct entities `batch` writes: its mutations', appends', idempotency records' and
+// timers'.
 std::vector<EntityRef> EntitiesOf(const WriteBatch& batch) {
   std::vector<EntityRef> out;
   const auto add = [&out](std::string_view type, std::string_view key) {
@@ -127,7 +129,15 @@ std::vector<EntityRef> EntitiesOf(const WriteBatch& batch) {
   };
   for (const WriteBatch::Mutation& m : batch.mutations) add(m.entity_type, m.key);
   for (const JournalAppend& a : batch.appends) add(a.entity_type, a.key);
+  for (const IdempotencyRecord& r : batch.idempotency) add(r.entity_type, r.key);
+  for (const TimerChange& c : batch.timers) add(c.timer.entity_type, c.timer.key);
   return out;
+}
+
+// Whether `batch` is a single massa_put or massa_append, which checks its own fence.
+bool IsSingleStatement(const WriteBatch& batch) {
+  return batch.mutations.size() + batch.appends.size() == 1 && batch.idempotency.empty() &&
+         batch.timers.empty() && batch.outbox.empty() && batch.outbox_done.empty();
 }
 
 size_t BytesOf(const WriteBatch& batch) {
@@ -139,6 +149,15 @@ size_t BytesOf(const WriteBatch& batch) {
     bytes += 64 + a.entity_type.size() + a.key.size() + (a.snapshot ? a.snapshot->state.size() : 0);
     for (const Event& e : a.events) bytes += 64 + e.type.size() + e.payload.size();
   }
+  for (const IdempotencyRecord& r : batch.idempotency) {
+    bytes += 64 + r.entity_type.size() + r.key.size() + r.idempotency_key.size() + r.record.size();
+  }
+  for (const TimerChange& c : batch.timers) {
+    bytes += 64 + c.timer.entity_type.size() + c.timer.key.size() + c.timer.name.size() +
+             c.timer.record.size();
+  }
+  for (const OutboxRecord& r : batch.outbox) bytes += 64 + r.id.size() + r.record.size();
+  for (const std::string& id : batch.outbox_done) bytes += 16 + id.size();
   return bytes;
 }
 
@@ -223,9 +242,22 @@ class Shard {
  private:
   // What one statement of an attempt is for.
   struct Step {
-    enum Kind { kBegin, kLockStreams, kFence, kPut, kAppend, kCommit } kind = kBegin;
-    size_t write = 0;  // index in the group (kFence, kPut, kAppend)
-    size_t item = 0;   // the entity (kFence), mutation (kPut) or append (kAppend) of the write
+    enum Kind {
+      kBegin,
+      kLockStreams,
+      kFence,
+      kPut,
+      kAppend,
+      kIdempotency,
+      kTimer,
+      kOutbox,
+      kOutboxDone,
+      kCommit
+    } kind = kBegin;
+    size_t write = 0;  // index in the group (every kind but kBegin, kLockStreams, kCommit)
+    // The entity (kFence), mutation (kPut), append (kAppend), record (kIdempotency, kOutbox) or
+    // timer change (kTimer) of the write.
+    size_t item = 0;
     bool raise = false;
   };
   enum class Attempt { kCommitted, kResend, kTransient, kDone };
@@ -441,7 +473,8 @@ class Shard {
   }
 
   static bool HasWrite(const Step& step) {
-    return step.kind == Step::kFence || step.kind == Step::kPut || step.kind == Step::kAppend;
+    return step.kind != Step::kBegin && step.kind != Step::kLockStreams &&
+           step.kind != Step::kCommit;
   }
 
   static void Decide(Pending& p, absl::Status status) {
@@ -475,6 +508,9 @@ class Shard {
     } else if (step.kind == Step::kPut) {
       type = batch.mutations[step.item].entity_type;
       key = batch.mutations[step.item].key;
+    } else if (step.kind == Step::kTimer) {
+      type = batch.timers[step.item].timer.entity_type;
+      key = batch.timers[step.item].timer.key;
     } else {
       type = batch.appends[step.item].entity_type;
       key = batch.appends[step.item].key;
@@ -489,6 +525,9 @@ class Shard {
       case postgres::kStaleSequence:
         return internal::StaleExpectation(type, key, batch.appends[step.item].expected_sequence,
                                           actual);
+      case postgres::kStaleTimer:
+        return internal::StaleTimer(type, key, batch.timers[step.item].timer.name,
+                                    batch.timers[step.item].expected_due_ms.value_or(0), detail);
       default:
         return absl::InternalError(absl::StrCat("store: unknown check result ", code, " from ",
                                                 spec_.server()));
@@ -498,7 +537,7 @@ class Shard {
   // Queues the statements of write `index` and notes them in `steps`.
   bool SendWrite(const std::vector<Pending>& group, size_t index, std::vector<Step>* steps) {
     const WriteBatch& batch = group[index].batch;
-    const bool raise = batch.mutations.size() + batch.appends.size() > 1;
+    const bool raise = !IsSingleStatement(batch);
     const auto fence = static_cast<int64_t>(batch.fence);
     if (raise) {
       const std::vector<EntityRef> entities = EntitiesOf(batch);
@@ -523,7 +562,7 @@ class Shard {
       } else {
         params.Null();
       }
-      params.Int64(fence).Bool(raise);
+      params.Int64(fence).Bool(raise).Int64(mutation.value.has_value() ? mutation.expires_ms : 0);
       if (!conn_->SendPrepared(StatementName(Statement::kPut), params)) return false;
       steps->push_back({Step::kPut, index, m, raise});
     }
@@ -559,6 +598,48 @@ class Shard {
                                                                        metadata.end())));
       if (!conn_->SendPrepared(StatementName(Statement::kAppend), params)) return false;
       steps->push_back({Step::kAppend, index, a, raise});
+    }
+    for (size_t i = 0; i < batch.idempotency.size(); ++i) {
+      const IdempotencyRecord& r = batch.idempotency[i];
+      Params params;
+      params.Bytes(r.entity_type).Bytes(r.key).Bytes(r.idempotency_key).Bytes(r.record).Int64(
+          r.expires_ms);
+      if (!conn_->SendPrepared(StatementName(Statement::kPutIdempotency), params)) return false;
+      steps->push_back({Step::kIdempotency, index, i, true});
+    }
+    for (size_t t = 0; t < batch.timers.size(); ++t) {
+      const TimerChange& change = batch.timers[t];
+      Params params;
+      params.Bytes(change.timer.entity_type)
+          .Bytes(change.timer.key)
+          .Bytes(change.timer.name)
+          .Bool(change.remove)
+          .Int64(change.timer.due_ms)
+          .Int64(change.timer.partition)
+          .Bytes(change.timer.record);
+      if (change.expected_due_ms.has_value()) {
+        params.Int64(*change.expected_due_ms);
+      } else {
+        params.Null();
+      }
+      params.Bool(true);
+      if (!conn_->SendPrepared(StatementName(Statement::kTimer), params)) return false;
+      steps->push_back({Step::kTimer, index, t, true});
+    }
+    for (size_t o = 0; o < batch.outbox.size(); ++o) {
+      const OutboxRecord& r = batch.outbox[o];
+      Params params;
+      params.Bytes(r.id).Int64(r.due_ms).Int64(r.partition).Bytes(r.record);
+      if (!conn_->SendPrepared(StatementName(Statement::kPutOutbox), params)) return false;
+      steps->push_back({Step::kOutbox, index, o, true});
+    }
+    if (!batch.outbox_done.empty()) {
+      Params params;
+      params.Encoded(postgres::EncodeArray(
+          postgres::kByteaOid,
+          std::vector<std::string_view>(batch.outbox_done.begin(), batch.outbox_done.end())));
+      if (!conn_->SendPrepared(StatementName(Statement::kDeleteOutbox), params)) return false;
+      steps->push_back({Step::kOutboxDone, index, 0, true});
     }
     return true;
   }
@@ -649,6 +730,21 @@ class ReaderPool {
   std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);  // null: not connected
 };
 
+// A timer's name, due time, partition and record from columns name.. name + 3 of `row`.
+bool DecodeTimer(const Result& result, int row, int name, TimerRecord* timer) {
+  const std::optional<int64_t> due = result.int64(row, name + 1);
+  const std::optional<int64_t> partition = result.int64(row, name + 2);
+  if (result.null(row, name) || !due.has_value() || !partition.has_value() ||
+      *partition < 0 || *partition > UINT32_MAX || result.null(row, name + 3)) {
+    return false;
+  }
+  timer->name = std::string(result.bytes(row, name));
+  timer->due_ms = *due;
+  timer->partition = static_cast<uint32_t>(*partition);
+  timer->record = std::string(result.bytes(row, name + 3));
+  return true;
+}
+
 // An event from columns first..first+4 of `row`: sequence, type, payload, timestamp, metadata.
 bool DecodeEvent(const Result& result, int row, int first, Event* event) {
   const std::optional<int64_t> sequence = result.int64(row, first);
@@ -702,9 +798,104 @@ class PostgresStore final : public Store {
     const std::optional<int64_t> version = result->int64(0, 1);
     if (!version.has_value()) return Corrupt("value version", entity_type, key);
     VersionedValue out;
-    if (!result->null(0, 0)) out.value = std::string(result->bytes(0, 0));
+    if (!result->null(0, 0)) {
+      out.value = std::string(result->bytes(0, 0));
+      out.expires_ms = result->int64(0, 2).value_or(0);
+    }
     out.version = static_cast<uint64_t>(*version);
     return out;
+  }
+
+  absl::StatusOr<std::optional<IdempotencyRecord>> ReadIdempotency(
+      std::string_view entity_type, std::string_view key,
+      std::string_view idempotency_key) override {
+    Params params;
+    params.Bytes(entity_type).Bytes(key).Bytes(idempotency_key);
+    absl::StatusOr<Result> result =
+        readers_.Query(Statement::kReadIdempotency, params, "an idempotency record");
+    if (!result.ok()) return result.status();
+    if (result->rows() == 0) return std::nullopt;
+    const std::optional<int64_t> expires = result->int64(0, 1);
+    if (result->null(0, 0) || !expires.has_value()) {
+      return Corrupt("idempotency record", entity_type, key);
+    }
+    return IdempotencyRecord{std::string(entity_type), std::string(key),
+                             std::string(idempotency_key), std::string(result->bytes(0, 0)),
+                             *expires};
+  }
+
+  absl::StatusOr<std::vector<TimerRecord>> ReadTimers(std::string_view entity_type,
+                                                      std::string_view key) override {
+    Params params;
+    params.Bytes(entity_type).Bytes(key);
+    absl::StatusOr<Result> result = readers_.Query(Statement::kReadTimers, params, "timers");
+    if (!result.ok()) return result.status();
+    std::vector<TimerRecord> out(static_cast<size_t>(result->rows()));
+    for (int row = 0; row < result->rows(); ++row) {
+      out[row].entity_type = std::string(entity_type);
+      out[row].key = std::string(key);
+      if (!DecodeTimer(*result, row, 0, &out[row])) return Corrupt("timer", entity_type, key);
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::vector<TimerRecord>> ReadDueTimers(uint32_t partition, int64_t before_ms,
+                                                         size_t limit) override {
+    std::vector<TimerRecord> out;
+    if (limit == 0) return out;
+    Params params;
+    params.Int64(partition).Int64(before_ms).Int64(ClampToBigint(limit));
+    absl::StatusOr<Result> result =
+        readers_.Query(Statement::kReadDueTimers, params, "due timers");
+    if (!result.ok()) return result.status();
+    out.resize(static_cast<size_t>(result->rows()));
+    for (int row = 0; row < result->rows(); ++row) {
+      if (result->null(row, 0) || result->null(row, 1) || !DecodeTimer(*result, row, 2, &out[row])) {
+        return absl::InternalError("store: malformed timer in PostgreSQL's due index");
+      }
+      out[row].entity_type = std::string(result->bytes(row, 0));
+      out[row].key = std::string(result->bytes(row, 1));
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::vector<OutboxRecord>> ReadOutbox(uint32_t partition, int64_t before_ms,
+                                                       size_t limit) override {
+    std::vector<OutboxRecord> out;
+    if (limit == 0) return out;
+    Params params;
+    params.Int64(partition).Int64(before_ms).Int64(ClampToBigint(limit));
+    absl::StatusOr<Result> result = readers_.Query(Statement::kReadOutbox, params, "the outbox");
+    if (!result.ok()) return result.status();
+    out.resize(static_cast<size_t>(result->rows()));
+    for (int row = 0; row < result->rows(); ++row) {
+      const std::optional<int64_t> due = result->int64(row, 1);
+      const std::optional<int64_t> part = result->int64(row, 2);
+      if (result->null(row, 0) || !due.has_value() || !part.has_value() ||
+          result->null(row, 3)) {
+        return absl::InternalError("store: malformed outbox record in PostgreSQL");
+      }
+      out[row] = OutboxRecord{std::string(result->bytes(row, 0)), *due,
+                              static_cast<uint32_t>(*part), std::string(result->bytes(row, 3))};
+    }
+    return out;
+  }
+
+  absl::StatusOr<size_t> SweepExpired(int64_t now_ms, size_t limit) override {
+    size_t swept = 0;
+    for (Statement statement : {Statement::kSweepIdempotency, Statement::kSweepValues}) {
+      if (swept >= limit) break;
+      Params params;
+      params.Int64(now_ms).Int64(ClampToBigint(limit - swept));
+      absl::StatusOr<Result> result = readers_.Query(statement, params, "expired records");
+      if (!result.ok()) return result.status();
+      const std::optional<int64_t> count = result->rows() == 1 ? result->int64(0, 0) : std::nullopt;
+      if (!count.has_value()) {
+        return absl::InternalError("store: unexpected result of a sweep from PostgreSQL");
+      }
+      swept += static_cast<size_t>(*count);
+    }
+    return swept;
   }
 
   absl::StatusOr<std::vector<Event>> ReadEvents(std::string_view entity_type, std::string_view key,
@@ -794,15 +985,20 @@ class PostgresStore final : public Store {
     p.status = CheckBatch(batch);
     p.decided = !p.status.ok();
     p.bytes = BytesOf(batch);
-    const EntityRef first = !batch.mutations.empty()
-                                ? EntityRef(batch.mutations[0].entity_type, batch.mutations[0].key)
-                                : EntityRef(batch.appends[0].entity_type, batch.appends[0].key);
-    Shard& shard = *shards_[absl::HashOf(first.first, first.second) % shards_.size()];
+    Shard& shard = *shards_[ShardHashOf(batch) % shards_.size()];
     p.batch = std::move(batch);
     p.done = std::move(done);
     if (!shard.Enqueue(p)) {
       std::move(p.done)(absl::UnavailableError("store: the PostgreSQL store is closed"));
     }
+  }
+
+  // Where a batch's writes are queued: by its first entity, so that one entity's writes stay in
+  // order; a batch of outbox records alone by its first record's id.
+  static size_t ShardHashOf(const WriteBatch& batch) {
+    const std::vector<EntityRef> entities = EntitiesOf(batch);
+    if (!entities.empty()) return absl::HashOf(entities[0].first, entities[0].second);
+    return absl::HashOf(batch.outbox.empty() ? batch.outbox_done[0] : batch.outbox[0].id);
   }
 
   StoreStats stats() const override {

@@ -1,5 +1,6 @@
 #include "store/postgres/schema.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <iterator>
 #include <string>
@@ -207,6 +208,114 @@ LANGUAGE sql AS $$
   ON CONFLICT (entity_type) DO UPDATE SET last_offset = s.last_offset;
 $$;
 )sql",
+    // Version 2: value expiry, idempotency records, timers and the outbox.
+    // - A value's expires_ms (0 = never) is set by every put and cleared by a delete and by
+    //   the sweep, which also clears the value but keeps its version. The old six-argument
+    //   massa_put stays (a node not yet upgraded calls it) and now clears the expiry too.
+    // - Timers and outbox records carry their partition from the start, and the due indexes
+    //   lead with it, so that a cluster can read (and hand over) one partition's due items.
+    // - massa_timer checks a change's expected due time (code 4, detail = the current due
+    //   time, 0 = none) before it changes anything; the fence of the timer's entity is checked
+    //   by massa_fence, which the store runs first for every entity a batch writes.
+    R"sql(
+ALTER TABLE massa_entities ADD COLUMN expires_ms bigint NOT NULL DEFAULT 0;
+CREATE INDEX massa_entities_expiry ON massa_entities (expires_ms) WHERE expires_ms > 0;
+
+CREATE TABLE massa_idempotency (
+  entity_type bytea NOT NULL,
+  entity_key bytea NOT NULL,
+  idempotency_key bytea NOT NULL,
+  record bytea NOT NULL,
+  expires_ms bigint NOT NULL,
+  PRIMARY KEY (entity_type, entity_key, idempotency_key));
+CREATE INDEX massa_idempotency_expiry ON massa_idempotency (expires_ms) WHERE expires_ms > 0;
+
+CREATE TABLE massa_timers (
+  entity_type bytea NOT NULL,
+  entity_key bytea NOT NULL,
+  name bytea NOT NULL,
+  due_ms bigint NOT NULL,
+  partition bigint NOT NULL,
+  record bytea NOT NULL,
+  PRIMARY KEY (entity_type, entity_key, name));
+CREATE INDEX massa_timers_due ON massa_timers (partition, due_ms);
+
+CREATE TABLE massa_outbox (
+  id bytea PRIMARY KEY,
+  due_ms bigint NOT NULL,
+  partition bigint NOT NULL,
+  record bytea NOT NULL);
+CREATE INDEX massa_outbox_due ON massa_outbox (partition, due_ms);
+
+CREATE FUNCTION massa_put(t bytea, k bytea, v bytea, expected bigint, f bigint, raise boolean,
+                          expires bigint, OUT code integer, OUT detail bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  current_fence bigint;
+  current_version bigint;
+  new_expires bigint := CASE WHEN v IS NULL THEN 0 ELSE expires END;
+BEGIN
+  code := 0;
+  IF expected IS NULL OR expected = 0 THEN
+    INSERT INTO massa_entities AS e (entity_type, entity_key, fence, value, version, expires_ms)
+    VALUES (t, k, f, v, 1, new_expires)
+    ON CONFLICT (entity_type, entity_key) DO UPDATE
+      SET value = v, version = e.version + 1, fence = f, expires_ms = new_expires
+      WHERE e.fence <= f AND (expected IS NULL OR e.version = expected);
+  ELSE
+    UPDATE massa_entities e
+    SET value = v, version = e.version + 1, fence = f, expires_ms = new_expires
+    WHERE e.entity_type = t AND e.entity_key = k AND e.fence <= f AND e.version = expected;
+  END IF;
+  IF FOUND THEN RETURN; END IF;
+  SELECT e.fence, e.version INTO current_fence, current_version
+  FROM massa_entities e WHERE e.entity_type = t AND e.entity_key = k;
+  IF current_fence > f THEN
+    code := 1; detail := current_fence;
+  ELSE
+    code := 2; detail := coalesce(current_version, 0);
+  END IF;
+  PERFORM massa_check_failed(code, detail, raise);
+END $$;
+
+CREATE OR REPLACE FUNCTION massa_put(t bytea, k bytea, v bytea, expected bigint, f bigint,
+                                     raise boolean, OUT code integer, OUT detail bigint)
+LANGUAGE sql AS $$
+  SELECT p.code, p.detail FROM massa_put(t, k, v, expected, f, raise, 0) AS p;
+$$;
+
+CREATE FUNCTION massa_timer(t bytea, k bytea, timer_name bytea, remove boolean, due bigint,
+                            part bigint, timer_record bytea, expected bigint, raise boolean,
+                            OUT code integer, OUT detail bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  current_due bigint;
+BEGIN
+  code := 0;
+  IF expected = 0 AND NOT remove THEN
+    -- Must not exist: the insert takes the key, or finds it taken.
+    INSERT INTO massa_timers (entity_type, entity_key, name, due_ms, partition, record)
+    VALUES (t, k, timer_name, due, part, timer_record) ON CONFLICT DO NOTHING;
+    IF FOUND THEN RETURN; END IF;
+  END IF;
+  SELECT m.due_ms INTO current_due FROM massa_timers m
+  WHERE m.entity_type = t AND m.entity_key = k AND m.name = timer_name FOR UPDATE;
+  current_due := coalesce(current_due, 0);
+  IF expected IS NOT NULL AND current_due <> expected THEN
+    code := 4; detail := current_due;
+    PERFORM massa_check_failed(code, detail, raise);
+    RETURN;
+  END IF;
+  IF remove THEN
+    DELETE FROM massa_timers m WHERE m.entity_type = t AND m.entity_key = k AND m.name = timer_name;
+  ELSE
+    INSERT INTO massa_timers AS m (entity_type, entity_key, name, due_ms, partition, record)
+    VALUES (t, k, timer_name, due, part, timer_record)
+    ON CONFLICT (entity_type, entity_key, name) DO UPDATE
+      SET due_ms = due, partition = part, record = timer_record;
+  END IF;
+END $$;
+)sql",
 };
 
 static_assert(std::size(kMigrations) == kSchemaVersion);
@@ -223,8 +332,8 @@ constexpr unsigned kBool = kBoolOid;
 
 const StatementSpec& SpecOf(Statement statement) {
   static const StatementSpec kSpecs[] = {
-      {"massa_put", "SELECT code, detail FROM massa_put($1, $2, $3, $4, $5, $6)",
-       {kBytea, kBytea, kBytea, kInt8, kInt8, kBool}},
+      {"massa_put", "SELECT code, detail FROM massa_put($1, $2, $3, $4, $5, $6, $7)",
+       {kBytea, kBytea, kBytea, kInt8, kInt8, kBool, kInt8}},
       {"massa_append",
        "SELECT code, detail FROM massa_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
        {kBytea, kBytea, kInt8, kInt8, kBool, kInt8, kBytea, kBool, kByteaArrayOid,
@@ -233,7 +342,8 @@ const StatementSpec& SpecOf(Statement statement) {
        {kBytea, kBytea, kInt8, kBool}},
       {"massa_lock_streams", "SELECT massa_lock_streams($1)", {kByteaArrayOid}},
       {"massa_read_value",
-       "SELECT value, version FROM massa_entities WHERE entity_type = $1 AND entity_key = $2",
+       "SELECT value, version, expires_ms FROM massa_entities"
+       " WHERE entity_type = $1 AND entity_key = $2",
        {kBytea, kBytea}},
       {"massa_read_last_sequence",
        "SELECT last_sequence FROM massa_entities WHERE entity_type = $1 AND entity_key = $2",
@@ -252,6 +362,56 @@ const StatementSpec& SpecOf(Statement statement) {
        " FROM massa_events WHERE entity_type = $1 AND stream_offset >= $2"
        " ORDER BY stream_offset LIMIT $3",
        {kBytea, kInt8, kInt8}},
+      {"massa_timer",
+       "SELECT code, detail FROM massa_timer($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+       {kBytea, kBytea, kBytea, kBool, kInt8, kInt8, kBytea, kInt8, kBool}},
+      {"massa_put_idempotency",
+       "INSERT INTO massa_idempotency AS i"
+       " (entity_type, entity_key, idempotency_key, record, expires_ms)"
+       " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (entity_type, entity_key, idempotency_key)"
+       " DO UPDATE SET record = excluded.record, expires_ms = excluded.expires_ms",
+       {kBytea, kBytea, kBytea, kBytea, kInt8}},
+      {"massa_put_outbox",
+       "INSERT INTO massa_outbox AS o (id, due_ms, partition, record) VALUES ($1, $2, $3, $4)"
+       " ON CONFLICT (id) DO UPDATE"
+       " SET due_ms = excluded.due_ms, partition = excluded.partition, record = excluded.record",
+       {kBytea, kInt8, kInt8, kBytea}},
+      {"massa_delete_outbox", "DELETE FROM massa_outbox WHERE id = ANY($1)", {kByteaArrayOid}},
+      {"massa_read_idempotency",
+       "SELECT record, expires_ms FROM massa_idempotency"
+       " WHERE entity_type = $1 AND entity_key = $2 AND idempotency_key = $3",
+       {kBytea, kBytea, kBytea}},
+      {"massa_read_timers",
+       "SELECT name, due_ms, partition, record FROM massa_timers"
+       " WHERE entity_type = $1 AND entity_key = $2 ORDER BY name",
+       {kBytea, kBytea}},
+      {"massa_read_due_timers",
+       "SELECT entity_type, entity_key, name, due_ms, partition, record FROM massa_timers"
+       " WHERE partition = $1 AND due_ms < $2 ORDER BY due_ms LIMIT $3",
+       {kInt8, kInt8, kInt8}},
+      {"massa_read_outbox",
+       "SELECT id, due_ms, partition, record FROM massa_outbox"
+       " WHERE partition = $1 AND due_ms < $2 ORDER BY due_ms LIMIT $3",
+       {kInt8, kInt8, kInt8}},
+      // The sweeps pick at most $2 expired rows and re-check each as they change it (a row
+      // rewritten meanwhile with a later expiry is left alone).
+      {"massa_sweep_values",
+       "WITH s AS (SELECT entity_type, entity_key FROM massa_entities"
+       "           WHERE expires_ms > 0 AND expires_ms <= $1 LIMIT $2),"
+       " d AS (UPDATE massa_entities e SET value = NULL, expires_ms = 0 FROM s"
+       "       WHERE e.entity_type = s.entity_type AND e.entity_key = s.entity_key"
+       "         AND e.expires_ms > 0 AND e.expires_ms <= $1 RETURNING 1)"
+       " SELECT count(*) FROM d",
+       {kInt8, kInt8}},
+      {"massa_sweep_idempotency",
+       "WITH s AS (SELECT entity_type, entity_key, idempotency_key FROM massa_idempotency"
+       "           WHERE expires_ms > 0 AND expires_ms <= $1 LIMIT $2),"
+       " d AS (DELETE FROM massa_idempotency i USING s"
+       "       WHERE i.entity_type = s.entity_type AND i.entity_key = s.entity_key"
+       "         AND i.idempotency_key = s.idempotency_key"
+       "         AND i.expires_ms > 0 AND i.expires_ms <= $1 RETURNING 1)"
+       " SELECT count(*) FROM d",
+       {kInt8, kInt8}},
   };
   return kSpecs[static_cast<int>(statement)];
 }
@@ -260,6 +420,10 @@ constexpr Statement kAllStatements[] = {
     Statement::kPut,         Statement::kAppend,           Statement::kFence,
     Statement::kLockStreams, Statement::kReadValue,        Statement::kReadLastSequence,
     Statement::kReadSnapshot, Statement::kReadEvents,      Statement::kReadStream,
+    Statement::kTimer,        Statement::kPutIdempotency,  Statement::kPutOutbox,
+    Statement::kDeleteOutbox, Statement::kReadIdempotency, Statement::kReadTimers,
+    Statement::kReadDueTimers, Statement::kReadOutbox,     Statement::kSweepValues,
+    Statement::kSweepIdempotency,
 };
 
 // The status for a failed statement: UNAVAILABLE when the connection went, INTERNAL otherwise.
@@ -271,7 +435,8 @@ absl::Status Failed(Connection& conn, const Result& result, std::string_view wha
 
 }  // namespace
 
-absl::Status MigrateSchema(Connection& conn) {
+absl::Status MigrateSchema(Connection& conn, int target_version) {
+  target_version = std::clamp(target_version, 1, kSchemaVersion);
   const auto run = [&conn](const std::string& sql, std::string_view what) -> absl::Status {
     Result result = conn.ExecuteSql(sql);
     return result.ok() ? absl::OkStatus() : Failed(conn, result, what);
@@ -302,12 +467,12 @@ absl::Status MigrateSchema(Connection& conn) {
         "store: the database's Massa schema is at version ", version,
         ", newer than version ", kSchemaVersion, ", the newest this massa knows; upgrade massa"));
   }
-  for (int v = version; status.ok() && v < kSchemaVersion; ++v) {
+  for (int v = version; status.ok() && v < target_version; ++v) {
     status = run(kMigrations[v], absl::StrCat("migrating the schema to version ", v + 1));
   }
-  if (status.ok() && version < kSchemaVersion) {
+  if (status.ok() && version < target_version) {
     status = run(absl::StrCat("INSERT INTO massa_schema_version (version) VALUES (",
-                              kSchemaVersion,
+                              target_version,
                               ") ON CONFLICT (singleton) DO UPDATE SET version = excluded.version"),
                  "recording the schema version");
   }

@@ -11,11 +11,17 @@
 //   massa_events          the journaled events, primary key (entity_type, entity_key, sequence),
 //                         with their offset in the type's stream (unique per type, indexed)
 //   massa_streams         per entity type, the last stream offset handed out
+//   massa_idempotency     requests applied under an idempotency key, per entity, with expiry
+//   massa_timers          an entity's timers by name, indexed by (partition, due time)
+//   massa_outbox          messages to deliver, by id, indexed by (partition, due time)
 //
-// Writes go through PL/pgSQL functions that check and apply one mutation or append in one
-// statement. Each returns (code, detail): code 0 = applied; otherwise nothing was changed and
-// code is kFenced, kStaleVersion or kStaleSequence with the entity's token, version or last
-// sequence as detail. Called with raise = true, a failed check raises SQLSTATE "MA00<code>"
+// Values may expire (massa_entities.expires_ms, indexed when set); the sweeps clear expired
+// values (keeping their version) and delete expired idempotency records.
+//
+// Writes go through PL/pgSQL functions that check and apply one mutation, append or timer
+// change in one statement. Each returns (code, detail): code 0 = applied; otherwise nothing was
+// changed and code is kFenced, kStaleVersion, kStaleSequence or kStaleTimer with the entity's
+// token, version, last sequence or the timer's due time (0 = none) as detail. Called with raise = true, a failed check raises SQLSTATE "MA00<code>"
 // (detail in the error's DETAIL) instead, aborting the transaction.
 #pragma once
 
@@ -25,23 +31,26 @@
 namespace massa::store::postgres {
 
 // The schema version this massa creates and understands.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // Check results of the write functions (see above).
 inline constexpr int kFenced = 1;
 inline constexpr int kStaleVersion = 2;
 inline constexpr int kStaleSequence = 3;
+inline constexpr int kStaleTimer = 4;
 inline constexpr char kCheckFailedSqlStatePrefix[] = "MA00";
 
 // Creates the schema or migrates it to kSchemaVersion, in one transaction under an advisory
 // lock so that nodes starting together do it once. `conn` must be in blocking mode.
 // Errors: FAILED_PRECONDITION when the database's schema is newer than kSchemaVersion (naming
 // both), UNAVAILABLE when the connection fails, INTERNAL when a statement fails.
-[[nodiscard]] absl::Status MigrateSchema(Connection& conn);
+// `target_version` (1..kSchemaVersion) stops earlier: tests build an old database with it.
+[[nodiscard]] absl::Status MigrateSchema(Connection& conn, int target_version = kSchemaVersion);
 
 // The prepared statements, on every connection of the store.
 enum class Statement {
-  // massa_put(type, key, value or NULL = delete, expected version or NULL, fence, raise)
+  // massa_put(type, key, value or NULL = delete, expected version or NULL, fence, raise,
+  //           expires ms or 0)
   kPut,
   // massa_append(type, key, expected sequence, fence, raise, snapshot sequence or NULL,
   //              snapshot, delete covered, event types[], payloads[], timestamps[], metadata[])
@@ -55,6 +64,17 @@ enum class Statement {
   kReadSnapshot,      // (type, key) -> snapshot_sequence, snapshot
   kReadEvents,        // (type, key, from sequence, limit) -> sequence, event columns
   kReadStream,        // (type, from offset, limit) -> offset, key, sequence, event columns
+  // massa_timer(type, key, name, remove, due, partition, record, expected due or NULL, raise)
+  kTimer,
+  kPutIdempotency,    // (type, key, idempotency key, record, expires ms): insert or replace
+  kPutOutbox,         // (id, due, partition, record): insert or replace
+  kDeleteOutbox,      // (ids[])
+  kReadIdempotency,   // (type, key, idempotency key) -> record, expires_ms
+  kReadTimers,        // (type, key) -> name, due_ms, partition, record
+  kReadDueTimers,     // (partition, before, limit) -> type, key, name, due, partition, record
+  kReadOutbox,        // (partition, before, limit) -> id, due, partition, record
+  kSweepValues,       // (now, limit) -> how many values were cleared
+  kSweepIdempotency,  // (now, limit) -> how many records were deleted
 };
 
 // The name under which `statement` is prepared.

@@ -1,6 +1,8 @@
 #include "store/rocksdb/records.h"
 
 #include <cstddef>
+#include <climits>
+#include <cstdint>
 #include <utility>
 
 namespace massa::store::records {
@@ -117,6 +119,110 @@ std::string ValueKey(std::string_view entity_type, std::string_view key) {
   return ValueKeyOfKind(kValueKind, entity_type, key);
 }
 
+namespace {
+
+void AppendBigEndian32(std::string* out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(v >> (24 - 8 * i)));
+}
+
+uint32_t GetBigEndian32(const char* in) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(in[i]);
+  return v;
+}
+
+// Reads a varint-prefixed string off the front of `in`; false when malformed.
+bool TakeString(std::string_view* in, std::string_view* out) {
+  uint64_t size = 0;
+  int shift = 0;
+  size_t i = 0;
+  for (; i < in->size() && shift <= 63; ++i, shift += 7) {
+    const auto byte = static_cast<unsigned char>((*in)[i]);
+    size |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) break;
+  }
+  if (i == in->size()) return false;
+  in->remove_prefix(i + 1);
+  if (size > in->size()) return false;
+  *out = in->substr(0, size);
+  in->remove_prefix(size);
+  return true;
+}
+
+}  // namespace
+
+std::string IdempotencyKey(std::string_view id, std::string_view idempotency_key) {
+  std::string out = KindAnd(kIdempotencyKind, id);
+  AppendString(&out, idempotency_key);
+  return out;
+}
+
+std::string TimerPrefix(std::string_view id) { return KindAnd(kTimerKind, id); }
+
+std::string TimerKey(std::string_view id, std::string_view name) {
+  std::string out = TimerPrefix(id);
+  AppendString(&out, name);
+  return out;
+}
+
+std::string TimerDuePrefix(uint32_t partition) {
+  std::string out(1, kTimerDueKind);
+  AppendBigEndian32(&out, partition);
+  return out;
+}
+
+std::string TimerDueKey(uint32_t partition, uint64_t due, std::string_view id,
+                        std::string_view name) {
+  std::string out = TimerDuePrefix(partition);
+  AppendBigEndian64(&out, due);
+  out.append(id);
+  AppendString(&out, name);
+  return out;
+}
+
+std::string OutboxKey(std::string_view id) {
+  std::string out(1, kOutboxKind);
+  AppendString(&out, id);
+  return out;
+}
+
+std::string OutboxDuePrefix(uint32_t partition) {
+  std::string out(1, kOutboxDueKind);
+  AppendBigEndian32(&out, partition);
+  return out;
+}
+
+std::string OutboxDueKey(uint32_t partition, uint64_t due, std::string_view id) {
+  std::string out = OutboxDuePrefix(partition);
+  AppendBigEndian64(&out, due);
+  out.append(id);
+  return out;
+}
+
+std::string ExpiryKey(uint64_t expires, std::string_view key) {
+  std::string out(1, kExpiryKind);
+  AppendBigEndian64(&out, expires);
+  out.append(key);
+  return out;
+}
+
+bool DecodeEntityId(std::string_view id, std::string_view* entity_type, std::string_view* key) {
+  return TakeString(&id, entity_type) && TakeString(&id, key) && id.empty();
+}
+
+bool DecodeTimerDueKey(std::string_view key, uint64_t* due, std::string_view* id,
+                       std::string_view* name) {
+  if (key.size() < 13 || key[0] != kTimerDueKind) return false;
+  (void)GetBigEndian32(key.data() + 1);
+  *due = GetBigEndian64(key.data() + 5);
+  std::string_view rest = key.substr(13);
+  const std::string_view start = rest;
+  std::string_view type_part, key_part;
+  if (!TakeString(&rest, &type_part) || !TakeString(&rest, &key_part)) return false;
+  *id = start.substr(0, start.size() - rest.size());
+  return TakeString(&rest, name) && rest.empty();
+}
+
 std::string EntityId(std::string_view entity_type, std::string_view key) {
   std::string out;
   out.reserve(20 + entity_type.size() + key.size());
@@ -192,11 +298,31 @@ std::string EncodeHead(const Head& head) {
   return out;
 }
 
-std::string EncodeValueHeader(uint64_t version, bool present) {
-  std::string out(1, kFormatV1);
+std::string EncodeValueHeader(uint64_t version, bool present, uint64_t expires) {
+  std::string out(1, expires == 0 ? kFormatV1 : kFormatV2);
   AppendVarint(&out, version);
+  if (expires != 0) AppendVarint(&out, expires);
   out.push_back(present ? 1 : 0);
   return out;
+}
+
+std::string EncodeIdempotency(uint64_t expires, std::string_view record) {
+  std::string out(1, kFormatV1);
+  AppendVarint(&out, expires);
+  out.append(record);
+  return out;
+}
+
+std::string EncodeTimer(uint64_t due, uint32_t partition, std::string_view record) {
+  std::string out(1, kFormatV1);
+  AppendVarint(&out, due);
+  AppendVarint(&out, partition);
+  out.append(record);
+  return out;
+}
+
+std::string EncodeOutbox(uint64_t due, uint32_t partition, std::string_view record) {
+  return EncodeTimer(due, partition, record);
 }
 
 std::string EncodeSnapshot(const Snapshot& snapshot) {
@@ -258,9 +384,17 @@ bool DecodeHead(std::string_view record, Head* head) {
 }
 
 bool DecodeValue(std::string_view record, uint64_t* version,
-                 std::optional<std::string_view>* value) {
+                 std::optional<std::string_view>* value, uint64_t* expires) {
   Decoder d(record);
-  if (!d.Format() || !d.Varint(version) || d.done()) return false;
+  uint64_t expiry = 0;
+  if (!record.empty() && record[0] == kFormatV2) {
+    if (!d.Format(kFormatV2) || !d.Varint(version) || !d.Varint(&expiry) || d.done()) {
+      return false;
+    }
+  } else if (!d.Format() || !d.Varint(version) || d.done()) {
+    return false;
+  }
+  if (expires != nullptr) *expires = expiry;
   const std::string_view rest = d.Rest();
   if (rest[0] == 0 && rest.size() == 1) {
     *value = std::nullopt;
@@ -268,6 +402,23 @@ bool DecodeValue(std::string_view record, uint64_t* version,
   }
   if (rest[0] != 1) return false;
   *value = rest.substr(1);
+  return true;
+}
+
+bool DecodeIdempotency(std::string_view encoded, uint64_t* expires, std::string_view* record) {
+  Decoder d(encoded);
+  if (!d.Format() || !d.Varint(expires)) return false;
+  *record = d.Rest();
+  return true;
+}
+
+bool DecodeScheduled(std::string_view encoded, uint64_t* due, uint32_t* partition,
+                     std::string_view* record) {
+  Decoder d(encoded);
+  uint64_t p = 0;
+  if (!d.Format() || !d.Varint(due) || !d.Varint(&p) || p > UINT32_MAX) return false;
+  *partition = static_cast<uint32_t>(p);
+  *record = d.Rest();
   return true;
 }
 

@@ -18,6 +18,19 @@
 //   's' id                                   -> snapshot record
 //   't' varint(len(type)) type be64(offset)  -> stream record
 //   'o' varint(len(type)) type               -> offset record
+//   'i' id str(idempotency key)              -> idempotency record
+//   'm' id str(name)                         -> timer record
+//   'd' be32(partition) be64(due) id str(name) -> "" (due index of timers)
+//   'q' str(id)                              -> outbox record
+//   'r' be32(partition) be64(due) id-bytes   -> "" (due index of the outbox)
+//   'x' be64(expires) key                    -> "" (expiry index: `key` is the 'w' key of an
+//                                               expiring value or the 'i' key of an
+//                                               idempotency record)
+//
+// Due times and expiries are Unix milliseconds, never negative (stored as uint64). An index
+// entry is written and deleted with its record, in the same batch, so a due index holds
+// exactly the records' due times; the expiry index may hold entries of records rewritten
+// since (the sweep checks the record before it deletes anything).
 //
 // The head (the journal's last sequence) is stored apart from the events so that retention
 // never lowers it; the type stream's last offset is stored apart from the stream for the same
@@ -55,7 +68,11 @@
 //             the events up to this sequence) | varint(fence)
 //             (written before fences: kFormatV1 | varint(last) | varint(deleted through))
 //   value:    format | varint(version) | byte(1: value follows, 0: deleted) | the value (the
-//             rest of the record; empty when deleted)
+//             rest of the record; empty when deleted); with an expiry, kFormatV2 |
+//             varint(version) | varint(expires) | byte | value
+//   idempotency: format | varint(expires) | record (the rest)
+//   timer:    format | varint(due) | varint(partition) | record (the rest)
+//   outbox:   format | varint(due) | varint(partition) | record (the rest)
 //   snapshot: format | varint(sequence) | state (the rest of the record)
 //   stream:   format | str(key) | varint(sequence)
 //   offset:   format | varint(last offset)
@@ -78,6 +95,12 @@ inline constexpr char kHeadKind = 'h';
 inline constexpr char kSnapshotKind = 's';
 inline constexpr char kStreamKind = 't';
 inline constexpr char kOffsetKind = 'o';
+inline constexpr char kIdempotencyKind = 'i';
+inline constexpr char kTimerKind = 'm';
+inline constexpr char kTimerDueKind = 'd';
+inline constexpr char kOutboxKind = 'q';
+inline constexpr char kOutboxDueKind = 'r';
+inline constexpr char kExpiryKind = 'x';
 
 inline constexpr char kFormatV1 = 1;
 inline constexpr char kFormatV2 = 2;  // head records with a fence
@@ -105,6 +128,26 @@ std::string StreamPrefix(std::string_view entity_type);
 std::string StreamKey(std::string_view entity_type, uint64_t offset);
 std::string OffsetKey(std::string_view entity_type);
 
+std::string IdempotencyKey(std::string_view id, std::string_view idempotency_key);
+// 'm' id: the prefix of the entity's timer keys, each followed by str(name).
+std::string TimerPrefix(std::string_view id);
+std::string TimerKey(std::string_view id, std::string_view name);
+// 'd' be32(partition): the prefix of the partition's timer due index.
+std::string TimerDuePrefix(uint32_t partition);
+std::string TimerDueKey(uint32_t partition, uint64_t due, std::string_view id,
+                        std::string_view name);
+std::string OutboxKey(std::string_view id);
+std::string OutboxDuePrefix(uint32_t partition);
+std::string OutboxDueKey(uint32_t partition, uint64_t due, std::string_view id);
+std::string ExpiryKey(uint64_t expires, std::string_view key);
+
+// Splits a timer due key: its due time, the entity id and the timer name (points into `key`).
+[[nodiscard]] bool DecodeTimerDueKey(std::string_view key, uint64_t* due, std::string_view* id,
+                                     std::string_view* name);
+// Splits an entity id (EntityId) into its type and key (pointing into `id`).
+[[nodiscard]] bool DecodeEntityId(std::string_view id, std::string_view* entity_type,
+                                  std::string_view* key);
+
 // The smallest key greater than every key starting with `prefix`, which must contain a byte
 // other than 0xff (every prefix above starts with a kind byte).
 std::string PrefixSuccessor(std::string prefix);
@@ -127,7 +170,11 @@ void SetEventOffset(std::string* record, uint64_t offset);
 std::string EncodeHead(const Head& head);
 // A value record is this header followed by the value (nothing when `present` is false), so
 // that a large value can go into a write batch without being copied into a record first.
-std::string EncodeValueHeader(uint64_t version, bool present);
+// Format 1 without an expiry, 2 with one.
+std::string EncodeValueHeader(uint64_t version, bool present, uint64_t expires = 0);
+std::string EncodeIdempotency(uint64_t expires, std::string_view record);
+std::string EncodeTimer(uint64_t due, uint32_t partition, std::string_view record);
+std::string EncodeOutbox(uint64_t due, uint32_t partition, std::string_view record);
 std::string EncodeSnapshot(const Snapshot& snapshot);
 std::string EncodeStreamPointer(std::string_view key, uint64_t sequence);
 std::string EncodeOffset(uint64_t offset);
@@ -138,9 +185,17 @@ std::string EncodeOffset(uint64_t offset);
 [[nodiscard]] bool DecodeEventOffset(std::string_view record, uint64_t* offset);
 // Reads both formats; a format 1 record reads with fence 0.
 [[nodiscard]] bool DecodeHead(std::string_view record, Head* head);
-// `*value` points into `record`, or is nullopt for a deleted value.
+// `*value` points into `record`, or is nullopt for a deleted value; `*expires` is 0 when the
+// value does not expire (when given).
 [[nodiscard]] bool DecodeValue(std::string_view record, uint64_t* version,
-                               std::optional<std::string_view>* value);
+                               std::optional<std::string_view>* value,
+                               uint64_t* expires = nullptr);
+// `*record` points into `encoded`.
+[[nodiscard]] bool DecodeIdempotency(std::string_view encoded, uint64_t* expires,
+                                     std::string_view* record);
+// Timer and outbox records (the same layout).
+[[nodiscard]] bool DecodeScheduled(std::string_view encoded, uint64_t* due, uint32_t* partition,
+                                   std::string_view* record);
 [[nodiscard]] bool DecodeSnapshot(std::string_view record, Snapshot* snapshot);
 [[nodiscard]] bool DecodeStreamPointer(std::string_view record, std::string* key,
                                        uint64_t* sequence);

@@ -14,6 +14,13 @@
 // to the completer thread, which calls the callbacks in write order while the flusher
 // writes the next group.
 //
+// Timers, outbox records and idempotency records are written by the flusher too, in the same
+// group checks: their current state (a timer's due time, whether an outbox record or an
+// idempotency record exists) comes from the group's overlay or, the first time, from disk, so
+// their due and expiry index entries are replaced in the same batch as the record. SweepExpired
+// reads candidates from the expiry index and hands them to the flusher, which re-checks each
+// against what the group and the disk hold before it clears a value or deletes a record.
+//
 // The flusher caches what it knows of entities (journal heads, fences, value versions) and
 // the last offsets of what is durable, so a value write checks its version and fence without
 // a read, and writes one record. Changes
@@ -44,6 +51,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "massa/store/store.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
@@ -166,10 +174,183 @@ class RocksDbStore final : public Store {
     if (!status.ok()) return status;
     VersionedValue out;
     std::optional<std::string_view> value;
-    status = DecodeValueRecords(entity_type, key, read, &out.version, &value);
+    uint64_t expires = 0;
+    status = DecodeValueRecords(entity_type, key, read, &out.version, &value, &expires);
     if (!status.ok()) return status;
-    if (value.has_value()) out.value.emplace(*value);
+    if (value.has_value()) {
+      out.value.emplace(*value);
+      out.expires_ms = static_cast<int64_t>(expires);
+    }
     return out;
+  }
+
+  absl::StatusOr<std::optional<IdempotencyRecord>> ReadIdempotency(
+      std::string_view entity_type, std::string_view key,
+      std::string_view idempotency_key) override {
+    std::string encoded;
+    rocksdb::Status s = db_->Get(
+        rocksdb::ReadOptions(),
+        records::IdempotencyKey(records::EntityId(entity_type, key), idempotency_key), &encoded);
+    if (s.IsNotFound()) return std::nullopt;
+    if (!s.ok()) {
+      return FromRocksDb(s, absl::StrCat("store: reading an idempotency record of ",
+                                         internal::EntityName(entity_type, key), " from ", path_));
+    }
+    uint64_t expires = 0;
+    std::string_view record;
+    if (!records::DecodeIdempotency(encoded, &expires, &record)) {
+      return absl::DataLossError(absl::StrCat("store: an idempotency record of ",
+                                              internal::EntityName(entity_type, key), " in ", path_,
+                                              " is unreadable"));
+    }
+    return IdempotencyRecord{std::string(entity_type), std::string(key),
+                             std::string(idempotency_key), std::string(record),
+                             static_cast<int64_t>(expires)};
+  }
+
+  absl::StatusOr<std::vector<TimerRecord>> ReadTimers(std::string_view entity_type,
+                                                      std::string_view key) override {
+    std::vector<TimerRecord> out;
+    const std::string prefix = records::TimerPrefix(records::EntityId(entity_type, key));
+    const std::string upper = records::PrefixSuccessor(prefix);
+    const rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions read_options;
+    read_options.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+    for (it->Seek(prefix); it->Valid(); it->Next()) {
+      std::string_view name_part = View(it->key()).substr(prefix.size());
+      std::string name;
+      if (!TakeName(name_part, &name)) return CorruptTimer(entity_type, key);
+      absl::StatusOr<TimerRecord> timer =
+          DecodeTimer(entity_type, key, std::move(name), View(it->value()));
+      if (!timer.ok()) return timer.status();
+      out.push_back(*std::move(timer));
+    }
+    if (!it->status().ok()) {
+      return FromRocksDb(it->status(), "store: reading timers from " + path_);
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::vector<TimerRecord>> ReadDueTimers(uint32_t partition, int64_t before_ms,
+                                                         size_t limit) override {
+    std::vector<TimerRecord> out;
+    if (limit == 0 || before_ms <= 0) return out;
+    rocksdb::ManagedSnapshot snapshot(db_.get());
+    const std::string prefix = records::TimerDuePrefix(partition);
+    std::string upper = prefix;
+    records::AppendBigEndian64(&upper, static_cast<uint64_t>(before_ms));
+    const rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions read_options;
+    read_options.snapshot = snapshot.snapshot();
+    read_options.iterate_upper_bound = &upper_slice;
+    rocksdb::ReadOptions get_options;
+    get_options.snapshot = snapshot.snapshot();
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+    std::string record;
+    for (it->Seek(prefix); it->Valid() && out.size() < limit; it->Next()) {
+      uint64_t due = 0;
+      std::string_view id, name;
+      std::string_view type, key;
+      if (!records::DecodeTimerDueKey(View(it->key()), &due, &id, &name) ||
+          !records::DecodeEntityId(id, &type, &key)) {
+        return absl::DataLossError("store: a timer due index entry in " + path_ +
+                                   " is unreadable");
+      }
+      rocksdb::Status s = db_->Get(get_options, records::TimerKey(id, name), &record);
+      if (!s.ok()) {
+        if (s.IsNotFound()) return CorruptTimer(type, key);
+        return FromRocksDb(s, "store: reading a due timer from " + path_);
+      }
+      absl::StatusOr<TimerRecord> timer =
+          DecodeTimer(type, key, std::string(name), record);
+      if (!timer.ok()) return timer.status();
+      out.push_back(*std::move(timer));
+    }
+    if (!it->status().ok()) {
+      return FromRocksDb(it->status(), "store: reading due timers from " + path_);
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::vector<OutboxRecord>> ReadOutbox(uint32_t partition, int64_t before_ms,
+                                                       size_t limit) override {
+    std::vector<OutboxRecord> out;
+    if (limit == 0 || before_ms <= 0) return out;
+    rocksdb::ManagedSnapshot snapshot(db_.get());
+    const std::string prefix = records::OutboxDuePrefix(partition);
+    std::string upper = prefix;
+    records::AppendBigEndian64(&upper, static_cast<uint64_t>(before_ms));
+    const rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions read_options;
+    read_options.snapshot = snapshot.snapshot();
+    read_options.iterate_upper_bound = &upper_slice;
+    rocksdb::ReadOptions get_options;
+    get_options.snapshot = snapshot.snapshot();
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+    std::string encoded;
+    for (it->Seek(prefix); it->Valid() && out.size() < limit; it->Next()) {
+      const std::string_view k = View(it->key());
+      if (k.size() < prefix.size() + 8) {
+        return absl::DataLossError("store: an outbox index entry in " + path_ + " is unreadable");
+      }
+      OutboxRecord record;
+      record.id = std::string(k.substr(prefix.size() + 8));
+      rocksdb::Status s = db_->Get(get_options, records::OutboxKey(record.id), &encoded);
+      uint64_t due = 0;
+      std::string_view payload;
+      if (!s.ok() && !s.IsNotFound()) return FromRocksDb(s, "store: reading the outbox of " + path_);
+      if (s.IsNotFound() ||
+          !records::DecodeScheduled(encoded, &due, &record.partition, &payload)) {
+        return absl::DataLossError(absl::StrCat("store: outbox record '",
+                                                internal::EscapedName(record.id), "' in ", path_,
+                                                " is missing or unreadable"));
+      }
+      record.due_ms = static_cast<int64_t>(due);
+      record.record = std::string(payload);
+      out.push_back(std::move(record));
+    }
+    if (!it->status().ok()) {
+      return FromRocksDb(it->status(), "store: reading the outbox of " + path_);
+    }
+    return out;
+  }
+
+  absl::StatusOr<size_t> SweepExpired(int64_t now_ms, size_t limit) override {
+    if (now_ms <= 0 || limit == 0) return 0;
+    // Candidates from the expiry index; the flusher re-checks each (it is the only writer).
+    std::string upper(1, records::kExpiryKind);
+    records::AppendBigEndian64(&upper, static_cast<uint64_t>(now_ms) + 1);
+    const rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions read_options;
+    read_options.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+    Pending pending;
+    pending.sweep = std::make_shared<Sweep>();
+    for (it->Seek(std::string(1, records::kExpiryKind)); it->Valid() &&
+                                                          pending.sweep->entries.size() < limit;
+         it->Next()) {
+      pending.sweep->entries.emplace_back(View(it->key()));
+    }
+    if (!it->status().ok()) {
+      return FromRocksDb(it->status(), "store: reading the expiry index of " + path_);
+    }
+    if (pending.sweep->entries.empty()) return 0;
+    pending.sweep->now = static_cast<uint64_t>(now_ms);
+    absl::Notification done;
+    absl::Status status;
+    std::shared_ptr<Sweep> sweep = pending.sweep;
+    pending.done = [&](absl::Status s) {
+      status = std::move(s);
+      done.Notify();
+    };
+    {
+      absl::MutexLock lock(&mu_);
+      queue_.push_back(std::move(pending));
+    }
+    done.WaitForNotification();
+    if (!status.ok()) return status;
+    return sweep->swept;
   }
 
   absl::StatusOr<std::vector<Event>> ReadEvents(std::string_view entity_type, std::string_view key,
@@ -317,6 +498,13 @@ class RocksDbStore final : public Store {
       }
       pending.appends.reserve(batch.appends.size());
       for (JournalAppend& append : batch.appends) pending.appends.push_back(Encode(append));
+      for (size_t i = 0; i < pending.ops.size(); ++i) {
+        pending.ops[i].expires = static_cast<uint64_t>(std::max<int64_t>(0, batch.mutations[i].expires_ms));
+      }
+      pending.idempotency = std::move(batch.idempotency);
+      pending.timers = std::move(batch.timers);
+      pending.outbox = std::move(batch.outbox);
+      pending.outbox_done = std::move(batch.outbox_done);
     }
     absl::MutexLock lock(&mu_);
     queue_.push_back(std::move(pending));
@@ -334,6 +522,13 @@ class RocksDbStore final : public Store {
     std::string value_key;             // records::VersionedValueKey(entity_type, key)
     std::optional<std::string> value;  // nullopt = delete
     std::optional<uint64_t> expected_version;
+    uint64_t expires = 0;
+  };
+  // Expiry index entries for the flusher to re-check and, when still expired, reclaim.
+  struct Sweep {
+    std::vector<std::string> entries;  // 'x' keys
+    uint64_t now = 0;
+    size_t swept = 0;                  // set by the flusher
   };
   struct EncodedEvent {
     uint64_t sequence = 0;
@@ -353,6 +548,11 @@ class RocksDbStore final : public Store {
   struct Pending {
     std::vector<Op> ops;
     std::vector<EncodedAppend> appends;
+    std::vector<IdempotencyRecord> idempotency;
+    std::vector<TimerChange> timers;
+    std::vector<OutboxRecord> outbox;
+    std::vector<std::string> outbox_done;
+    std::shared_ptr<Sweep> sweep;  // a sweep, not a write of the runtime's
     uint64_t fence = 0;
     absl::Status rejected;  // not OK: failed the shape checks in Write; nothing to apply
     WriteCallback done;
@@ -376,11 +576,18 @@ class RocksDbStore final : public Store {
     uint64_t touched_by = 0;  // the number of the last write of the group that touched it
   };
   using EntityMap = std::unordered_map<std::string, GroupEntity>;  // by entity id
+  // Where a timer or outbox record is in its due index: (partition, due); nullopt = none.
+  using Scheduled = std::optional<std::pair<uint32_t, uint64_t>>;
   // What the group being built changes, on top of the caches (and the disk).
   struct GroupState {
     EntityMap entities;
     std::unordered_map<std::string, uint64_t> last_offsets;  // by entity type
     uint64_t writes = 0;                                     // numbers the group's writes
+    std::unordered_map<std::string, Scheduled> timers;       // by timer key
+    std::unordered_map<std::string, Scheduled> outbox;       // by outbox key
+    // Expiries of the values and idempotency records the group wrote (by record key; 0 = no
+    // expiry, nullopt = deleted), for the sweep's re-check.
+    std::unordered_map<std::string, std::optional<uint64_t>> expiries;
   };
   // An entity one write touches, and its overlay entry as it was before the write. Pointers
   // into EntityMap stay valid while entries are added.
@@ -537,13 +744,16 @@ class RocksDbStore final : public Store {
       saved_offsets.emplace_back(
           a.entity_type, o == state->last_offsets.end() ? std::nullopt : std::optional(o->second));
     }
+    // The timer, outbox and expiry overlays as they were (restored in reverse on failure).
+    std::vector<std::function<void()>> undo;
     wb->SetSavePoint();
-    absl::Status status = AddToBatchUnchecked(p, state, &touched, wb);
+    absl::Status status = AddToBatchUnchecked(p, state, &touched, &undo, wb);
     if (status.ok()) {
       rocksdb::Status popped = wb->PopSavePoint();
       if (popped.ok()) return absl::OkStatus();
       status = FromRocksDb(popped, "store: building a write batch for " + path_);
     }
+    for (auto it = undo.rbegin(); it != undo.rend(); ++it) (*it)();
     // An entry loaded by this write goes back to what was loaded: the state on disk.
     for (Touched& t : touched) t.entry->second = std::move(t.saved);
     // Restored in reverse, so an entry saved twice ends as it was first.
@@ -581,11 +791,45 @@ class RocksDbStore final : public Store {
     return &h;
   }
 
+  // Sets `map[key] = value` and records how to undo it.
+  template <typename Map>
+  static void SetUndoable(Map& map, const std::string& key, typename Map::mapped_type value,
+                          std::vector<std::function<void()>>* undo) {
+    auto it = map.find(key);
+    if (it == map.end()) {
+      undo->push_back([&map, key] { map.erase(key); });
+    } else {
+      undo->push_back([&map, key, old = it->second] { map[key] = old; });
+    }
+    map[key] = std::move(value);
+  }
+
+  // Where the timer or outbox record under `record_key` is scheduled: from the group's overlay,
+  // else from disk.
+  absl::StatusOr<Scheduled> ScheduledOf(
+      const std::string& record_key, const std::unordered_map<std::string, Scheduled>& overlay) {
+    if (auto it = overlay.find(record_key); it != overlay.end()) return it->second;
+    std::string encoded;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), record_key, &encoded);
+    if (s.IsNotFound()) return Scheduled();
+    if (!s.ok()) return FromRocksDb(s, "store: reading a timer or outbox record from " + path_);
+    uint64_t due = 0;
+    uint32_t partition = 0;
+    std::string_view rest;
+    if (!records::DecodeScheduled(encoded, &due, &partition, &rest)) {
+      return absl::DataLossError("store: a timer or outbox record in " + path_ +
+                                 " is unreadable");
+    }
+    return Scheduled(std::make_pair(partition, due));
+  }
+
   absl::Status AddToBatchUnchecked(Pending& p, GroupState* state, std::vector<Touched>* touched,
+                                   std::vector<std::function<void()>>* undo,
                                    rocksdb::WriteBatch* wb) {
     auto check = [this](const rocksdb::Status& s) {
       return FromRocksDb(s, "store: building a write batch for " + path_);
     };
+    if (p.sweep != nullptr) return AddSweep(*p.sweep, state, undo, wb);
     // Fences first (journal_checks.h): every entity the write touches, loaded into the overlay.
     std::vector<GroupEntity*> op_entities;
     op_entities.reserve(p.ops.size());
@@ -601,6 +845,17 @@ class RocksDbStore final : public Store {
       if (!h.ok()) return h.status();
       append_entities.push_back(*h);
     }
+    for (const IdempotencyRecord& r : p.idempotency) {
+      absl::StatusOr<GroupEntity*> h =
+          Touch(p, records::EntityId(r.entity_type, r.key), r.entity_type, r.key, state, touched);
+      if (!h.ok()) return h.status();
+    }
+    for (const TimerChange& c : p.timers) {
+      const TimerRecord& t = c.timer;
+      absl::StatusOr<GroupEntity*> h =
+          Touch(p, records::EntityId(t.entity_type, t.key), t.entity_type, t.key, state, touched);
+      if (!h.ok()) return h.status();
+    }
     for (size_t i = 0; i < p.ops.size(); ++i) {
       const Op& op = p.ops[i];
       Entity& e = op_entities[i]->entity;
@@ -609,8 +864,16 @@ class RocksDbStore final : public Store {
                                       e.value_version);
       }
       ++e.value_version;
+      const uint64_t expires = op.value.has_value() ? op.expires : 0;
       // The header and the value go into the batch as they are: the value is not copied.
-      const std::string header = records::EncodeValueHeader(e.value_version, op.value.has_value());
+      const std::string header =
+          records::EncodeValueHeader(e.value_version, op.value.has_value(), expires);
+      if (expires != 0) {
+        absl::Status indexed = check(wb->Put(records::ExpiryKey(expires, op.value_key), ""));
+        if (!indexed.ok()) return indexed;
+      }
+      SetUndoable(state->expiries, op.value_key,
+                  op.value.has_value() ? std::optional<uint64_t>(expires) : std::nullopt, undo);
       const rocksdb::Slice key_part(op.value_key);
       rocksdb::Slice value_parts[2] = {header, rocksdb::Slice()};
       if (op.value) value_parts[1] = *op.value;
@@ -659,12 +922,139 @@ class RocksDbStore final : public Store {
         if (!s.ok()) return s;
       }
     }
+    for (const IdempotencyRecord& r : p.idempotency) {
+      const std::string k =
+          records::IdempotencyKey(records::EntityId(r.entity_type, r.key), r.idempotency_key);
+      const uint64_t expires = static_cast<uint64_t>(std::max<int64_t>(0, r.expires_ms));
+      absl::Status s = check(wb->Put(k, records::EncodeIdempotency(expires, r.record)));
+      if (s.ok() && expires != 0) s = check(wb->Put(records::ExpiryKey(expires, k), ""));
+      if (!s.ok()) return s;
+      SetUndoable(state->expiries, k, std::optional<uint64_t>(expires), undo);
+    }
+    for (const TimerChange& c : p.timers) {
+      const TimerRecord& t = c.timer;
+      const std::string id = records::EntityId(t.entity_type, t.key);
+      const std::string k = records::TimerKey(id, t.name);
+      absl::StatusOr<Scheduled> current = ScheduledOf(k, state->timers);
+      if (!current.ok()) return current.status();
+      const int64_t current_due = *current ? static_cast<int64_t>((*current)->second) : 0;
+      if (c.expected_due_ms.has_value() && *c.expected_due_ms != current_due) {
+        return internal::StaleTimer(t.entity_type, t.key, t.name, *c.expected_due_ms,
+                                    current_due);
+      }
+      absl::Status s;
+      if (*current) {
+        s = check(wb->Delete(records::TimerDueKey((*current)->first, (*current)->second, id,
+                                                  t.name)));
+      }
+      if (!s.ok()) return s;
+      if (c.remove) {
+        s = check(wb->Delete(k));
+        if (!s.ok()) return s;
+        SetUndoable(state->timers, k, Scheduled(), undo);
+        continue;
+      }
+      const uint64_t due = static_cast<uint64_t>(std::max<int64_t>(0, t.due_ms));
+      s = check(wb->Put(k, records::EncodeTimer(due, t.partition, t.record)));
+      if (s.ok()) s = check(wb->Put(records::TimerDueKey(t.partition, due, id, t.name), ""));
+      if (!s.ok()) return s;
+      SetUndoable(state->timers, k, Scheduled(std::make_pair(t.partition, due)), undo);
+    }
+    for (const std::string& done : p.outbox_done) {
+      const std::string k = records::OutboxKey(done);
+      absl::StatusOr<Scheduled> current = ScheduledOf(k, state->outbox);
+      if (!current.ok()) return current.status();
+      if (!*current) continue;
+      absl::Status s = check(wb->Delete(k));
+      if (s.ok()) {
+        s = check(wb->Delete(records::OutboxDueKey((*current)->first, (*current)->second, done)));
+      }
+      if (!s.ok()) return s;
+      SetUndoable(state->outbox, k, Scheduled(), undo);
+    }
+    for (const OutboxRecord& r : p.outbox) {
+      const std::string k = records::OutboxKey(r.id);
+      absl::StatusOr<Scheduled> current = ScheduledOf(k, state->outbox);
+      if (!current.ok()) return current.status();
+      absl::Status s;
+      if (*current) {
+        s = check(wb->Delete(records::OutboxDueKey((*current)->first, (*current)->second, r.id)));
+      }
+      const uint64_t due = static_cast<uint64_t>(std::max<int64_t>(0, r.due_ms));
+      if (s.ok()) s = check(wb->Put(k, records::EncodeOutbox(due, r.partition, r.record)));
+      if (s.ok()) s = check(wb->Put(records::OutboxDueKey(r.partition, due, r.id), ""));
+      if (!s.ok()) return s;
+      SetUndoable(state->outbox, k, Scheduled(std::make_pair(r.partition, due)), undo);
+    }
     // One head record per entity whose journal head or fence the write changed.
     for (Touched& t : *touched) {
       Head& head = t.entry->second.entity.head;
       head.fence = std::max(head.fence, p.fence);
       if (head == t.saved.entity.head) continue;
       absl::Status s = check(wb->Put(records::HeadKey(t.entry->first), records::EncodeHead(head)));
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  // The sweep: for each expiry index entry, the record it names is reclaimed if it still
+  // expires then (a value rewritten or an idempotency record written again since has an entry
+  // of its own); the entry is deleted either way.
+  absl::Status AddSweep(Sweep& sweep, GroupState* state, std::vector<std::function<void()>>* undo,
+                        rocksdb::WriteBatch* wb) {
+    auto check = [this](const rocksdb::Status& s) {
+      return FromRocksDb(s, "store: building a sweep for " + path_);
+    };
+    sweep.swept = 0;
+    for (const std::string& entry : sweep.entries) {
+      if (entry.size() < 10) continue;
+      const uint64_t expires = records::GetBigEndian64(entry.data() + 1);
+      const std::string record_key = entry.substr(9);
+      if (expires > sweep.now) continue;
+      // The record's expiry now: as this group left it, else as on disk (nullopt: gone).
+      std::optional<uint64_t> current;
+      std::optional<uint64_t> version;  // values: their version
+      std::string encoded;
+      bool in_group = false;
+      if (auto it = state->expiries.find(record_key); it != state->expiries.end()) {
+        current = it->second;
+        in_group = true;
+      }
+      if (record_key[0] == records::kVersionedValueKind) {
+        rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), record_key, &encoded);
+        if (!s.ok() && !s.IsNotFound()) return check(s);
+        uint64_t v = 0;
+        uint64_t disk_expires = 0;
+        std::optional<std::string_view> value;
+        if (s.ok() && records::DecodeValue(encoded, &v, &value, &disk_expires)) {
+          version = v;
+          if (!in_group) current = value.has_value() ? std::optional(disk_expires) : std::nullopt;
+        }
+        if (in_group) version.reset();  // rewritten in this group: leave it
+        if (version.has_value() && current == expires) {
+          absl::Status s2 = check(wb->Put(record_key, records::EncodeValueHeader(*version, false)));
+          if (!s2.ok()) return s2;
+          SetUndoable(state->expiries, record_key, std::nullopt, undo);
+          ++sweep.swept;
+        }
+      } else if (record_key[0] == records::kIdempotencyKind) {
+        if (!in_group) {
+          rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), record_key, &encoded);
+          if (!s.ok() && !s.IsNotFound()) return check(s);
+          uint64_t disk_expires = 0;
+          std::string_view rest;
+          if (s.ok() && records::DecodeIdempotency(encoded, &disk_expires, &rest)) {
+            current = disk_expires;
+          }
+        }
+        if (current == expires) {
+          absl::Status s2 = check(wb->Delete(record_key));
+          if (!s2.ok()) return s2;
+          SetUndoable(state->expiries, record_key, std::nullopt, undo);
+          ++sweep.swept;
+        }
+      }
+      absl::Status s = check(wb->Delete(entry));
       if (!s.ok()) return s;
     }
     return absl::OkStatus();
@@ -790,11 +1180,13 @@ class RocksDbStore final : public Store {
   // The version and value (pointing into `read`) that an entity's value records hold.
   absl::Status DecodeValueRecords(std::string_view entity_type, std::string_view key,
                                   const EntityRecords& read, uint64_t* version,
-                                  std::optional<std::string_view>* value) const {
+                                  std::optional<std::string_view>* value,
+                                  uint64_t* expires = nullptr) const {
     *version = 0;
     *value = std::nullopt;
+    if (expires != nullptr) *expires = 0;
     if (read.present[kValueRecord]) {
-      if (!records::DecodeValue(View(read.found[kValueRecord]), version, value)) {
+      if (!records::DecodeValue(View(read.found[kValueRecord]), version, value, expires)) {
         return absl::DataLossError(absl::StrCat("store: the value record of ",
                                                 internal::EntityName(entity_type, key), " in ",
                                                 path_, " is unreadable"));
@@ -828,6 +1220,37 @@ class RocksDbStore final : public Store {
       }
     }
     return &state->last_offsets.emplace(entity_type, offset).first->second;
+  }
+
+  // A timer name at the front of `in` (str(name), all of `in`).
+  static bool TakeName(std::string_view in, std::string* name) {
+    uint64_t size = 0;
+    size_t i = 0;
+    for (int shift = 0; i < in.size() && shift <= 63; ++i, shift += 7) {
+      size |= static_cast<uint64_t>(static_cast<unsigned char>(in[i]) & 0x7f) << shift;
+      if ((static_cast<unsigned char>(in[i]) & 0x80) == 0) break;
+    }
+    if (i >= in.size() || in.size() - i - 1 != size) return false;
+    name->assign(in.substr(i + 1));
+    return true;
+  }
+
+  absl::Status CorruptTimer(std::string_view entity_type, std::string_view key) const {
+    return absl::DataLossError(absl::StrCat("store: a timer of ",
+                                            internal::EntityName(entity_type, key), " in ", path_,
+                                            " is unreadable"));
+  }
+
+  absl::StatusOr<TimerRecord> DecodeTimer(std::string_view entity_type, std::string_view key,
+                                          std::string name, std::string_view encoded) const {
+    uint64_t due = 0;
+    uint32_t partition = 0;
+    std::string_view record;
+    if (!records::DecodeScheduled(encoded, &due, &partition, &record)) {
+      return CorruptTimer(entity_type, key);
+    }
+    return TimerRecord{std::string(entity_type), std::string(key), std::move(name),
+                       static_cast<int64_t>(due), partition, std::string(record)};
   }
 
   // The head record of entity `id` (a missing one reads as an empty head).
