@@ -92,6 +92,10 @@ struct DurationFlags {
   std::string shutdown_grace = "10s";
   std::string store_connect_timeout = "30s";
   std::string io_spin = "100us";
+  std::string idempotency_retention = "24h";
+  std::string timer_min_interval = "1s";
+  std::string timer_misfire_grace = "1s";
+  std::string expiry_sweep_interval = "60s";
 };
 
 // The PostgreSQL password: MASSA_STORE_PASSWORD, else the file named by --store-password-file
@@ -176,6 +180,20 @@ void AddServeOptions(CLI::App& app, CLI::App& serve, massa::ServeConfig& config,
       "streams (connections) to the function, for functions speaking protocol 1.1");
   add("function-max-in-flight", config.function_max_in_flight,
       "commands that may be unanswered on one stream to the function");
+  add("idempotency-retention", durations.idempotency_retention,
+      "how long a request applied under an idempotency-key is remembered (a retry within it "
+      "gets the stored reply), unless its service sets a retention")
+      ->check(DurationCheck);
+  add("timer-min-interval", durations.timer_min_interval,
+      "the shortest interval a recurring timer may have")
+      ->check(DurationCheck);
+  add("timer-misfire-grace", durations.timer_misfire_grace,
+      "a recurring timer's tick firing later than this was missed (fired once or skipped, as "
+      "the timer says)")
+      ->check(DurationCheck);
+  add("expiry-sweep-interval", durations.expiry_sweep_interval,
+      "how often expired state and idempotency records are reclaimed from the store")
+      ->check(DurationCheck);
 }
 
 }  // namespace
@@ -239,6 +257,10 @@ int main(int argc, char** argv) {
     config.shutdown_grace = Duration(durations.shutdown_grace);
     config.store_connect_timeout = Duration(durations.store_connect_timeout);
     config.io_spin = *massa::ParseFineDuration(durations.io_spin);
+    config.idempotency_retention = Duration(durations.idempotency_retention);
+    config.timer_min_interval = Duration(durations.timer_min_interval);
+    config.timer_misfire_grace = Duration(durations.timer_misfire_grace);
+    config.expiry_sweep_interval = Duration(durations.expiry_sweep_interval);
     absl::Status valid = ReadStorePassword(config);
     if (valid.ok()) valid = massa::Validate(config);
     if (!valid.ok()) {

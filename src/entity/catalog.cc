@@ -125,6 +125,11 @@ absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Build(FunctionSpec spec) {
           absl::StrCat("discovery: service '", name, "' is of kind ",
                        EntityKindName(service_spec.kind), ", which this massa does not serve yet"));
     }
+    if (service_spec.state_ttl.count() > 0 && service_spec.kind != EntityKind::kValueEntity) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "discovery: service '", name, "' sets state_ttl_ms, but it is of kind ",
+          EntityKindName(service_spec.kind), "; only value entities' state can expire"));
+    }
     auto service = std::make_unique<ServiceInfo>();
     service->spec = service_spec;
     if (service->spec.entity_type.empty()) service->spec.entity_type = name;
@@ -223,6 +228,28 @@ absl::StatusOr<std::string> Catalog::ExtractKey(const MethodInfo& method,
     }
   }
   return key;
+}
+
+absl::Status Catalog::CheckAddressedKey(const MethodInfo& method, std::string_view payload,
+                                        std::string_view key) const {
+  std::unique_ptr<pb::Message> request(method.request_prototype->New());
+  if (!request->ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request does not decode as ", request->GetDescriptor()->full_name()));
+  }
+  bool named = false;
+  for (const pb::FieldDescriptor* field : method.key_fields) {
+    named = named || !KeyPart(*request, *field).empty();
+  }
+  if (!named) return absl::OkStatus();
+  absl::StatusOr<std::string> own = ExtractKey(method, payload);
+  if (!own.ok()) return own.status();
+  if (*own != key) {
+    return absl::InvalidArgumentError(absl::StrCat("the request names entity key '", *own,
+                                                   "' but the command is addressed to entity '",
+                                                   std::string(key), "'"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace massa

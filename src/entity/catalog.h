@@ -65,6 +65,12 @@ class Catalog {
   [[nodiscard]] absl::StatusOr<std::string> ExtractKey(const MethodInfo& method,
                                                        std::string_view payload) const;
 
+  // For a command addressed to entity `key` (Command::addressed): checks that `payload`
+  // decodes as the method's request and that its key fields, where it fills any, name the same
+  // key. INVALID_ARGUMENT otherwise, naming both keys.
+  [[nodiscard]] absl::Status CheckAddressedKey(const MethodInfo& method, std::string_view payload,
+                                               std::string_view key) const;
+
   const FunctionSpec& spec() const { return spec_; }
   const std::vector<std::unique_ptr<ServiceInfo>>& services() const { return services_; }
   const google::protobuf::DescriptorPool& pool() const;

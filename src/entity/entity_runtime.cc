@@ -1,5 +1,6 @@
 #include "entity/entity_runtime.h"
 
+#include <deque>
 #include <utility>
 #include <vector>
 
@@ -9,6 +10,8 @@
 #include "common/metrics.h"
 #include "common/thread_pool.h"
 #include "entity/catalog.h"
+#include "entity/effects.h"
+#include "entity/idempotency.h"
 #include "entity/state_codec.h"
 #include "spdlog/spdlog.h"
 
@@ -20,6 +23,33 @@ struct EntityRuntime::Pending {
   ResultCallback done;
   uint64_t epoch = 0;              // the entity's epoch when the command started (entities only)
   std::unique_ptr<Pending> next;  // the mailbox is an intrusive FIFO of waiting commands
+  bool read_done = false;         // ReadForCommand ran for it
+};
+
+namespace {
+
+// The partition of an entity's timers and outbox records. One node: all in partition 0 (the
+// cluster splits them by the entity's partition).
+constexpr uint32_t kPartition = 0;
+
+// Idempotency records an entity keeps in memory (beyond those whose writes are in flight);
+// older ones are read from the store when a retry needs them.
+constexpr size_t kRememberedRequests = 64;
+
+// Whether `command` is recorded under its idempotency key. A timer's tick is not: the
+// conditional write of its timer already makes it happen once.
+bool RecordsIdempotency(const Command& command) {
+  return !command.idempotency_key.empty() && !command.timer.has_value();
+}
+
+}  // namespace
+
+// What an active entity knows of its idempotency records and timers: written by this runtime
+// since activation (maybe still in flight) or read from the store. Allocated on first use.
+struct EntityMemory {
+  absl::flat_hash_map<std::string, std::shared_ptr<const idempotency::StoredResult>> requests;
+  std::deque<std::string> request_order;  // oldest first
+  absl::flat_hash_map<std::string, int64_t> timers;  // name -> due time; 0 = none
 };
 
 namespace {
@@ -70,6 +100,13 @@ struct EntityRuntime::Entity {
   // Event sourced: events folded into `state`; value entity: the state's version. Both count
   // the writes sent to the store (durable or in flight), which name it as their expectation.
   uint64_t sequence = 0;
+  int64_t expires_ms = 0;  // value entities: when `state` expires (Unix ms); 0 = never
+  std::unique_ptr<EntityMemory> memory;
+
+  EntityMemory& Memory() {
+    if (memory == nullptr) memory = std::make_unique<EntityMemory>();
+    return *memory;
+  }
 };
 
 namespace {
@@ -136,28 +173,68 @@ bool Expired(const Command& command, const Clock& clock) {
 
 }  // namespace
 
+namespace {
+
+RuntimeOptions Completed(RuntimeOptions options) {
+  options.outbox.fence = options.fence;
+  options.outbox.partition = kPartition;
+  options.timers.fence = options.fence;
+  options.timers.partition = kPartition;
+  options.timers.misfire_grace = options.timer_limits.misfire_grace;
+  return options;
+}
+
+}  // namespace
+
 EntityRuntime::EntityRuntime(RuntimeOptions options, UserFunction& function, store::Store& store,
                              Clock& clock)
-    : options_(options),
+    : options_(Completed(options)),
       function_(function),
       store_(store),
       clock_(clock),
+      outbox_(std::make_unique<Outbox>(options_.outbox, store, clock)),
+      timers_(std::make_unique<TimerScheduler>(options_.timers, store, clock)),
       shards_(new Shard[kShards]),
       blocking_pool_(std::make_unique<ThreadPool>(options.blocking_threads, "massa-load")) {
-  if (options_.sweep_interval.count() > 0) sweeper_ = std::thread([this] { SweepLoop(); });
+  if (options_.sweep_interval.count() > 0 || options_.expiry_sweep_interval.count() > 0) {
+    sweeper_ = std::thread([this] { SweepLoop(); });
+  }
 }
 
 EntityRuntime::~EntityRuntime() {
   StopBackground();
+  outbox_.reset();
+  timers_.reset();
   blocking_pool_.reset();
 }
 
+void EntityRuntime::SetDispatcher(Dispatcher* dispatcher) {
+  dispatcher_ = dispatcher;
+  outbox_->SetDispatcher(dispatcher);
+  timers_->SetDispatcher(dispatcher);
+}
+
+void EntityRuntime::StartBackground() {
+  timers_->SetLatenessHistogram(metrics_.timer_lateness);
+  outbox_->Start();
+  timers_->Start();
+}
+
+void EntityRuntime::StopEffects() {
+  outbox_->Stop();
+  timers_->Stop();
+}
+
 void EntityRuntime::StopBackground() {
+  StopEffects();
   {
     absl::MutexLock lock(&sweep_mu_);
     stopping_ = true;
   }
   if (sweeper_.joinable()) sweeper_.join();
+  const auto wait = options_.outbox.delivery_timeout + std::chrono::seconds(5);
+  if (!outbox_->WaitIdle(wait)) spdlog::warn("outbox: deliveries still in flight at shutdown");
+  if (!timers_->WaitIdle(wait)) spdlog::warn("timers: ticks still in flight at shutdown");
 }
 
 EntityRuntime::Shard& EntityRuntime::ShardOf(const Entity& entity) const {
@@ -220,6 +297,8 @@ void EntityRuntime::TakeOwnership(Entity& entity, Pending& pending) {
     entity.activated = false;
     entity.state.reset();
     entity.sequence = 0;
+    entity.expires_ms = 0;
+    entity.memory.reset();
   }
   pending.epoch = entity.epoch;
 }
@@ -235,19 +314,73 @@ void EntityRuntime::Start(const std::shared_ptr<Entity>& entity,
                           std::unique_ptr<Pending> pending) {
   // An active entity needs no I/O before the function call, so it runs on this thread; an
   // entity that must load its state first goes to the blocking pool.
-  if (entity->activated && start_depth < kMaxStartDepth) {
+  if (entity->activated && !NeedsRead(*entity, *pending) && start_depth < kMaxStartDepth) {
     ++start_depth;
     Execute(entity, std::move(pending));
     --start_depth;
     return;
   }
   blocking_pool_->Post([this, entity, pending = std::move(pending)]() mutable {
-    if (!entity->activated && !Activate(*entity, *pending)) {
+    if ((!entity->activated && !Activate(*entity, *pending)) ||
+        !ReadForCommand(*entity, *pending)) {
       AfterCommand(entity);
       return;
     }
     Execute(entity, std::move(pending));
   });
+}
+
+bool EntityRuntime::NeedsRead(const Entity& entity, const Pending& pending) {
+  if (pending.read_done) return false;
+  const Command& command = pending.command;
+  const EntityMemory* memory = entity.memory.get();
+  if (RecordsIdempotency(command) &&
+      (memory == nullptr || !memory->requests.contains(command.idempotency_key))) {
+    return true;
+  }
+  return command.timer.has_value() &&
+         (memory == nullptr || !memory->timers.contains(command.timer->name));
+}
+
+bool EntityRuntime::ReadForCommand(Entity& entity, Pending& pending) {
+  if (!NeedsRead(entity, pending)) return true;
+  pending.read_done = true;
+  const Command& command = pending.command;
+  const auto fail = [&](const absl::Status& status, const char* what) {
+    std::move(pending.done)(Error(absl::UnavailableError(
+        absl::StrCat("could not read ", what, " of entity ", entity.type, "/", entity.key, ": ",
+                     status.message()))));
+    return false;
+  };
+  EntityMemory& memory = entity.Memory();
+  if (RecordsIdempotency(command) && !memory.requests.contains(command.idempotency_key)) {
+    absl::StatusOr<std::optional<store::IdempotencyRecord>> record =
+        store_.ReadIdempotency(entity.type, entity.key, command.idempotency_key);
+    if (!record.ok()) return fail(record.status(), "the idempotency record");
+    const bool live = record->has_value() &&
+                      ((*record)->expires_ms == 0 || (*record)->expires_ms > clock_.WallMillis());
+    if (live) {
+      absl::StatusOr<idempotency::StoredResult> stored = idempotency::Decode((*record)->record);
+      if (!stored.ok()) {
+        spdlog::error("entity {}/{}: {}", entity.type, entity.key, stored.status().ToString());
+        std::move(pending.done)(Error(stored.status()));
+        return false;
+      }
+      memory.requests[command.idempotency_key] =
+          std::make_shared<const idempotency::StoredResult>(*std::move(stored));
+      memory.request_order.push_back(command.idempotency_key);
+    }
+  }
+  if (command.timer.has_value() && !memory.timers.contains(command.timer->name)) {
+    absl::StatusOr<std::vector<store::TimerRecord>> timers =
+        store_.ReadTimers(entity.type, entity.key);
+    if (!timers.ok()) return fail(timers.status(), "the timers");
+    for (const store::TimerRecord& timer : *timers) {
+      memory.timers.try_emplace(timer.name, timer.due_ms);
+    }
+    memory.timers.try_emplace(command.timer->name, 0);
+  }
+  return true;
 }
 
 bool EntityRuntime::Activate(Entity& entity, Pending& pending) {
@@ -271,6 +404,7 @@ bool EntityRuntime::Activate(Entity& entity, Pending& pending) {
   }
   entity.state.reset();
   entity.sequence = stored->version;
+  entity.expires_ms = stored->expires_ms;
   if (stored->value.has_value()) {
     absl::StatusOr<TypedValue> state = DecodeState(*stored->value);
     if (!state.ok()) {
@@ -365,6 +499,49 @@ void EntityRuntime::Execute(const std::shared_ptr<Entity>& entity,
     return;
   }
   const Command& command = pending->command;
+  if (entity->expires_ms != 0 && clock_.WallMillis() >= entity->expires_ms) {
+    entity->state.reset();  // expired: absent from now on, whether or not swept yet
+    entity->expires_ms = 0;
+  }
+  if (RecordsIdempotency(command) && entity->memory != nullptr) {
+    auto found = entity->memory->requests.find(command.idempotency_key);
+    if (found != entity->memory->requests.end()) {
+      const std::shared_ptr<const idempotency::StoredResult> stored = found->second;
+      if (stored->request_hash !=
+          idempotency::RequestHash(command.service, command.method, command.payload)) {
+        std::move(pending->done)(Error(absl::InvalidArgumentError(absl::StrCat(
+            idempotency::kMetadataKey, " '", command.idempotency_key,
+            "' was already used for a different request to entity ", entity->type, "/",
+            entity->key, "; a new request needs a new key"))));
+        AfterCommand(entity);
+        return;
+      }
+      if (metrics_.idempotent_replays != nullptr) metrics_.idempotent_replays->Add();
+      Outcome replay = stored->outcome;
+      if (auto* reply = std::get_if<Reply>(&replay.result)) {
+        reply->metadata.emplace_back(idempotency::kReplayedMetadata, "true");
+      }
+      Commit(entity, std::move(pending), std::move(replay), /*from_function=*/false);
+      return;
+    }
+  }
+  if (command.timer.has_value()) {
+    const EntityMemory* memory = entity->memory.get();
+    const bool current = memory != nullptr && [&] {
+      auto due = memory->timers.find(command.timer->name);
+      return due != memory->timers.end() && due->second == command.timer->due_ms;
+    }();
+    if (!current) {
+      // Cancelled, replaced or already fired since the scheduler read it: nothing to do.
+      std::move(pending->done)(CommandResult{absl::OkStatus(), {}, {}});
+      AfterCommand(entity);
+      return;
+    }
+    if (command.timer->skip) {  // a missed tick skipped: the timer only moves on
+      Commit(entity, std::move(pending), Outcome{}, /*from_function=*/false);
+      return;
+    }
+  }
   const bool event_sourced = pending->method->service->spec.kind == EntityKind::kEventSourced;
   const auto started = clock_.Now();
   auto on_outcome = [this, entity, started,
@@ -403,6 +580,40 @@ store::JournalAppend EntityRuntime::AppendFor(const Entity& entity, const Pendin
   return append;
 }
 
+absl::Status EntityRuntime::TimerChangesFor(const Pending& pending, std::string_view entity_type,
+                                            std::string_view key,
+                                            const std::vector<TimerEffect>& effects,
+                                            int64_t now_ms,
+                                            std::vector<store::TimerChange>* out) const {
+  const ServiceSpec& spec = pending.method->service->spec;
+  const bool is_entity = spec.kind != EntityKind::kAction;
+  for (const TimerEffect& effect : effects) {
+    if (effect.cancel) {
+      if (effect.name.empty()) {
+        return absl::InvalidArgumentError("timer: name is empty (a cancel names its timer)");
+      }
+      out->push_back(store::TimerChange{
+          store::TimerRecord{std::string(entity_type), std::string(key), effect.name, 0,
+                             kPartition, {}},
+          /*remove=*/true, std::nullopt});
+      continue;
+    }
+    absl::StatusOr<store::TimerRecord> timer = MakeTimer(
+        effect, spec.name, is_entity, entity_type, key, kPartition, now_ms, options_.timer_limits);
+    if (!timer.ok()) return timer.status();
+    if (target_check_) {
+      const std::string& service = effect.service.empty() ? spec.name : effect.service;
+      absl::Status target = target_check_(service, effect.method, effect.payload.type);
+      if (!target.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("timer '", effect.name, "': ", target.message()));
+      }
+    }
+    out->push_back(store::TimerChange{*std::move(timer), false, std::nullopt});
+  }
+  return absl::OkStatus();
+}
+
 void EntityRuntime::OnEntityOutcome(const std::shared_ptr<Entity>& entity,
                                     std::unique_ptr<Pending> pending,
                                     absl::StatusOr<Outcome> outcome) {
@@ -419,8 +630,62 @@ void EntityRuntime::OnEntityOutcome(const std::shared_ptr<Entity>& entity,
     AfterCommand(entity);
     return;
   }
-  const bool writes = !outcome->failed() && (event_sourced ? !outcome->events.empty()
-                                                           : outcome->state_update.has_value());
+  Commit(entity, std::move(pending), *std::move(outcome), /*from_function=*/true);
+}
+
+void EntityRuntime::Commit(const std::shared_ptr<Entity>& entity,
+                           std::unique_ptr<Pending> pending, Outcome outcome,
+                           bool from_function) {
+  const ServiceSpec& spec = pending->method->service->spec;
+  const Command& command = pending->command;
+  const bool event_sourced = spec.kind == EntityKind::kEventSourced;
+  const bool failed = outcome.failed();
+  const int64_t now = clock_.WallMillis();
+  store::WriteBatch batch;
+  batch.fence = options_.fence;
+  // A tick moves its timer on first, conditional on the tick's due time, so that it changes
+  // the state once; what the handler does to the same timer comes after it, and wins.
+  if (command.timer.has_value()) {
+    const TimerFire& fire = *command.timer;
+    batch.timers.push_back(store::TimerChange{
+        store::TimerRecord{entity->type, entity->key, fire.name, fire.next_due.value_or(0),
+                           fire.partition, fire.next_record},
+        /*remove=*/!fire.next_due.has_value(), fire.due_ms});
+  }
+  std::vector<store::OutboxRecord> outbox;
+  if (from_function && !failed) {
+    absl::Status timers =
+        TimerChangesFor(*pending, entity->type, entity->key, outcome.timers, now, &batch.timers);
+    if (!timers.ok()) {
+      std::move(pending->done)(Error(std::move(timers)));
+      AfterCommand(entity);
+      return;
+    }
+    outbox = OutboxRecordsFor(command, entity->type, entity->key, outcome.side_effects, now,
+                              kPartition);
+    batch.outbox = outbox;
+  }
+  std::shared_ptr<idempotency::StoredResult> record;
+  if (from_function && RecordsIdempotency(command)) {
+    record = std::make_shared<idempotency::StoredResult>();
+    record->request_hash =
+        idempotency::RequestHash(command.service, command.method, command.payload);
+    record->outcome.result = outcome.result;
+    for (const SideEffect& effect : outcome.side_effects) {
+      if (effect.synchronous) record->outcome.side_effects.push_back(effect);
+    }
+    const std::chrono::milliseconds retention = spec.idempotency_retention.count() > 0
+                                                    ? spec.idempotency_retention
+                                                    : options_.idempotency_retention;
+    batch.idempotency.push_back(store::IdempotencyRecord{
+        entity->type, entity->key, command.idempotency_key,
+        idempotency::Encode(record->request_hash, record->outcome, now),
+        now + retention.count()});
+  }
+  const bool state_write =
+      from_function && !failed &&
+      (event_sourced ? !outcome.events.empty() : outcome.state_update.has_value());
+  const bool writes = state_write || !batch.empty();
   bool stale = false;
   bool behind_writes = false;
   {
@@ -438,43 +703,68 @@ void EntityRuntime::OnEntityOutcome(const std::shared_ptr<Entity>& entity,
   }
   if (!writes && !behind_writes) {
     AfterCommand(entity);
-    Answer(std::move(pending), *std::move(outcome));
+    Answer(std::move(pending), std::move(outcome));
     return;
   }
   // Pipelining: the write goes to the store and the next command runs at once on the new
   // state, so commands queued on one entity share the store's next flush. Replies (even of
   // commands that wrote nothing) go through the store too, as barriers, so that nobody sees
   // state before it is durable; the store calls back in order.
-  store::WriteBatch batch;
-  batch.fence = options_.fence;
-  if (writes && event_sourced) {
-    batch.appends.push_back(AppendFor(*entity, *pending, *outcome));
+  if (state_write && event_sourced) {
+    batch.appends.push_back(AppendFor(*entity, *pending, outcome));
     entity->sequence = batch.appends.back().events.back().sequence;
-    entity->state = std::move(outcome->state_update->value);
-  } else if (writes) {
+    entity->state = std::move(outcome.state_update->value);
+  } else if (state_write) {
     // Conditional on the version this entity last wrote: another writer of the same database
     // (a node that took the entity over) makes it fail, and the entity reloads.
-    const std::optional<TypedValue>& value = outcome->state_update->value;
+    const std::optional<TypedValue>& value = outcome.state_update->value;
     if (value.has_value()) {
-      batch.Put(entity->type, entity->key, EncodeState(*value), entity->sequence);
+      const int64_t ttl = outcome.state_update->ttl_ms > 0 ? outcome.state_update->ttl_ms
+                                                            : spec.state_ttl.count();
+      entity->expires_ms = ttl > 0 ? now + ttl : 0;
+      batch.mutations.push_back(store::WriteBatch::Mutation{
+          entity->type, entity->key, EncodeState(*value), entity->sequence, entity->expires_ms});
     } else {
+      entity->expires_ms = 0;
       batch.Delete(entity->type, entity->key, entity->sequence);
     }
     ++entity->sequence;
-    entity->state = outcome->state_update->value;
+    entity->state = outcome.state_update->value;
   }
+  if (record != nullptr || !batch.timers.empty()) {
+    EntityMemory& memory = entity->Memory();
+    if (record != nullptr) {
+      // Trim only when no earlier write is in flight: every record kept out of memory must be
+      // durable, so that a retry reading the store finds it.
+      while (!behind_writes && memory.request_order.size() >= kRememberedRequests) {
+        memory.requests.erase(memory.request_order.front());
+        memory.request_order.pop_front();
+      }
+      if (memory.requests.insert_or_assign(command.idempotency_key, record).second) {
+        memory.request_order.push_back(command.idempotency_key);
+      }
+    }
+    for (const store::TimerChange& change : batch.timers) {
+      memory.timers[change.timer.name] = change.remove ? 0 : change.timer.due_ms;
+    }
+  }
+  std::vector<store::TimerChange> timer_changes = batch.timers;
   // A store that calls back inline (the memory store) must not reply before the entity is
   // released below, so the reply is handed over: whoever comes second sends it.
   auto handoff = std::make_shared<ReplyHandoff>();
   const uint64_t epoch = pending->epoch;
   const auto write_started = clock_.Now();
   store_.Write(std::move(batch), [this, entity, epoch, handoff, write_started,
+                                  outbox = std::move(outbox),
+                                  timer_changes = std::move(timer_changes),
                                   pending = std::move(pending),
-                                  outcome = *std::move(outcome)](absl::Status status) mutable {
+                                  outcome = std::move(outcome)](absl::Status status) mutable {
     if (metrics_.store_write_latency != nullptr) {
       metrics_.store_write_latency->Observe(
           std::chrono::duration<double>(clock_.Now() - write_started).count());
     }
+    // Durable: its messages and timers go out whatever becomes of the reply.
+    if (status.ok()) Published(std::move(outbox), timer_changes);
     bool confirmed = false;
     {
       absl::MutexLock lock(&ShardOf(*entity).mu);
@@ -503,6 +793,12 @@ void EntityRuntime::OnEntityOutcome(const std::shared_ptr<Entity>& entity,
   });
   AfterCommand(entity);
   handoff->Arrive();
+}
+
+void EntityRuntime::Published(std::vector<store::OutboxRecord> outbox,
+                              const std::vector<store::TimerChange>& timers) {
+  if (!outbox.empty()) outbox_->Deliver(std::move(outbox));
+  if (!timers.empty()) timers_->OnWritten(timers);
 }
 
 void EntityRuntime::Answer(std::unique_ptr<Pending> pending, Outcome outcome) {
@@ -544,96 +840,53 @@ void EntityRuntime::RunAction(std::unique_ptr<Pending> pending) {
     } else if (outcome->failed()) {
       std::move(pending->done)(Error(std::get<absl::Status>(outcome->result)));
     } else {
-      ApplyEffectsAndReply(std::move(pending), *std::move(outcome));
+      CommitAction(std::move(pending), *std::move(outcome));
     }
   });
 }
 
-namespace {
-
-// Runs synchronous side effects one after another, then `then` with the first error (or OK).
-struct SyncEffects {
-  Dispatcher* dispatcher;
-  std::vector<Command> commands;
-  size_t next = 0;
-  absl::AnyInvocable<void(absl::Status) &&> then;
-
-  static void Run(std::shared_ptr<SyncEffects> self) {
-    if (self->next == self->commands.size()) {
-      std::move(self->then)(absl::OkStatus());
+void EntityRuntime::CommitAction(std::unique_ptr<Pending> pending, Outcome outcome) {
+  // An action has no entity: its timers live under (service, ""), and its asynchronous side
+  // effects are written alone, before the reply.
+  const std::string& service = pending->method->service->spec.name;
+  const int64_t now = clock_.WallMillis();
+  store::WriteBatch batch;
+  batch.fence = options_.fence;
+  absl::Status timers = TimerChangesFor(*pending, service, "", outcome.timers, now, &batch.timers);
+  if (!timers.ok()) {
+    std::move(pending->done)(Error(std::move(timers)));
+    return;
+  }
+  std::vector<store::OutboxRecord> outbox =
+      OutboxRecordsFor(pending->command, service, "", outcome.side_effects, now, kPartition);
+  batch.outbox = outbox;
+  if (batch.empty()) {
+    ApplyEffectsAndReply(std::move(pending), std::move(outcome));
+    return;
+  }
+  std::vector<store::TimerChange> timer_changes = batch.timers;
+  store_.Write(std::move(batch), [this, outbox = std::move(outbox),
+                                  timer_changes = std::move(timer_changes),
+                                  pending = std::move(pending),
+                                  outcome = std::move(outcome)](absl::Status status) mutable {
+    if (!status.ok()) {
+      std::move(pending->done)(Error(absl::UnavailableError(
+          absl::StrCat("the effects of ", pending->method->path,
+                       " could not be made durable: ", status.message()))));
       return;
     }
-    Command command = std::move(self->commands[self->next++]);
-    std::string target = absl::StrCat(command.service, "/", command.method);
-    self->dispatcher->Dispatch(std::move(command), [self, target](CommandResult result) mutable {
-      if (!result.status.ok()) {
-        std::move(self->then)(absl::Status(
-            result.status.code(),
-            absl::StrCat("side effect ", target, " failed: ", result.status.message())));
-        return;
-      }
-      Run(std::move(self));
-    });
-  }
-};
-
-Command EffectCommand(const Command& cause, std::string service, std::string method,
-                      std::string payload, const Metadata& metadata) {
-  Command command;
-  command.service = std::move(service);
-  command.method = std::move(method);
-  command.payload = std::move(payload);
-  command.metadata = cause.metadata;
-  command.metadata.insert(command.metadata.end(), metadata.begin(), metadata.end());
-  command.hops = cause.hops + 1;
-  return command;
+    Published(std::move(outbox), timer_changes);
+    ApplyEffectsAndReply(std::move(pending), std::move(outcome));
+  });
 }
 
-}  // namespace
-
 void EntityRuntime::ApplyEffectsAndReply(std::unique_ptr<Pending> pending, Outcome outcome) {
-  const Command& cause = pending->command;
-  auto sync = std::make_shared<SyncEffects>();
-  sync->dispatcher = dispatcher_;
-  for (SideEffect& effect : outcome.side_effects) {
-    Command command = EffectCommand(cause, std::move(effect.service), std::move(effect.method),
-                                    std::move(effect.payload), effect.metadata);
-    if (effect.synchronous) {
-      command.deadline = cause.deadline;
-      sync->commands.push_back(std::move(command));
-      continue;
-    }
-    std::string target = absl::StrCat(command.service, "/", command.method);
-    dispatcher_->Dispatch(std::move(command), [target](CommandResult result) {
-      if (!result.status.ok()) {
-        spdlog::warn("asynchronous side effect {} failed: {}", target, result.status.ToString());
-      }
-    });
-  }
-  sync->then = [this, pending = std::move(pending),
-                result = std::move(outcome.result)](absl::Status effects) mutable {
-    if (!effects.ok()) {
-      std::move(pending->done)(Error(std::move(effects)));
-      return;
-    }
-    const Command& origin = pending->command;
-    if (auto* reply = std::get_if<Reply>(&result)) {
-      std::move(pending->done)(
-          CommandResult{absl::OkStatus(), std::move(reply->payload), std::move(reply->metadata)});
-    } else if (auto* forward = std::get_if<Forward>(&result)) {
-      Command command = EffectCommand(origin, std::move(forward->service),
-                                      std::move(forward->method), std::move(forward->payload),
-                                      forward->metadata);
-      command.deadline = origin.deadline;
-      dispatcher_->Dispatch(std::move(command), std::move(pending->done));
-    } else if (auto* pipe = std::get_if<Pipe>(&result)) {
-      Command command = EffectCommand(origin, std::move(pipe->service), std::move(pipe->method),
-                                      std::move(pipe->payload), pipe->metadata);
-      command.deadline = origin.deadline;
-      dispatcher_->Dispatch(std::move(command), std::move(pending->done));
-    }
-  };
-  SyncEffects::Run(std::move(sync));
+  const ServiceSpec& spec = pending->method->service->spec;
+  const bool action = spec.kind == EntityKind::kAction;
+  ResultCallback done = std::move(pending->done);
+  RunEffects(*dispatcher_, pending->command, action ? spec.name : spec.entity_type,
+             action ? std::string_view() : std::string_view(pending->command.entity_key),
+             std::move(outcome), std::move(done));
 }
 
 size_t EntityRuntime::PassivateIdle() {
@@ -699,15 +952,49 @@ bool EntityRuntime::Drain(std::chrono::milliseconds timeout) {
   return true;
 }
 
+size_t EntityRuntime::SweepExpired() {
+  constexpr size_t kPerPass = 10'000;
+  size_t total = 0;
+  for (int pass = 0; pass < 100; ++pass) {  // bounded: the next sweep goes on
+    absl::StatusOr<size_t> swept = store_.SweepExpired(clock_.WallMillis(), kPerPass);
+    if (!swept.ok()) {
+      spdlog::warn("expiry sweep: {}", swept.status().ToString());
+      break;
+    }
+    total += *swept;
+    if (*swept < kPerPass) break;
+  }
+  return total;
+}
+
 void EntityRuntime::SweepLoop() {
+  // Passivation and the expiry sweep, each at its own interval (0 = off); real time.
+  const auto passivate_every = options_.sweep_interval;
+  const auto expire_every = options_.expiry_sweep_interval;
+  auto next_passivation = std::chrono::steady_clock::now() + passivate_every;
+  auto next_expiry = std::chrono::steady_clock::now() + expire_every;
   absl::MutexLock lock(&sweep_mu_);
   while (!stopping_) {
-    sweep_mu_.AwaitWithTimeout(absl::Condition(&stopping_),
-                               absl::Milliseconds(options_.sweep_interval.count()));
+    auto next = std::chrono::steady_clock::time_point::max();
+    if (passivate_every.count() > 0) next = std::min(next, next_passivation);
+    if (expire_every.count() > 0) next = std::min(next, next_expiry);
+    sweep_mu_.AwaitWithTimeout(
+        absl::Condition(&stopping_),
+        absl::FromChrono(std::max(std::chrono::steady_clock::duration::zero(),
+                                  next - std::chrono::steady_clock::now())));
     if (stopping_) break;
     sweep_mu_.Unlock();
-    size_t passivated = PassivateIdle();
-    if (passivated > 0) spdlog::debug("passivated {} idle entities", passivated);
+    const auto now = std::chrono::steady_clock::now();
+    if (passivate_every.count() > 0 && now >= next_passivation) {
+      size_t passivated = PassivateIdle();
+      if (passivated > 0) spdlog::debug("passivated {} idle entities", passivated);
+      next_passivation = now + passivate_every;
+    }
+    if (expire_every.count() > 0 && now >= next_expiry) {
+      size_t swept = SweepExpired();
+      if (swept > 0) spdlog::debug("reclaimed {} expired records", swept);
+      next_expiry = std::chrono::steady_clock::now() + expire_every;
+    }
     sweep_mu_.Lock();
   }
 }

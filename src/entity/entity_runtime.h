@@ -3,11 +3,21 @@
 // order, keeps the state cached while the entity is active, makes state changes durable
 // before replying, and passivates entities that stay idle. Actions run here too, without a
 // mailbox. Effects (forwards, pipes, side effects) go back out through the Dispatcher.
+//
+// Effectively-once and durable time (docs/effects.md). What a command produces is written in
+// one atomic batch: its state change (with the state's expiry, for a time to live), the
+// record of its idempotency key, the timers it set or cancelled (and, for a timer's tick, the
+// timer's move to its next due time, conditional on the tick's due time) and the outbox
+// records of its asynchronous side effects. Once the batch is durable the outbox delivers
+// those (outbox.h) and the timer scheduler learns of the timers (timer_scheduler.h).
+// A command whose idempotency key the entity has seen is answered from the record, in its
+// turn in the mailbox (so a duplicate of a command still running waits for it).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -15,6 +25,9 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "entity/outbox.h"
+#include "entity/timer_scheduler.h"
+#include "entity/timers.h"
 #include "massa/common/clock.h"
 #include "massa/entity/dispatcher.h"
 #include "massa/protocol/user_function.h"
@@ -32,6 +45,8 @@ struct RuntimeMetrics {
   Histogram* function_latency = nullptr;     // one call to the user function
   Counter* function_errors = nullptr;        // calls that did not reach or answer the function
   Histogram* store_write_latency = nullptr;  // from Write to durable
+  Counter* idempotent_replays = nullptr;     // commands answered from an idempotency record
+  Histogram* timer_lateness = nullptr;       // from a tick's due time to its firing
 };
 
 struct RuntimeOptions {
@@ -53,7 +68,20 @@ struct RuntimeOptions {
   // Fencing token of this node's writes (the owner epoch, once entities have owners in a
   // cluster); a store shared with a node holding a higher token refuses them. 0 = none.
   uint64_t fence = 0;
+  // How long idempotency records are kept where the service's spec sets no retention.
+  std::chrono::milliseconds idempotency_retention{std::chrono::hours(24)};
+  // How often expired state and idempotency records are reclaimed from the store; 0 = never
+  // (tests call SweepExpired).
+  std::chrono::milliseconds expiry_sweep_interval{60'000};
+  TimerLimits timer_limits;
+  OutboxOptions outbox;            // its fence is set from `fence`
+  TimerSchedulerOptions timers;    // its fence and misfire grace are set from the above
 };
+
+// Checks that `method` of `service` exists and takes a `payload_type` request (the type may be
+// empty: not checked); INVALID_ARGUMENT naming what is wrong.
+using TargetCheck = std::function<absl::Status(std::string_view service, std::string_view method,
+                                               std::string_view payload_type)>;
 
 // Thread-safe. The user function, store, clock and dispatcher must outlive the runtime.
 class EntityRuntime {
@@ -65,7 +93,9 @@ class EntityRuntime {
   EntityRuntime& operator=(const EntityRuntime&) = delete;
 
   // Where effects go. Must be set before the first Submit.
-  void SetDispatcher(Dispatcher* dispatcher) { dispatcher_ = dispatcher; }
+  void SetDispatcher(Dispatcher* dispatcher);
+  // How timers' targets are checked when a handler sets them; unset = not checked.
+  void SetTargetCheck(TargetCheck check) { target_check_ = std::move(check); }
   // Must be set before the first Submit, if at all.
   void SetMetrics(RuntimeMetrics metrics) { metrics_ = metrics; }
 
@@ -92,8 +122,20 @@ class EntityRuntime {
   // Waits until no command is in flight, or until `timeout` passes. Returns true if drained.
   bool Drain(std::chrono::milliseconds timeout);
 
-  // Stops background work (the passivation sweep); commands still run. Idempotent.
+  // Starts delivering the outbox and firing timers (after SetDispatcher).
+  void StartBackground();
+  // Stops starting deliveries and ticks (those in flight go on); commands still run.
+  void StopEffects();
+  // StopEffects, stops the sweeps, and waits (a bounded time) for the deliveries and ticks in
+  // flight to finish their writes. Commands still run. Idempotent.
   void StopBackground();
+
+  // One pass of the expiry sweep: reclaims expired state and idempotency records from the
+  // store. Returns how many it reclaimed.
+  size_t SweepExpired();
+
+  Outbox& outbox() { return *outbox_; }
+  TimerScheduler& timers() { return *timers_; }
 
  public:
   struct Pending;  // a command and its callback (internal)
@@ -109,6 +151,10 @@ class EntityRuntime {
   void Start(const std::shared_ptr<Entity>& entity, std::unique_ptr<Pending> pending);
   // Loads the entity's state; on failure answers `pending` and returns false.
   bool Activate(Entity& entity, Pending& pending);
+  // Whether `pending` needs a store read before it runs (its idempotency key's record, its
+  // timer's due time), and that read; on failure it answers `pending` and returns false.
+  static bool NeedsRead(const Entity& entity, const Pending& pending);
+  bool ReadForCommand(Entity& entity, Pending& pending);
   // Event sourced: the newest snapshot plus the events after it, folded by the function.
   absl::Status Replay(Entity& entity, const ServiceSpec& spec);
   // The journal append (events, maybe a snapshot) for an event-sourced command's outcome;
@@ -122,9 +168,21 @@ class EntityRuntime {
   void Answer(std::unique_ptr<Pending> pending, Outcome outcome);
   void OnEntityOutcome(const std::shared_ptr<Entity>& entity, std::unique_ptr<Pending> pending,
                        absl::StatusOr<Outcome> outcome);
+  // Writes what `outcome` changes (state, idempotency record, timers, outbox), pipelined, and
+  // replies once it is durable. `from_function`: the outcome is new (not a replay).
+  void Commit(const std::shared_ptr<Entity>& entity, std::unique_ptr<Pending> pending,
+              Outcome outcome, bool from_function);
+  // The timer changes `effects` ask for, checked; INVALID_ARGUMENT naming the timer.
+  absl::Status TimerChangesFor(const Pending& pending, std::string_view entity_type,
+                               std::string_view key, const std::vector<TimerEffect>& effects,
+                               int64_t now_ms, std::vector<store::TimerChange>* out) const;
   void AfterCommand(const std::shared_ptr<Entity>& entity);
   void RunAction(std::unique_ptr<Pending> pending);
+  void CommitAction(std::unique_ptr<Pending> pending, Outcome outcome);
   void ApplyEffectsAndReply(std::unique_ptr<Pending> pending, Outcome outcome);
+  // After a write is durable: hands its outbox records and timer changes on.
+  void Published(std::vector<store::OutboxRecord> outbox,
+                 const std::vector<store::TimerChange>& timers);
   void SweepLoop();
   void ObserveFunctionCall(std::chrono::steady_clock::time_point started, bool reached);
 
@@ -133,7 +191,10 @@ class EntityRuntime {
   store::Store& store_;
   Clock& clock_;
   Dispatcher* dispatcher_ = nullptr;
+  TargetCheck target_check_;
   RuntimeMetrics metrics_;
+  std::unique_ptr<Outbox> outbox_;
+  std::unique_ptr<TimerScheduler> timers_;
   std::unique_ptr<Shard[]> shards_;
   std::atomic<int64_t> in_flight_{0};
   std::unique_ptr<ThreadPool> blocking_pool_;

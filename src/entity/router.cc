@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "entity/catalog.h"
 #include "entity/entity_runtime.h"
+#include "entity/idempotency.h"
 
 namespace massa {
 
@@ -34,17 +35,53 @@ void Router::Dispatch(Command command, ResultCallback done) {
         {}});
     return;
   }
-  absl::StatusOr<std::string> key = catalog_.ExtractKey(*method, command.payload);
-  if (!key.ok()) {
+  if (absl::Status key = idempotency::TakeKey(command); !key.ok()) {
     std::move(done)(CommandResult{
-        absl::InvalidArgumentError(absl::StrCat(method->path, ": ", key.status().message())),
-        {},
-        {}});
+        absl::InvalidArgumentError(absl::StrCat(method->path, ": ", key.message())), {}, {}});
     return;
   }
-  command.entity_key = *std::move(key);
+  const bool entity = method->service->spec.kind != EntityKind::kAction;
+  if (command.addressed && entity) {
+    absl::Status agrees = command.entity_key.empty()
+                              ? absl::InvalidArgumentError("addressed to an empty entity key")
+                              : catalog_.CheckAddressedKey(*method, command.payload,
+                                                           command.entity_key);
+    if (!agrees.ok()) {
+      std::move(done)(CommandResult{
+          absl::InvalidArgumentError(absl::StrCat(method->path, ": ", agrees.message())), {}, {}});
+      return;
+    }
+  } else {
+    absl::StatusOr<std::string> key = catalog_.ExtractKey(*method, command.payload);
+    if (!key.ok()) {
+      std::move(done)(CommandResult{
+          absl::InvalidArgumentError(absl::StrCat(method->path, ": ", key.status().message())),
+          {},
+          {}});
+      return;
+    }
+    command.entity_key = *std::move(key);
+  }
   command.request_type = method->request_type;
   runtime_.Submit(*method, std::move(command), std::move(done));
+}
+
+absl::Status Router::CheckTarget(std::string_view service, std::string_view method,
+                                 std::string_view payload_type) const {
+  const MethodInfo* found = catalog_.FindMethod(service, method);
+  if (found == nullptr) {
+    return absl::InvalidArgumentError(
+        catalog_.FindService(service) == nullptr
+            ? absl::StrCat("unknown service '", std::string(service), "'")
+            : absl::StrCat("unknown method '", std::string(method), "' of service '",
+                           std::string(service), "'"));
+  }
+  if (!payload_type.empty() && payload_type != found->request_type) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the payload is a ", std::string(payload_type), " but ", found->path, " takes a ",
+        found->request_type));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace massa

@@ -3,6 +3,9 @@
 // issue adds placement and forwarding to the owner here.
 #pragma once
 
+#include <string_view>
+
+#include "absl/status/status.h"
 #include "massa/entity/dispatcher.h"
 
 namespace massa {
@@ -18,9 +21,15 @@ class Router final : public Dispatcher {
   Router(const Catalog& catalog, EntityRuntime& runtime) : catalog_(catalog), runtime_(runtime) {}
 
   // Errors (through `done`): UNIMPLEMENTED for an unknown service or method or a streaming
-  // method; INVALID_ARGUMENT for a request that does not decode or lacks its entity key;
+  // method; INVALID_ARGUMENT for a request that does not decode or lacks its entity key (or,
+  // addressed to an entity, names another), or for a malformed `idempotency-key`;
   // FAILED_PRECONDITION for a chain of more than kMaxHops forwards and side effects.
   void Dispatch(Command command, ResultCallback done) override;
+
+  // Whether `method` of `service` exists and takes `payload_type` (unchecked when empty):
+  // what the runtime checks when a handler sets a timer (TargetCheck).
+  absl::Status CheckTarget(std::string_view service, std::string_view method,
+                           std::string_view payload_type) const;
 
  private:
   const Catalog& catalog_;

@@ -81,6 +81,19 @@ absl::Status Validate(const ServeConfig& config) {
   if (config.function_max_in_flight < 1 || config.function_max_in_flight > 1'000'000) {
     return Invalid("function-max-in-flight", "must be between 1 and 1000000");
   }
+  if (config.idempotency_retention < std::chrono::seconds(1) ||
+      config.idempotency_retention > std::chrono::hours(24 * 366)) {
+    return Invalid("idempotency-retention", "must be between 1s and 366 days");
+  }
+  if (config.timer_min_interval < std::chrono::milliseconds(10)) {
+    return Invalid("timer-min-interval", "must be at least 10ms");
+  }
+  if (config.timer_misfire_grace < std::chrono::milliseconds(10)) {
+    return Invalid("timer-misfire-grace", "must be at least 10ms");
+  }
+  if (config.expiry_sweep_interval < std::chrono::seconds(1)) {
+    return Invalid("expiry-sweep-interval", "must be at least 1s");
+  }
   if (config.max_message_bytes < 1024 || config.max_message_bytes > (1 << 30)) {
     return Invalid("max-message-bytes", "must be between 1024 and 1073741824");
   }

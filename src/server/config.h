@@ -44,6 +44,14 @@ struct ServeConfig {
   int function_streams = 2;
   // Commands that may be unanswered on one stream to the function; more get RESOURCE_EXHAUSTED.
   int function_max_in_flight = 1024;
+  // How long a request's idempotency record is kept, unless its service sets a retention.
+  std::chrono::milliseconds idempotency_retention{std::chrono::hours(24)};
+  // The shortest interval a recurring timer may have.
+  std::chrono::milliseconds timer_min_interval{1000};
+  // A recurring timer's tick firing later than this was missed (its policy decides).
+  std::chrono::milliseconds timer_misfire_grace{1000};
+  // How often expired state and idempotency records are reclaimed from the store.
+  std::chrono::milliseconds expiry_sweep_interval{60'000};
 };
 
 // Whether --store names a PostgreSQL database.

@@ -1,8 +1,11 @@
 #include "server/http_api.h"
 
+#include <cctype>
 #include <chrono>
 #include <memory>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "common/metrics.h"
 #include "ingress/http/transcoder.h"
@@ -11,6 +14,29 @@
 
 namespace massa {
 namespace {
+
+// Whether reply metadata (name, value) may go out as an HTTP response header: a token name
+// that is not binary ("-bin") nor about framing, and a value without control characters.
+bool IsForwardableHeader(const std::string& name, const std::string& value) {
+  static constexpr std::string_view kReserved[] = {
+      "content-type", "content-length", "connection", "transfer-encoding", "keep-alive",
+      "upgrade",      "te",             "trailer",    "host"};
+  if (name.empty() || name.size() > 256 || value.size() > 8192) return false;
+  if (name.size() > 4 && name.compare(name.size() - 4, 4, "-bin") == 0) return false;
+  for (std::string_view reserved : kReserved) {
+    if (name == reserved) return false;
+  }
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  for (char c : value) {
+    if (static_cast<unsigned char>(c) < 0x20 && c != '\t') return false;
+    if (c == 0x7f) return false;
+  }
+  return true;
+}
 
 HttpResponse ErrorResponse(const absl::Status& status) {
   return HttpResponse{HttpStatusOf(status.code()), "application/json", ErrorJson(status), {}};
@@ -110,7 +136,13 @@ HttpHandler ApiHandler(const http::Transcoder& transcoder, Dispatcher& dispatche
             std::move(respond)(ErrorResponse(json.status()));
             return;
           }
-          std::move(respond)(HttpResponse{200, "application/json", *std::move(json), {}});
+          // The reply's metadata become response headers (binary and framing ones aside).
+          std::vector<std::pair<std::string, std::string>> headers;
+          for (auto& [name, value] : result.metadata) {
+            if (IsForwardableHeader(name, value)) headers.emplace_back(name, std::move(value));
+          }
+          std::move(respond)(
+              HttpResponse{200, "application/json", *std::move(json), std::move(headers)});
         });
   };
 }
@@ -152,7 +184,8 @@ HttpHandler AdminHandler(const MetricsRegistry& metrics, std::function<absl::Sta
           404, "application/json",
           ErrorJson(absl::NotFoundError(
               "no admin endpoint " + std::string(path) +
-              " (try /metrics, /healthz, /readyz, /v1/entities/{type}/{key}/events)")),
+              " (try /metrics, /healthz, /readyz, /v1/entities/{type}/{key}/events, "
+              "/v1/entities/{type}/{key}/timers, /v1/timers, /v1/outbox)")),
           {}});
     }
   };

@@ -25,7 +25,7 @@
 #include "net/http_server.h"
 #include "protocol/native/native_driver.h"
 #include "rpc/loop_service.h"
-#include "server/admin_journal.h"
+#include "server/admin_reads.h"
 #include "server/http_api.h"
 #include "spdlog/spdlog.h"
 
@@ -155,15 +155,28 @@ absl::Status Server::Impl::Build() {
                           "Calls that did not reach the user function or got no answer."),
       &metrics.AddHistogram("massa_store_write_duration_seconds",
                             "From handing a write to the store until it is durable."),
+      &metrics.AddCounter("massa_idempotent_replays_total",
+                          "Requests answered from the record of their idempotency key."),
+      &metrics.AddHistogram("massa_timer_lateness_seconds",
+                            "From a timer tick's due time until it fired."),
   };
 
   RuntimeOptions runtime_options;
   runtime_options.default_passivation_timeout = config.passivation_timeout;
   runtime_options.mailbox_capacity = static_cast<size_t>(config.mailbox_capacity);
   runtime_options.default_snapshot_every = static_cast<uint32_t>(config.snapshot_every);
+  runtime_options.idempotency_retention = config.idempotency_retention;
+  runtime_options.timer_limits.min_interval = config.timer_min_interval;
+  runtime_options.timer_limits.misfire_grace = config.timer_misfire_grace;
+  runtime_options.expiry_sweep_interval = config.expiry_sweep_interval;
   runtime = std::make_unique<EntityRuntime>(runtime_options, *driver, *store);
   router = std::make_unique<Router>(*catalog, *runtime);
   runtime->SetDispatcher(router.get());
+  Router* router_ptr = router.get();
+  runtime->SetTargetCheck([router_ptr](std::string_view service, std::string_view method,
+                                       std::string_view payload_type) {
+    return router_ptr->CheckTarget(service, method, payload_type);
+  });
   runtime->SetMetrics(runtime_metrics);
 
   EntityRuntime* runtime_ptr = runtime.get();
@@ -187,6 +200,34 @@ absl::Status Server::Impl::Build() {
   metrics.AddCounterFunction(
       "massa_store_flushes_total", "Durable flushes that carried them (writes/flushes = batch size).",
       [store_ptr] { return static_cast<double>(store_ptr->stats().flushes); });
+  const Outbox* outbox = &runtime->outbox();
+  metrics.AddCounterFunction(
+      "massa_outbox_delivered_total",
+      "Outbox messages delivered and removed (including those their target refused for good).",
+      [outbox] { return static_cast<double>(outbox->stats().delivered); });
+  metrics.AddCounterFunction(
+      "massa_outbox_refused_total", "Outbox messages their target refused for good.",
+      [outbox] { return static_cast<double>(outbox->stats().refused); });
+  metrics.AddCounterFunction(
+      "massa_outbox_retries_total", "Failed deliveries of outbox messages, retried later.",
+      [outbox] { return static_cast<double>(outbox->stats().retries); });
+  metrics.AddGauge("massa_outbox_failing",
+                   "Outbox messages that failed at least once and are not delivered yet.",
+                   [outbox] { return static_cast<double>(outbox->stats().failing); });
+  metrics.AddGauge("massa_outbox_in_flight", "Outbox deliveries waiting for their result.",
+                   [outbox] { return static_cast<double>(outbox->stats().in_flight); });
+  const TimerScheduler* timers = &runtime->timers();
+  metrics.AddCounterFunction("massa_timer_ticks_total", "Timer ticks fired.",
+                             [timers] { return static_cast<double>(timers->stats().fired); });
+  metrics.AddCounterFunction(
+      "massa_timer_skipped_ticks_total", "Missed timer ticks skipped (MissedTicks skip).",
+      [timers] { return static_cast<double>(timers->stats().skipped); });
+  metrics.AddCounterFunction(
+      "massa_timer_retries_total", "Timer ticks whose delivery failed and was retried.",
+      [timers] { return static_cast<double>(timers->stats().retries); });
+  metrics.AddGauge("massa_timers_in_memory",
+                   "Timers held in memory: the window of those due next.",
+                   [timers] { return static_cast<double>(timers->stats().in_window); });
 
   for (const auto& service : catalog->services()) health.Follow(service->spec.name);
   for (const char* own : {"grpc.health.v1.Health", "massa.admin.v1.Admin"}) health.Follow(own);
@@ -235,14 +276,13 @@ absl::Status Server::Impl::Build() {
     // /readyz on the admin server's I/O thread never wait behind them.
     admin_reads = std::make_unique<ThreadPool>(1, "massa-admin-rd");
     ThreadPool* reads = admin_reads.get();
-    const Catalog* catalog_ptr = catalog.get();
-    AdminRoute journal_route = [reads, store_ptr, catalog_ptr](std::string_view path,
-                                                               std::string_view query,
-                                                               HttpResponder& respond) {
-      if (!IsJournalPath(path)) return false;
-      reads->Post([store_ptr, catalog_ptr, path = std::string(path), query = std::string(query),
+    auto sources = std::make_shared<AdminReads>(AdminReads{*store, *catalog, runtime->outbox()});
+    AdminRoute journal_route = [reads, sources](std::string_view path, std::string_view query,
+                                                HttpResponder& respond) {
+      if (!IsAdminReadPath(path)) return false;
+      reads->Post([sources, path = std::string(path), query = std::string(query),
                    respond = std::move(respond)]() mutable {
-        std::move(respond)(JournalEndpoint(*store_ptr, *catalog_ptr, path, query));
+        std::move(respond)(AdminReadEndpoint(*sources, path, query));
       });
       return true;
     };
@@ -255,6 +295,8 @@ absl::Status Server::Impl::Build() {
     if (!bound.ok()) return bound.status();
     admin = *std::move(bound);
   }
+  // Deliveries left by an earlier run, and timers, start once everything serves.
+  runtime->StartBackground();
   return absl::OkStatus();
 }
 
@@ -265,6 +307,7 @@ void Server::Impl::Stop(std::chrono::milliseconds grace) {
   // 1. Stop accepting, on every protocol.
   draining.store(true);
   health.SetServing(false);
+  if (runtime != nullptr) runtime->StopEffects();  // no new deliveries or ticks; theirs drain
   health.Shutdown();  // ends Watch streams, which would hold the gRPC server open
   // grpc::Server::Shutdown blocks until every call is answered (cancelling those left at the
   // deadline), so it runs beside the drain below.

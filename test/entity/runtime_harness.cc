@@ -29,6 +29,9 @@ absl::StatusOr<Outcome> CounterHandler(const Command& command,
 RuntimeOptions RuntimeHarness::Options() {
   RuntimeOptions options;
   options.sweep_interval = std::chrono::milliseconds(0);
+  options.expiry_sweep_interval = std::chrono::milliseconds(0);
+  options.outbox.scan_interval = std::chrono::milliseconds(0);  // tests call Scan
+  options.timers.tick = std::chrono::milliseconds(0);           // tests call FireDue
   options.default_passivation_timeout = std::chrono::seconds(10);
   return options;
 }
@@ -41,6 +44,11 @@ void RuntimeHarness::Start(RuntimeOptions options, FunctionSpec spec) {
   runtime_ = std::make_unique<EntityRuntime>(options, function_, store_, clock_);
   router_ = std::make_unique<Router>(*catalog_, *runtime_);
   runtime_->SetDispatcher(router_.get());
+  runtime_->SetTargetCheck([this](std::string_view service, std::string_view method,
+                                  std::string_view type) {
+    return router_->CheckTarget(service, method, type);
+  });
+  runtime_->StartBackground();
 }
 
 void RuntimeHarness::TearDown() {

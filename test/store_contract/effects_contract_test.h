@@ -130,6 +130,31 @@ TYPED_TEST_P(EffectsContractTest, IdempotencyRecordsAreWrittenWithTheStateAndRea
   EXPECT_EQ(this->ReadIdem("cart", std::string("a\0/b", 4), "k/\xff")->record, "bin");
 }
 
+TYPED_TEST_P(EffectsContractTest, EveryKindOfRecordIsWrittenInOneBatch) {
+  store::WriteBatch batch;
+  batch.Put("cart", "c1", "state", 0);
+  batch.idempotency.push_back(Idem("cart", "c1", "key-1", "reply", 5000));
+  batch.timers.push_back(SetTimer(Timer("cart", "c1", "t", 100)));
+  batch.outbox.push_back({"o1", 100, 0, "message"});
+  batch.fence = 2;
+  ASSERT_TRUE(this->Write(std::move(batch)).ok());
+  EXPECT_TRUE(this->ReadIdem("cart", "c1", "key-1").has_value());
+  EXPECT_EQ(NamesOf(this->TimersOf("cart", "c1")), std::vector<std::string>{"t"});
+  EXPECT_EQ(NamesOf(this->Due(0, 1000)), std::vector<std::string>{"t"});
+  EXPECT_EQ(IdsOf(this->Outbox(0, 1000)), std::vector<std::string>{"o1"});
+  // Again on the same entity, as the next command would.
+  store::WriteBatch next;
+  next.Put("cart", "c1", "state-2", 1);
+  next.idempotency.push_back(Idem("cart", "c1", "key-2", "reply", 5000));
+  next.timers.push_back(SetTimer(Timer("cart", "c1", "u", 200)));
+  next.fence = 2;
+  ASSERT_TRUE(this->Write(std::move(next)).ok());
+  std::vector<std::string> names = NamesOf(this->TimersOf("cart", "c1"));
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"t", "u"}));
+  EXPECT_EQ(NamesOf(this->Due(0, 1000)), (std::vector<std::string>{"t", "u"}));
+}
+
 TYPED_TEST_P(EffectsContractTest, RecordsOfARejectedBatchAreNotWritten) {
   store::WriteBatch first;
   first.Put("cart", "c1", "v1", 0);
@@ -341,6 +366,7 @@ TYPED_TEST_P(EffectsContractTest, RecordsSurviveReopen) {
 
 REGISTER_TYPED_TEST_SUITE_P(EffectsContractTest,
                             IdempotencyRecordsAreWrittenWithTheStateAndRead,
+                            EveryKindOfRecordIsWrittenInOneBatch,
                             RecordsOfARejectedBatchAreNotWritten,
                             IdempotencyRecordsAndTimersAreFencedWithTheirEntity,
                             TimersAreReadByEntityAndByDueTime,

@@ -27,6 +27,18 @@ const char* EntityKindName(EntityKind kind);
 // Request or reply metadata (gRPC headers, HTTP headers). Keys are lower case.
 using Metadata = std::vector<std::pair<std::string, std::string>>;
 
+// A command that fires a timer of its own entity (see TimerEffect): the runtime checks that the
+// timer is still due at `due_ms` and, in the same write as the command's state change, moves
+// it to `next` or removes it.
+struct TimerFire {
+  std::string name;
+  int64_t due_ms = 0;               // the due time it fires for (Unix ms)
+  std::optional<int64_t> next_due;  // recurring: the next due time; nullopt: remove the timer
+  std::string next_record;          // the timer's stored record (store::TimerRecord::record)
+  uint32_t partition = 0;
+  bool skip = false;                // a missed tick under the skip policy: advance only
+};
+
 // One call to one method of one service, as the ingress received it.
 struct Command {
   std::string service;     // fully qualified service name
@@ -41,6 +53,13 @@ struct Command {
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   // How many forwards, pipes and side effects led to this command; bounded by the router.
   uint32_t hops = 0;
+  // The request's idempotency key (from the `idempotency-key` metadata, which the router moves
+  // here), or one Massa derived for an effect or a timer; empty = none.
+  std::string idempotency_key;
+  // The target entity is `entity_key` as given (a timer, later a call between actors) rather
+  // than the key fields of the payload; where the payload names a key too, they must agree.
+  bool addressed = false;
+  std::optional<TimerFire> timer;  // set when the command fires a timer of its own entity
 };
 
 // A message of a known protobuf type: the fully qualified message name and its bytes.
@@ -79,10 +98,33 @@ struct SideEffect {
   Metadata metadata;
 };
 
+// What a timer does when a recurring timer's tick was missed (massa was down, or busy past the
+// misfire grace): fire once for all missed ticks, or skip them and wait for the next one.
+enum class MissedTicks { kCatchUpOnce, kSkip };
+
+// A timer set (or cancelled) by a handler: a call of `method` after a delay or at a time,
+// optionally recurring every `interval_ms` or on a cron schedule. Validated by the runtime.
+struct TimerEffect {
+  std::string name;     // unique per entity (per service for actions); set again = replaced
+  bool cancel = false;  // cancels the timer `name` (nothing if there is none); rest ignored
+  // Empty: a method of the entity's own service, on the entity itself (the tick joins that
+  // command's write). Else another service (its entity key taken from the payload).
+  std::string service;
+  std::string method;
+  TypedValue payload;
+  int64_t delay_ms = 0;  // first fire after this long (default: at once, or one interval)
+  int64_t at_ms = 0;     // or at this time (Unix ms); 0 = not set
+  int64_t interval_ms = 0;  // recurring every interval (no drift: ticks stay on the grid)
+  std::string cron;         // or on this schedule (6 fields with seconds, or 5; UTC)
+  MissedTicks missed = MissedTicks::kCatchUpOnce;
+};
+
 // Value entity state change requested by a command; for event-sourced entities, the state
 // after the command's events.
 struct StateUpdate {
   std::optional<TypedValue> value;  // nullopt = delete the state
+  // Value entities: the state reads as absent after this long; 0 = the service's default.
+  int64_t ttl_ms = 0;
 };
 
 // One event of an event-sourced entity's journal.
@@ -105,6 +147,7 @@ struct Outcome {
   std::optional<StateUpdate> state_update;
   std::vector<TypedValue> events;  // event sourced: events to persist, in order
   std::vector<SideEffect> side_effects;
+  std::vector<TimerEffect> timers;
 
   bool failed() const { return std::holds_alternative<absl::Status>(result); }
 };

@@ -29,6 +29,10 @@ struct ServiceSpec {
   uint32_t snapshot_every = 0;
   // Event sourced: delete events once a snapshot covers them (retention).
   bool delete_events_on_snapshot = false;
+  // How long a request's idempotency record is kept; 0 = Massa's default (--idempotency-retention).
+  std::chrono::milliseconds idempotency_retention{0};
+  // Value entities: state reads as absent this long after its last write; 0 = never expires.
+  std::chrono::milliseconds state_ttl{0};
 };
 
 // What discovery returned: the services and the descriptors that define them.

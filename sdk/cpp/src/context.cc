@@ -1,5 +1,6 @@
 #include "massa/sdk/context.h"
 
+#include <algorithm>
 #include <memory>
 #include <typeinfo>
 #include <utility>
@@ -53,11 +54,96 @@ sdk::Forward CommandContext::Forward(std::string_view service_name, std::string_
                       payload.GetDescriptor()->full_name(), payload.SerializeAsString());
 }
 
+const std::string& CommandContext::idempotency_key() const {
+  return call_.command.idempotency_key();
+}
+
+Schedule Schedule::After(std::chrono::milliseconds delay) {
+  Schedule out;
+  out.delay_ms_ = delay.count();
+  return out;
+}
+
+Schedule Schedule::At(std::chrono::system_clock::time_point at) {
+  Schedule out;
+  out.at_ms_ =
+      std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
+  // At or before the epoch: the earliest time there is (a timer must name a time after 0).
+  if (out.at_ms_ <= 0) out.at_ms_ = 1;
+  return out;
+}
+
+Schedule Schedule::Every(std::chrono::milliseconds interval,
+                         std::chrono::milliseconds first_after) {
+  Schedule out;
+  out.interval_ms_ = interval.count();
+  out.delay_ms_ = first_after.count();
+  return out;
+}
+
+Schedule Schedule::Cron(std::string expression) {
+  Schedule out;
+  out.cron_ = std::move(expression);
+  return out;
+}
+
+void CommandContext::ScheduleTimer(std::string_view name, std::string_view method,
+                                   const google::protobuf::Message& payload,
+                                   const Schedule& schedule) {
+  std::string problem = detail::CheckTarget(call_, "timer", call_.service.name, method,
+                                            payload.GetDescriptor(), nullptr);
+  if (!problem.empty()) {
+    NoteMisuse(call_, std::move(problem));
+    return;
+  }
+  // Empty service: this service, on this entity (protocol 1.2).
+  AddTimer(name, "", method, payload, schedule);
+}
+
+void CommandContext::ScheduleTimer(std::string_view name, std::string_view service_name,
+                                   std::string_view method,
+                                   const google::protobuf::Message& payload,
+                                   const Schedule& schedule) {
+  std::string problem = detail::CheckTarget(call_, "timer", service_name, method,
+                                            payload.GetDescriptor(), nullptr);
+  if (!problem.empty()) {
+    NoteMisuse(call_, std::move(problem));
+    return;
+  }
+  AddTimer(name, service_name, method, payload, schedule);
+}
+
+void CommandContext::AddTimer(std::string_view name, std::string_view service_name,
+                              std::string_view method, const google::protobuf::Message& payload,
+                              const Schedule& schedule) {
+  protocol::v1::Timer* timer = call_.effects.add_timers();
+  timer->set_name(std::string(name));
+  timer->set_service_name(std::string(service_name));
+  timer->set_method(std::string(method));
+  timer->mutable_payload()->PackFrom(payload);
+  timer->set_delay_ms(schedule.delay_ms());
+  timer->set_at_ms(schedule.at_ms());
+  timer->set_interval_ms(schedule.interval_ms());
+  timer->set_cron(schedule.cron());
+  timer->set_missed(schedule.skip_missed() ? protocol::v1::MISSED_TICKS_SKIP
+                                           : protocol::v1::MISSED_TICKS_CATCH_UP_ONCE);
+}
+
+void CommandContext::CancelTimer(std::string_view name) {
+  protocol::v1::Timer* timer = call_.effects.add_timers();
+  timer->set_name(std::string(name));
+  timer->set_cancel(true);
+}
+
 const std::string& EntityContext::entity_key() const { return call_.command.entity_key(); }
 
 bool EntityContext::has_state() const { return call_.had_state; }
 
 const google::protobuf::Message& EntityContext::state_message() const { return *call_.state; }
+
+void ValueContextBase::ExpireStateAfter(std::chrono::milliseconds ttl) {
+  call_.state_ttl_ms = std::max<int64_t>(ttl.count(), 1);
+}
 
 void ValueContextBase::DeleteState() {
   call_.state->Clear();

@@ -83,8 +83,12 @@ Action& Function::AddAction(std::string_view service_name) {
 
 detail::ServiceData& Function::RegisterService(std::string_view service_name, detail::Kind kind,
                                                const google::protobuf::Message* state_prototype,
-                                               EventSourcedOptions options) {
-  return impl_->registry.AddService(service_name, kind, state_prototype, std::move(options));
+                                               EventSourcedOptions options,
+                                               std::chrono::milliseconds state_ttl) {
+  detail::ServiceData& data =
+      impl_->registry.AddService(service_name, kind, state_prototype, std::move(options));
+  data.state_ttl = state_ttl;
+  return data;
 }
 
 void Function::Keep(std::unique_ptr<Service> service) {

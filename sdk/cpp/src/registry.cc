@@ -139,7 +139,7 @@ const pb::Any* StateOf(const Request& request) {
 template <typename Response>
 bool TakeOutcome(Call& call, Response* response) {
   const bool succeeded = !call.client_action.has_failure();
-  if (succeeded && call.effects.side_effects_size() > 0) {
+  if (succeeded && (call.effects.side_effects_size() > 0 || call.effects.timers_size() > 0)) {
     response->mutable_effects()->Swap(&call.effects);
   }
   response->mutable_client_action()->Swap(&call.client_action);
@@ -319,6 +319,9 @@ absl::StatusOr<v1::Spec> Registry::Discover(const v1::ProxyInfo& info) const {
     out->set_entity_type(service->options.entity_type);
     out->set_passivation_timeout_ms(
         static_cast<uint64_t>(service->options.passivation_timeout.count()));
+    out->set_idempotency_retention_ms(
+        static_cast<uint64_t>(service->options.idempotency_retention.count()));
+    out->set_state_ttl_ms(static_cast<uint64_t>(service->state_ttl.count()));
     if (service->state_prototype != nullptr) {
       const pb::Descriptor* state = service->state_prototype->GetDescriptor();
       AddFile(state->file(), seen, files);
@@ -411,6 +414,7 @@ absl::Status Registry::HandleValueEntity(const v1::ValueEntityCommand& request,
   if (!TakeOutcome(call, response)) return absl::OkStatus();
   if (call.state_change == StateChange::kUpdate) {
     response->mutable_state_action()->mutable_update()->PackFrom(*call.state);
+    response->mutable_state_action()->set_ttl_ms(static_cast<uint64_t>(call.state_ttl_ms));
   } else if (call.state_change == StateChange::kDelete) {
     response->mutable_state_action()->mutable_delete_();
   }

@@ -30,7 +30,7 @@ class Registry;
 inline constexpr char kSdkName[] = "massa-cpp";
 inline constexpr char kSdkVersion[] = MASSA_SDK_VERSION;
 inline constexpr unsigned kProtocolMajor = 1;
-inline constexpr unsigned kProtocolMinor = 1;  // 1.1: the session transport
+inline constexpr unsigned kProtocolMinor = 2;  // 1.2: timers, state TTL, idempotency keys
 inline constexpr char kTypeUrlPrefix[] = "type.googleapis.com/";  // of every Any we send
 
 struct MethodData {
@@ -51,6 +51,7 @@ struct ServiceData {
   const google::protobuf::ServiceDescriptor* descriptor = nullptr;
   const google::protobuf::Message* state_prototype = nullptr;  // entities: a default State
   EventSourcedOptions options;  // the event-sourced settings are used by event-sourced only
+  std::chrono::milliseconds state_ttl{0};  // value entities
   std::map<std::string, MethodData, std::less<>> methods;  // by bare method name
   // Event-sourced: by the event's full message name.
   std::map<std::string, EventHandlerData, std::less<>> event_handlers;
@@ -71,6 +72,7 @@ struct Call {
   std::unique_ptr<google::protobuf::Message> state;  // entities: never null
   bool had_state = false;
   StateChange state_change = StateChange::kNone;  // value entities
+  int64_t state_ttl_ms = 0;                       // value entities: this write's TTL
   uint64_t sequence = 0;  // event-sourced: of the last event applied to `state`
   google::protobuf::RepeatedPtrField<google::protobuf::Any> events;  // event-sourced: emitted
   protocol::v1::ClientAction client_action;

@@ -1,5 +1,7 @@
 #include "protocol/native/convert.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace massa::native {
@@ -8,6 +10,8 @@ namespace {
 namespace v1 = protocol::v1;
 
 constexpr std::string_view kTypeUrlPrefix = "type.googleapis.com/";
+// Durations from the wire are capped here (about 290 years), far from overflow.
+constexpr uint64_t kMaxDurationMs = uint64_t{1} << 53;
 
 Metadata MetadataFromProto(const v1::Metadata& metadata) {
   Metadata out;
@@ -96,6 +100,10 @@ absl::StatusOr<FunctionSpec> SpecFromProto(const v1::Spec& spec) {
     service.state_type = s.state_type();
     service.snapshot_every = s.snapshot_every();
     service.delete_events_on_snapshot = s.delete_events_on_snapshot();
+    service.idempotency_retention = std::chrono::milliseconds(
+        std::min<uint64_t>(s.idempotency_retention_ms(), kMaxDurationMs));
+    service.state_ttl =
+        std::chrono::milliseconds(std::min<uint64_t>(s.state_ttl_ms(), kMaxDurationMs));
     out.services.push_back(std::move(service));
   }
   return out;
@@ -108,6 +116,7 @@ void CommandToProto(const Command& command, std::string_view request_type, v1::C
   out.mutable_payload()->set_type_url(TypeUrlOf(request_type));
   out.mutable_payload()->set_value(command.payload);
   if (!command.metadata.empty()) MetadataToProto(command.metadata, *out.mutable_metadata());
+  out.set_idempotency_key(command.idempotency_key);
 }
 
 absl::StatusOr<Outcome> OutcomeFromProto(const v1::ClientAction& action,
@@ -143,9 +152,24 @@ absl::StatusOr<Outcome> OutcomeFromProto(const v1::ClientAction& action,
       outcome.result = Reply{};  // no reply: the method's default (empty) message
       break;
   }
-  if (effects.broadcasts_size() > 0 || effects.timers_size() > 0) {
+  if (effects.broadcasts_size() > 0) {
     return absl::InternalError(
-        "the user function returned broadcasts or timers, which this massa does not support yet");
+        "the user function returned broadcasts, which this massa does not support yet");
+  }
+  for (const v1::Timer& t : effects.timers()) {
+    TimerEffect timer;
+    timer.name = t.name();
+    timer.cancel = t.cancel();
+    timer.service = t.service_name();
+    timer.method = t.method();
+    if (t.has_payload()) timer.payload = TypedValueFromAny(t.payload());
+    timer.delay_ms = t.delay_ms();
+    timer.at_ms = t.at_ms();
+    timer.interval_ms = t.interval_ms();
+    timer.cron = t.cron();
+    timer.missed =
+        t.missed() == v1::MISSED_TICKS_SKIP ? MissedTicks::kSkip : MissedTicks::kCatchUpOnce;
+    outcome.timers.push_back(std::move(timer));
   }
   for (const v1::SideEffect& e : effects.side_effects()) {
     outcome.side_effects.push_back(SideEffect{e.service_name(), e.method(), AnyValue(e.payload()),
@@ -159,7 +183,9 @@ absl::StatusOr<Outcome> ValueEntityOutcomeFromProto(const v1::ValueEntityRespons
   if (!outcome.ok() || outcome->failed() || !response.has_state_action()) return outcome;
   const v1::ValueStateAction& action = response.state_action();
   if (action.has_update()) {
-    outcome->state_update = StateUpdate{TypedValueFromAny(action.update())};
+    outcome->state_update = StateUpdate{TypedValueFromAny(action.update()),
+                                        static_cast<int64_t>(std::min<uint64_t>(
+                                            action.ttl_ms(), kMaxDurationMs))};
   } else if (action.has_delete_()) {
     outcome->state_update = StateUpdate{std::nullopt};
   }

@@ -14,7 +14,7 @@
 namespace massa::native {
 
 inline constexpr uint32_t kProtocolMajor = 1;
-inline constexpr uint32_t kProtocolMinor = 1;  // 1.1: the session transport
+inline constexpr uint32_t kProtocolMinor = 2;  // 1.2: timers, state TTL, idempotency keys
 
 // Checks the version and kinds. Errors: FAILED_PRECONDITION for another major version
 // (naming both), INVALID_ARGUMENT for an unknown entity kind (naming the service).

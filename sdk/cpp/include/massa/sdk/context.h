@@ -12,6 +12,7 @@
 //   return ctx.Forward("example.shoppingcart.ShoppingCart", "GetCart", get);
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -30,6 +31,44 @@ namespace detail {
 struct Call;  // one command being handled; private to the SDK
 }  // namespace detail
 
+// When a timer fires (Massa protocol 1.2). Timers are durable: Massa writes them with the
+// command's state change, keeps them in its store and fires each tick at least once, also
+// after restarts. Built with the factories, then optionally SkipMissed():
+//   Schedule::After(15min)                      once, 15 minutes from now
+//   Schedule::At(time_point)                    once, at that time (at once if it has passed)
+//   Schedule::Every(1h)                         every hour from now, on a fixed grid
+//   Schedule::Every(1h, /*first_after=*/5min)   first in 5 minutes, then every hour
+//   Schedule::Cron("0 30 9 * * MON-FRI")        on a cron schedule with seconds, in UTC
+// A recurring timer's tick that Massa could not fire on time (it was down) fires once for all
+// the missed ticks; with SkipMissed() they are skipped and the timer waits for its next time.
+class Schedule {
+ public:
+  static Schedule After(std::chrono::milliseconds delay);
+  static Schedule At(std::chrono::system_clock::time_point at);
+  static Schedule Every(std::chrono::milliseconds interval,
+                        std::chrono::milliseconds first_after = std::chrono::milliseconds(0));
+  static Schedule Cron(std::string expression);
+
+  Schedule& SkipMissed() {
+    skip_missed_ = true;
+    return *this;
+  }
+
+  int64_t delay_ms() const { return delay_ms_; }
+  int64_t at_ms() const { return at_ms_; }
+  int64_t interval_ms() const { return interval_ms_; }
+  const std::string& cron() const { return cron_; }
+  bool skip_missed() const { return skip_missed_; }
+
+ private:
+  Schedule() = default;
+  int64_t delay_ms_ = 0;
+  int64_t at_ms_ = 0;
+  int64_t interval_ms_ = 0;
+  std::string cron_;
+  bool skip_missed_ = false;
+};
+
 // What every kind of handler can do.
 class CommandContext {
  public:
@@ -43,6 +82,26 @@ class CommandContext {
 
   // The first metadata entry of the command named `key` (string or bytes value), if any.
   std::optional<std::string> metadata(std::string_view key) const;
+
+  // The command's idempotency key: the caller's `idempotency-key` (Massa applies the command
+  // at most once per entity under it), or one Massa derived for an effect or a timer tick;
+  // empty when there is none. Pass it on to systems outside Massa that take one.
+  const std::string& idempotency_key() const;
+
+  // Sets the timer `name` (replacing one of the same name) to call `method` of this service
+  // with `payload` when `schedule` says. On an entity it fires on this same entity, and its
+  // tick's state change is written together with the tick: each tick changes the state
+  // once. Nothing is set when the command fails. A bad schedule (a negative delay, an interval
+  // under Massa's minimum, an invalid cron expression) fails the command with
+  // INVALID_ARGUMENT from Massa.
+  void ScheduleTimer(std::string_view name, std::string_view method,
+                     const google::protobuf::Message& payload, const Schedule& schedule);
+  // The same for `method` of another service (an entity's key is taken from the payload).
+  void ScheduleTimer(std::string_view name, std::string_view service_name,
+                     std::string_view method, const google::protobuf::Message& payload,
+                     const Schedule& schedule);
+  // Cancels the timer `name` (nothing if there is none) once the command succeeds.
+  void CancelTimer(std::string_view name);
 
   // Asks Massa to call `service_name`/`method` with `payload` on behalf of this command.
   // Synchronous side effects complete before the reply is sent, and a failing one fails the
@@ -60,6 +119,9 @@ class CommandContext {
                        const google::protobuf::Message& payload);
 
  protected:
+  void AddTimer(std::string_view name, std::string_view service_name, std::string_view method,
+                const google::protobuf::Message& payload, const Schedule& schedule);
+
   detail::Call& call_;
 };
 
@@ -93,6 +155,10 @@ class ValueContextBase : public EntityContext {
   // Deletes the entity's state once the command succeeds; state() becomes the default value.
   // A later SetState/mutable_state in the same handler stores a state again.
   void DeleteState();
+
+  // The state this command stores expires `ttl` after it is written (it then reads as absent,
+  // as if deleted), instead of after the service's EntityOptions::state_ttl.
+  void ExpireStateAfter(std::chrono::milliseconds ttl);
 
  protected:
   google::protobuf::Message& mutable_state_message();  // marks the state as updated

@@ -126,13 +126,20 @@ struct EntityOptions {
   std::string entity_type{};
   // Idle time after which Massa passivates an entity; 0 = Massa's default.
   std::chrono::milliseconds passivation_timeout{0};
+  // How long Massa remembers a request applied under an idempotency key (a retry within it
+  // gets the stored reply); 0 = Massa's default (--idempotency-retention, 24 h).
+  std::chrono::milliseconds idempotency_retention{0};
+  // The entities' state reads as absent this long after it was last written (a command may
+  // set its own, ValueContext::ExpireStateAfter); 0 = never expires.
+  std::chrono::milliseconds state_ttl{0};
 };
 
 // How Massa runs an event-sourced entity service: EntityOptions plus its journal settings.
 struct EventSourcedOptions {
-  // As in EntityOptions.
+  // As in EntityOptions (event-sourced state does not expire).
   std::string entity_type{};
   std::chrono::milliseconds passivation_timeout{0};
+  std::chrono::milliseconds idempotency_retention{0};
   // Massa stores a snapshot of the state every `snapshot_every` events, so activating an
   // entity folds at most that many events; 0 = Massa's default.
   uint32_t snapshot_every = 0;
@@ -292,7 +299,10 @@ class Function {
     return Keep<ValueEntity<State>>(
         RegisterService(service_name, detail::Kind::kValueEntity, &State::default_instance(),
                         EventSourcedOptions{.entity_type = std::move(options.entity_type),
-                                            .passivation_timeout = options.passivation_timeout}));
+                                            .passivation_timeout = options.passivation_timeout,
+                                            .idempotency_retention =
+                                                options.idempotency_retention},
+                        options.state_ttl));
   }
 
   // Registers the event-sourced entity service `service_name` with state message State.
@@ -334,9 +344,10 @@ class Function {
  private:
   // Registers a service of any kind; `options` holds what that kind uses (EventSourcedOptions
   // is a superset of EntityOptions).
-  detail::ServiceData& RegisterService(std::string_view service_name, detail::Kind kind,
-                                       const google::protobuf::Message* state_prototype,
-                                       EventSourcedOptions options);
+  detail::ServiceData& RegisterService(
+      std::string_view service_name, detail::Kind kind,
+      const google::protobuf::Message* state_prototype, EventSourcedOptions options,
+      std::chrono::milliseconds state_ttl = std::chrono::milliseconds(0));
   void Keep(std::unique_ptr<Service> service);
   template <typename S>
   S& Keep(detail::ServiceData& data) {

@@ -1,4 +1,4 @@
-#include "server/admin_journal.h"
+#include "server/admin_reads.h"
 
 #include <charconv>
 #include <memory>
@@ -8,6 +8,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "entity/catalog.h"
+#include "entity/outbox.h"
+#include "entity/timers.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/util/json_util.h"
@@ -69,18 +71,18 @@ class PayloadPrinter {
   explicit PayloadPrinter(const pb::DescriptorPool& pool) : pool_(pool) {}
 
   // "payload": <JSON>, or "payload_base64": "..." when the type is unknown or does not decode.
-  void Append(const Event& event, std::string& out) {
-    const pb::Descriptor* type = pool_.FindMessageTypeByName(event.type);
+  void Append(const std::string& type_name, const std::string& payload, std::string& out) {
+    const pb::Descriptor* type = pool_.FindMessageTypeByName(type_name);
     if (type != nullptr) {
       std::unique_ptr<pb::Message> message(factory_.GetPrototype(type)->New());
       std::string json;
-      if (message->ParseFromString(event.payload) &&
+      if (message->ParseFromString(payload) &&
           pb::util::MessageToJsonString(*message, &json).ok()) {
         absl::StrAppend(&out, "\"payload\":", json);
         return;
       }
     }
-    absl::StrAppend(&out, "\"payload_base64\":", http::JsonQuote(absl::Base64Escape(event.payload)));
+    absl::StrAppend(&out, "\"payload_base64\":", http::JsonQuote(absl::Base64Escape(payload)));
   }
 
  private:
@@ -98,7 +100,7 @@ void AppendEvent(const Event& event, PayloadPrinter& printer, std::string& out) 
                                              : http::JsonQuote(absl::Base64Escape(value)));
   }
   out += "},";
-  printer.Append(event, out);
+  printer.Append(event.type, event.payload, out);
   out += "}";
 }
 
@@ -109,6 +111,92 @@ bool KnownEntityType(const Catalog& catalog, std::string_view type) {
     }
   }
   return false;
+}
+
+// Entity types and action services: the owners of timers.
+bool KnownTimerOwner(const Catalog& catalog, std::string_view type) {
+  for (const auto& service : catalog.services()) {
+    const bool action = service->spec.kind == EntityKind::kAction;
+    if ((action ? service->spec.name : service->spec.entity_type) == type) return true;
+  }
+  return false;
+}
+
+void AppendTimer(const store::TimerRecord& record, bool with_entity, PayloadPrinter& printer,
+                 std::string& out) {
+  out += "{";
+  if (with_entity) {
+    absl::StrAppend(&out, "\"entity_type\":", http::JsonQuote(record.entity_type),
+                    ",\"key\":", http::JsonQuote(record.key), ",");
+  }
+  absl::StrAppend(&out, "\"name\":", http::JsonQuote(record.name), ",\"due_ms\":",
+                  record.due_ms);
+  absl::StatusOr<StoredTimer> timer = DecodeTimer(record.record);
+  if (!timer.ok()) {
+    out += ",\"error\":\"unreadable record\"}";
+    return;
+  }
+  absl::StrAppend(&out, ",\"service\":", http::JsonQuote(timer->service),
+                  ",\"method\":", http::JsonQuote(timer->method),
+                  ",\"self\":", timer->self ? "true" : "false");
+  if (timer->interval_ms > 0) absl::StrAppend(&out, ",\"interval_ms\":", timer->interval_ms);
+  if (!timer->cron.empty()) absl::StrAppend(&out, ",\"cron\":", http::JsonQuote(timer->cron));
+  absl::StrAppend(&out, ",\"missed\":\"",
+                  timer->missed == MissedTicks::kSkip ? "skip" : "catch_up_once", "\",");
+  printer.Append(timer->payload.type, timer->payload.bytes, out);
+  out += "}";
+}
+
+HttpResponse EntityTimers(const AdminReads& reads, const std::string& type,
+                          const std::string& key) {
+  absl::StatusOr<std::vector<store::TimerRecord>> timers = reads.store.ReadTimers(type, key);
+  if (!timers.ok()) return Error(timers.status());
+  PayloadPrinter printer(reads.catalog.pool());
+  std::string body = absl::StrCat("{\"entity_type\":", http::JsonQuote(type),
+                                  ",\"key\":", http::JsonQuote(key), ",\"timers\":[");
+  for (size_t i = 0; i < timers->size(); ++i) {
+    if (i > 0) body += ",";
+    AppendTimer((*timers)[i], /*with_entity=*/false, printer, body);
+  }
+  body += "]}";
+  return Json(200, std::move(body));
+}
+
+HttpResponse DueTimers(const AdminReads& reads, const Page& page) {
+  absl::StatusOr<std::vector<store::TimerRecord>> timers =
+      reads.store.ReadDueTimers(/*partition=*/0, INT64_MAX, page.limit);
+  if (!timers.ok()) return Error(timers.status());
+  PayloadPrinter printer(reads.catalog.pool());
+  std::string body = "{\"timers\":[";
+  for (size_t i = 0; i < timers->size(); ++i) {
+    if (i > 0) body += ",";
+    AppendTimer((*timers)[i], /*with_entity=*/true, printer, body);
+  }
+  body += "]}";
+  return Json(200, std::move(body));
+}
+
+HttpResponse OutboxPage(const AdminReads& reads, const Page& page) {
+  absl::StatusOr<std::vector<OutboxItem>> items = reads.outbox.List(page.limit);
+  if (!items.ok()) return Error(items.status());
+  const OutboxStats stats = reads.outbox.stats();
+  std::string body = absl::StrCat(
+      "{\"delivered\":", stats.delivered, ",\"refused\":", stats.refused,
+      ",\"retries\":", stats.retries, ",\"failing\":", stats.failing,
+      ",\"in_flight\":", stats.in_flight, ",\"pending\":[");
+  for (size_t i = 0; i < items->size(); ++i) {
+    const OutboxItem& item = (*items)[i];
+    absl::StrAppend(&body, i == 0 ? "" : ",", "{\"id\":", http::JsonQuote(item.id),
+                    ",\"service\":", http::JsonQuote(item.service),
+                    ",\"method\":", http::JsonQuote(item.method),
+                    ",\"source\":", http::JsonQuote(item.source),
+                    ",\"attempts\":", item.attempts,
+                    ",\"last_error\":", http::JsonQuote(item.last_error),
+                    ",\"next_attempt_ms\":", item.due_ms, ",\"created_ms\":", item.created_ms,
+                    "}");
+  }
+  body += "]}";
+  return Json(200, std::move(body));
 }
 
 // Splits "a/b/c" into percent-decoded segments; nullopt on a bad escape.
@@ -178,13 +266,21 @@ HttpResponse StreamEvents(store::Store& store, const Catalog& catalog, const std
 
 constexpr std::string_view kEntities = "/v1/entities/";
 constexpr std::string_view kTypes = "/v1/entity-types/";
+constexpr std::string_view kTimers = "/v1/timers";
+constexpr std::string_view kOutbox = "/v1/outbox";
 
-bool IsJournalPath(std::string_view path) {
-  return path.rfind(kEntities, 0) == 0 || path.rfind(kTypes, 0) == 0;
+bool IsAdminReadPath(std::string_view path) {
+  return path.rfind(kEntities, 0) == 0 || path.rfind(kTypes, 0) == 0 || path == kTimers ||
+         path == kOutbox;
 }
 
-HttpResponse JournalEndpoint(store::Store& store, const Catalog& catalog, std::string_view path,
-                             std::string_view query) {
+HttpResponse AdminReadEndpoint(const AdminReads& reads, std::string_view path,
+                               std::string_view query) {
+  if (path == kTimers || path == kOutbox) {
+    absl::StatusOr<Page> page = ParsePage(query);
+    if (!page.ok()) return Error(page.status());
+    return path == kTimers ? DueTimers(reads, *page) : OutboxPage(reads, *page);
+  }
   const bool entity = path.rfind(kEntities, 0) == 0;
   std::optional<std::vector<std::string>> segments =
       Segments(path.substr(entity ? kEntities.size() : kTypes.size()));
@@ -192,20 +288,30 @@ HttpResponse JournalEndpoint(store::Store& store, const Catalog& catalog, std::s
     return Error(absl::InvalidArgumentError("bad percent escape in the path"));
   }
   const size_t expected = entity ? 3 : 2;  // type/key/events or type/events
+  if (entity && segments->size() == 3 && segments->back() == "timers") {
+    const std::string& type = (*segments)[0];
+    if (!KnownTimerOwner(reads.catalog, type)) {
+      return Error(absl::NotFoundError(
+          absl::StrCat("no entity type or action service '", type, "' is served")));
+    }
+    if (!query.empty()) return Error(absl::InvalidArgumentError("timers take no parameters"));
+    return EntityTimers(reads, type, (*segments)[1]);
+  }
   if (segments->size() != expected || segments->back() != "events") {
     return Error(absl::NotFoundError(
-        entity ? "use /v1/entities/{entity_type}/{key}/events (escape '/' in keys as %2F)"
+        entity ? "use /v1/entities/{entity_type}/{key}/events or .../timers (escape '/' in keys "
+                 "as %2F)"
                : "use /v1/entity-types/{entity_type}/events"));
   }
   const std::string& type = (*segments)[0];
-  if (!KnownEntityType(catalog, type)) {
+  if (!KnownEntityType(reads.catalog, type)) {
     return Error(absl::NotFoundError(
         absl::StrCat("no event-sourced entity type '", type, "' is served")));
   }
   absl::StatusOr<Page> page = ParsePage(query);
   if (!page.ok()) return Error(page.status());
-  return entity ? EntityEvents(store, catalog, type, (*segments)[1], *page)
-                : StreamEvents(store, catalog, type, *page);
+  return entity ? EntityEvents(reads.store, reads.catalog, type, (*segments)[1], *page)
+                : StreamEvents(reads.store, reads.catalog, type, *page);
 }
 
 }  // namespace massa

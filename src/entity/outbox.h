@@ -1,0 +1,130 @@
+// The durable outbox: delivers the messages that commands wrote into the store (asynchronous
+// side effects; later messages between actors and broadcasts), at least once, each under its
+// own idempotency key so that an entity target applies it once.
+//
+// A command's records are written in the same batch as its state change (store.h,
+// OutboxRecord), so an acknowledged command's effects are never lost. Once that batch is
+// durable the runtime hands them to Deliver (the fast path, no store read). A scan finds the
+// rest: records left by a previous run (massa was killed before delivering them) and retries
+// whose time has come. A delivery that succeeds, or that its target refuses for good (an
+// application error such as INVALID_ARGUMENT or NOT_FOUND, the hop limit), deletes the record;
+// one that fails for a reason that may pass (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED,
+// ABORTED, INTERNAL, UNKNOWN, UNIMPLEMENTED: a target not deployed yet) is written back with its
+// attempt count, the error and a later due time (backoff from 100 ms doubling to a cap), and
+// tried again, forever: a target that keeps failing shows in the metrics and on the admin
+// endpoint, and is never silently dropped.
+//
+// No order is promised between records, and a record may be delivered more than once (massa
+// killed after delivering it, before deleting it); its key makes the second time a no-op for
+// an entity target. Actions are not deduplicated (they keep no state).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "massa/common/clock.h"
+#include "massa/entity/command.h"
+#include "massa/entity/dispatcher.h"
+#include "massa/store/store.h"
+
+namespace massa {
+
+struct OutboxOptions {
+  size_t max_in_flight = 256;                     // deliveries waiting for their result
+  std::chrono::milliseconds scan_interval{1000};  // 0 = no thread (tests call Scan)
+  std::chrono::milliseconds first_backoff{100};
+  std::chrono::milliseconds max_backoff{60'000};
+  std::chrono::milliseconds delivery_timeout{30'000};  // the deadline of one delivery
+  uint64_t fence = 0;                                  // of the outbox's own writes
+  uint32_t partition = 0;
+};
+
+// One record as the admin endpoint shows it.
+struct OutboxItem {
+  std::string id;
+  std::string service;
+  std::string method;
+  std::string source;
+  uint32_t attempts = 0;
+  std::string last_error;
+  int64_t due_ms = 0;
+  int64_t created_ms = 0;
+};
+
+struct OutboxStats {
+  uint64_t delivered = 0;  // deleted after a delivery (including refused ones)
+  uint64_t refused = 0;    // of which the target refused for good
+  uint64_t retries = 0;    // failed attempts written back
+  size_t in_flight = 0;
+  size_t queued = 0;       // known and waiting for a delivery slot
+  size_t failing = 0;      // records known to have failed at least once and not delivered yet
+};
+
+// The records for the asynchronous side effects of a command of entity (entity_type, key)
+// (`cause` is the command; its idempotency key, if any, derives each record's id and key, so
+// that a retried command writes the same records again).
+std::vector<store::OutboxRecord> OutboxRecordsFor(const Command& cause,
+                                                  std::string_view entity_type,
+                                                  std::string_view key,
+                                                  const std::vector<SideEffect>& effects,
+                                                  int64_t now_ms, uint32_t partition);
+
+// Thread-safe.
+class Outbox {
+ public:
+  Outbox(OutboxOptions options, store::Store& store, Clock& clock);
+  ~Outbox();  // Stop(), then waits for the deliveries in flight
+  Outbox(const Outbox&) = delete;
+  Outbox& operator=(const Outbox&) = delete;
+
+  // Must be called before Start.
+  void SetDispatcher(Dispatcher* dispatcher) { dispatcher_ = dispatcher; }
+  // Starts the scan thread (unless scan_interval is 0) with a first scan at once.
+  void Start();
+  // No new deliveries from now on; the scan thread stops. Deliveries in flight go on.
+  void Stop();
+  // Waits until no delivery (or its store write) is in flight, up to `timeout`.
+  bool WaitIdle(std::chrono::milliseconds timeout);
+
+  // Records just made durable: delivered now (those already known are skipped).
+  void Deliver(std::vector<store::OutboxRecord> records);
+  // Reads the due records from the store and delivers those not known yet; returns how many.
+  size_t Scan();
+
+  // The records waiting in the store (soonest first), for the admin endpoint.
+  absl::StatusOr<std::vector<OutboxItem>> List(size_t limit) const;
+  OutboxStats stats() const;
+
+ private:
+  void Loop();
+  void Pump();
+  void Send(store::OutboxRecord record);
+  void Finish(const std::string& id, bool failed);
+
+  const OutboxOptions options_;
+  store::Store& store_;
+  Clock& clock_;
+  Dispatcher* dispatcher_ = nullptr;
+
+  mutable absl::Mutex mu_;
+  std::deque<store::OutboxRecord> queue_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> known_ ABSL_GUARDED_BY(mu_);    // queued or in flight
+  absl::flat_hash_set<std::string> failing_ ABSL_GUARDED_BY(mu_);
+  size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<uint64_t> delivered_{0};
+  std::atomic<uint64_t> refused_{0};
+  std::atomic<uint64_t> retries_{0};
+  std::thread thread_;
+};
+
+}  // namespace massa
