@@ -42,8 +42,8 @@ for f in bin/massa include/massa/sdk/function.h include/massa/sdk/version.h \
          share/massa/proto/google/api/annotations.proto etc/massa/massa.yaml; do
   [ -e "$prefix/$f" ] || fail "$f is not installed"
 done
-grep -q 'MASSA_SDK_PROTOCOL_VERSION "1.1"' "$prefix/include/massa/sdk/version.h" ||
-  fail "version.h does not name protocol 1.1"
+grep -q 'MASSA_SDK_PROTOCOL_VERSION "1.2"' "$prefix/include/massa/sdk/version.h" ||
+  fail "version.h does not name protocol 1.2"
 includedir=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --variable=includedir massa-sdk)
 [ "$(cd "$includedir" && pwd)" = "$(cd "$prefix/include" && pwd)" ] ||
   fail "pkg-config massa-sdk does not point into the prefix ($includedir)"

@@ -274,14 +274,70 @@ TEST(OutcomeFromProtoTest, SideEffects) {
   EXPECT_EQ(outcome->side_effects[1].metadata, (Metadata{{"x-m", "1"}}));
 }
 
-TEST(OutcomeFromProtoTest, TimersAreInternal) {
+TEST(OutcomeFromProtoTest, TimersBecomeTimerEffects) {
   v1::ClientAction action;
   action.mutable_reply();
   v1::Effects effects;
-  effects.add_timers()->set_name("tick");
+  v1::Timer* timer = effects.add_timers();
+  timer->set_name("tick");
+  timer->set_method("Tick");
+  timer->mutable_payload()->set_type_url("type.googleapis.com/example.Tick");
+  timer->mutable_payload()->set_value("t");
+  timer->set_delay_ms(-5);  // kept as is: the runtime refuses it, naming the field
+  timer->set_interval_ms(60'000);
+  timer->set_at_ms(7);
+  timer->set_cron("@daily");
+  timer->set_missed(v1::MISSED_TICKS_SKIP);
+  v1::Timer* cancel = effects.add_timers();
+  cancel->set_name("old");
+  cancel->set_cancel(true);
   absl::StatusOr<Outcome> outcome = OutcomeFromProto(action, effects);
-  EXPECT_EQ(outcome.status().code(), absl::StatusCode::kInternal);
-  EXPECT_THAT(MessageOf(outcome.status()), HasSubstr("timers"));
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  ASSERT_EQ(outcome->timers.size(), 2u);
+  const TimerEffect& t = outcome->timers[0];
+  EXPECT_EQ(t.name, "tick");
+  EXPECT_EQ(t.service, "") << "empty: the entity's own service";
+  EXPECT_EQ(t.method, "Tick");
+  EXPECT_EQ(t.payload, (TypedValue{"example.Tick", "t"}));
+  EXPECT_EQ(t.delay_ms, -5);
+  EXPECT_EQ(t.interval_ms, 60'000);
+  EXPECT_EQ(t.at_ms, 7);
+  EXPECT_EQ(t.cron, "@daily");
+  EXPECT_EQ(t.missed, MissedTicks::kSkip);
+  EXPECT_TRUE(outcome->timers[1].cancel);
+}
+
+TEST(OutcomeFromProtoTest, StateTtlAndServiceSettingsAreRead) {
+  v1::ValueEntityResponse response;
+  response.mutable_client_action()->mutable_reply();
+  response.mutable_state_action()->mutable_update()->set_type_url("type.googleapis.com/x.S");
+  response.mutable_state_action()->set_ttl_ms(5000);
+  absl::StatusOr<Outcome> outcome = ValueEntityOutcomeFromProto(response);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  ASSERT_TRUE(outcome->state_update.has_value());
+  EXPECT_EQ(outcome->state_update->ttl_ms, 5000);
+
+  v1::Spec spec;
+  spec.mutable_protocol()->set_major(kProtocolMajor);
+  v1::ServiceSpec* service = spec.add_services();
+  service->set_service_name("x.Svc");
+  service->set_kind(v1::ENTITY_KIND_VALUE_ENTITY);
+  service->set_idempotency_retention_ms(3'600'000);
+  service->set_state_ttl_ms(60'000);
+  absl::StatusOr<FunctionSpec> converted = SpecFromProto(spec);
+  ASSERT_TRUE(converted.ok()) << converted.status();
+  EXPECT_EQ(converted->services[0].idempotency_retention, std::chrono::hours(1));
+  EXPECT_EQ(converted->services[0].state_ttl, std::chrono::minutes(1));
+}
+
+TEST(CommandToProtoTest, CarriesTheIdempotencyKey) {
+  Command command;
+  command.service = "x.Svc";
+  command.method = "Do";
+  command.idempotency_key = "k-1";
+  v1::Command out;
+  CommandToProto(command, "x.Req", out);
+  EXPECT_EQ(out.idempotency_key(), "k-1");
 }
 
 TEST(OutcomeFromProtoTest, BroadcastsAreInternal) {

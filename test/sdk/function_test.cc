@@ -55,7 +55,32 @@ void RegisterTestHandlers(Function& function) {
           })
       .Handle<cart::RemoveLineItem, Empty>(
           "RemoveItem",
-          [](ValueContext<cart::Cart>& ctx, const cart::RemoveLineItem&) -> Result<Empty> {
+          [](ValueContext<cart::Cart>& ctx, const cart::RemoveLineItem& cmd) -> Result<Empty> {
+            // Timers and TTL, chosen by product_id.
+            cart::GetShoppingCart get;
+            get.set_cart_id(cmd.cart_id());
+            if (cmd.product_id() == "timers" || cmd.product_id() == "timers-then-fail") {
+              ctx.ScheduleTimer("once", "GetCart", get, Schedule::After(std::chrono::minutes(15)));
+              ctx.ScheduleTimer("at", "GetCart", get,
+                                Schedule::At(std::chrono::system_clock::time_point(
+                                    std::chrono::milliseconds(1'900'000'000'000))));
+              ctx.ScheduleTimer("hourly", kFront, "AddItems", cart::AddLineItems(),
+                                Schedule::Every(std::chrono::hours(1), std::chrono::minutes(5))
+                                    .SkipMissed());
+              ctx.ScheduleTimer("daily", "GetCart", get, Schedule::Cron("0 0 0 * * *"));
+              ctx.CancelTimer("old");
+              if (cmd.product_id() == "timers-then-fail") return Fail("changed my mind");
+              return Empty();
+            }
+            if (cmd.product_id() == "timer-wrong-payload") {
+              ctx.ScheduleTimer("t", "AddItem", get, Schedule::After(std::chrono::seconds(1)));
+              return Empty();
+            }
+            if (cmd.product_id() == "ttl") {
+              ctx.mutable_state().add_items()->set_product_id("short-lived");
+              ctx.ExpireStateAfter(std::chrono::seconds(30));
+              return Empty();
+            }
             ctx.DeleteState();
             return Empty();
           })
@@ -69,6 +94,9 @@ void RegisterTestHandlers(Function& function) {
             item->set_name(ctx.metadata("user").value_or("<none>"));
             item->set_quantity(ctx.has_state() ? ctx.state().items_size() : -1);
             reply.set_checked_out(ctx.service_name() == kCart && ctx.method() == "GetCart");
+            if (!ctx.idempotency_key().empty()) {
+              reply.add_items()->set_product_id("key:" + ctx.idempotency_key());
+            }
             return reply;
           })
       .Handle<cart::CheckoutCart, cart::Cart>(
@@ -133,7 +161,7 @@ TEST_F(FunctionTest, DiscoverDescribesTheFunction) {
   v1::Spec spec;
   ASSERT_TRUE(served_.Discover(Proxy(), &spec).ok());
   EXPECT_EQ(spec.protocol().major(), 1u);
-  EXPECT_EQ(spec.protocol().minor(), 1u);  // 1.1: the session transport
+  EXPECT_EQ(spec.protocol().minor(), 2u);  // 1.2: timers, state TTL, idempotency keys
   EXPECT_EQ(spec.function().sdk_name(), "massa-cpp");
   EXPECT_EQ(spec.function().sdk_version(), MASSA_SDK_VERSION);
   EXPECT_EQ(spec.function().function_name(), "test-function");
@@ -284,6 +312,80 @@ TEST_F(FunctionTest, FailureDropsStateAndEffects) {
   EXPECT_EQ(response.client_action().failure().message(), "plain failure");
   EXPECT_FALSE(response.has_state_action());
   EXPECT_FALSE(response.has_effects());
+}
+
+cart::RemoveLineItem Remove(const std::string& product) {
+  cart::RemoveLineItem remove;
+  remove.set_cart_id("c1");
+  remove.set_product_id(product);
+  return remove;
+}
+
+TEST_F(FunctionTest, TimersAreSentAsEffects) {
+  v1::ValueEntityResponse response =
+      Entity(EntityCommand(kCart, "RemoveItem", "c1", Remove("timers")));
+  ASSERT_TRUE(response.client_action().has_reply());
+  const auto& timers = response.effects().timers();
+  ASSERT_EQ(timers.size(), 5);
+  EXPECT_EQ(timers[0].name(), "once");
+  EXPECT_EQ(timers[0].service_name(), "") << "this entity";
+  EXPECT_EQ(timers[0].method(), "GetCart");
+  EXPECT_EQ(timers[0].delay_ms(), 900'000);
+  EXPECT_EQ(Unpack<cart::GetShoppingCart>(timers[0].payload()).cart_id(), "c1");
+  EXPECT_EQ(timers[1].at_ms(), 1'900'000'000'000);
+  EXPECT_EQ(timers[2].service_name(), kFront);
+  EXPECT_EQ(timers[2].interval_ms(), 3'600'000);
+  EXPECT_EQ(timers[2].delay_ms(), 300'000);
+  EXPECT_EQ(timers[2].missed(), v1::MISSED_TICKS_SKIP);
+  EXPECT_EQ(timers[3].cron(), "0 0 0 * * *");
+  EXPECT_EQ(timers[3].missed(), v1::MISSED_TICKS_CATCH_UP_ONCE);
+  EXPECT_EQ(timers[4].name(), "old");
+  EXPECT_TRUE(timers[4].cancel());
+}
+
+TEST_F(FunctionTest, TimersOfAFailedCommandAreDropped) {
+  v1::ValueEntityResponse response =
+      Entity(EntityCommand(kCart, "RemoveItem", "c1", Remove("timers-then-fail")));
+  ASSERT_TRUE(response.client_action().has_failure());
+  EXPECT_FALSE(response.has_effects());
+}
+
+TEST_F(FunctionTest, ATimerWithTheWrongPayloadIsAMisuse) {
+  v1::ValueEntityResponse response =
+      Entity(EntityCommand(kCart, "RemoveItem", "c1", Remove("timer-wrong-payload")));
+  ASSERT_TRUE(response.client_action().has_failure());
+  EXPECT_EQ(response.client_action().failure().code(), grpc::StatusCode::INTERNAL);
+  EXPECT_NE(response.client_action().failure().message().find("timer to"), std::string::npos)
+      << response.client_action().failure().message();
+}
+
+TEST_F(FunctionTest, AStateMayExpire) {
+  v1::ValueEntityResponse response = Entity(EntityCommand(kCart, "RemoveItem", "c1", Remove("ttl")));
+  ASSERT_TRUE(response.state_action().has_update());
+  EXPECT_EQ(response.state_action().ttl_ms(), 30'000u);
+  response = Entity(EntityCommand(kCart, "AddItem", "c1", Add("p")));
+  EXPECT_EQ(response.state_action().ttl_ms(), 0u) << "only where the handler asks";
+}
+
+TEST_F(FunctionTest, TheHandlerSeesTheIdempotencyKey) {
+  v1::ValueEntityCommand command = EntityCommand(kCart, "GetCart", "c1", cart::GetShoppingCart());
+  command.mutable_command()->set_idempotency_key("order-7");
+  cart::Cart reply = Unpack<cart::Cart>(Entity(command).client_action().reply().payload());
+  ASSERT_EQ(reply.items_size(), 2);
+  EXPECT_EQ(reply.items(1).product_id(), "key:order-7");
+}
+
+TEST_F(FunctionTest, DiscoverSendsTheServicesRetentionAndTtl) {
+  Function function("ttl-function", "1");
+  function.AddValueEntity<cart::Cart>(
+      kCart, EntityOptions{.idempotency_retention = std::chrono::hours(2),
+                           .state_ttl = std::chrono::minutes(10)});
+  ServedFunction served(function);
+  v1::Spec spec;
+  ASSERT_TRUE(served.Discover(Proxy(), &spec).ok());
+  ASSERT_EQ(spec.services_size(), 1);
+  EXPECT_EQ(spec.services(0).idempotency_retention_ms(), 7'200'000u);
+  EXPECT_EQ(spec.services(0).state_ttl_ms(), 600'000u);
 }
 
 TEST_F(FunctionTest, HandlerExceptionBecomesInternalFailure) {

@@ -117,7 +117,7 @@ TEST(SdkSessionTest, AcceptsThenAnswersEveryCommandById) {
   ASSERT_EQ(answers.size(), 101u);
   ASSERT_TRUE(answers[0].has_accepted());
   EXPECT_EQ(answers[0].accepted().protocol().major(), 1u);
-  EXPECT_EQ(answers[0].accepted().protocol().minor(), 1u);
+  EXPECT_EQ(answers[0].accepted().protocol().minor(), 2u);
   std::set<uint64_t> ids;
   for (size_t i = 1; i < answers.size(); ++i) {
     ASSERT_TRUE(answers[i].has_action()) << answers[i].DebugString();
@@ -156,7 +156,7 @@ TEST(SdkSessionTest, AnotherMajorVersionEndsTheStreamNamingBoth) {
   ASSERT_TRUE(stream.Send({Open(2, 0), Validate(1, "p", 0)}));
   grpc::Status status = stream.Close();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_THAT(status.error_message(), AllOf(HasSubstr("2.0"), HasSubstr("1.1")));
+  EXPECT_THAT(status.error_message(), AllOf(HasSubstr("2.0"), HasSubstr("1.2")));
 }
 
 TEST(SdkSessionTest, CommandsBeforeOpenEndTheStream) {
