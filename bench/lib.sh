@@ -8,3 +8,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+# record JSON: appends one result record to $out; rss_kb PID: a process's resident memory.
+record() { echo "$1" >>"$out"; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }

@@ -61,6 +61,7 @@ struct Options {
   int channels = 1;
   int watch_pid = 0;
   bool sequential_keys = false;  // each key used once, in order (activation benchmark)
+  bool idempotency_keys = false;  // each call carries a fresh idempotency-key
   std::string http_method = "GET";  // --mode http
   std::string path;                 // --mode http: target path, {key} replaced
 };
@@ -267,6 +268,9 @@ class Runner {
     auto* call = new Call;
     call->intended = intended;
     call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    if (options_.idempotency_keys) {
+      call->context.AddMetadata("idempotency-key", run_id_ + "-" + std::to_string(n));
+    }
     grpc::Slice slice(requests_[index]);
     call->request = grpc::ByteBuffer(&slice, 1);
     auto& stub = *stubs_[static_cast<size_t>(n) % stubs_.size()];
@@ -321,6 +325,7 @@ class Runner {
   const Options& options_;
   std::vector<std::string> requests_;
   std::string path_;
+  const std::string run_id_ = std::to_string(std::random_device{}());  // keys unique per run
   std::vector<std::unique_ptr<grpc::TemplatedGenericStub<grpc::ByteBuffer, grpc::ByteBuffer>>>
       stubs_;
   std::mutex mu_;
@@ -470,6 +475,8 @@ int main(int argc, char** argv) {
   app.add_option("--keys", options.keys, "distinct entity keys (requests pick one at random)")
       ->check(CLI::Range(1, 10'000'000))
       ->capture_default_str();
+  app.add_flag("--idempotency-keys", options.idempotency_keys,
+               "gRPC modes: every call carries its own idempotency-key");
   app.add_flag("--sequential-keys", options.sequential_keys,
                "use keys in order, each once per round (first calls = activations)");
   app.add_option("--concurrency", options.concurrency, "calls in flight (closed loop)")

@@ -23,8 +23,6 @@ out="bench/results/$(date -u +%Y%m%d-%H%M%S).jsonl"
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 
-record() { echo "$1" >>"$out"; }
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 record "{\"scenario\":\"machine\",\"date\":\"$(date -u +%FT%TZ)\",\"cpus\":$(nproc),\"mem_kb\":$(awk '/MemTotal/ {print $2}' /proc/meminfo),\"commit\":\"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\",\"seconds_per_scenario\":$seconds}"
 

@@ -1,6 +1,8 @@
 // The orders example function. Usage: orders-function [--listen ADDRESS]
-// Environment: ORDERS_PAYMENT_WINDOW (a duration such as 15m, 30s, 500ms; default 15m) and
-// ORDERS_REPORT_CRON (default "0 0 0 * * *", midnight UTC).
+// Environment: ORDERS_PAYMENT_WINDOW (a duration such as 15m, 30s, 500ms; default 15m),
+// ORDERS_REPORT_CRON (default "0 0 0 * * *", midnight UTC), ORDERS_CANCELLED_RETENTION (how long
+// a cancelled order is kept; default 720h) and ORDERS_FAIL_REPORTS=1 (the reports refuse every
+// event with UNAVAILABLE, as if down: Massa's outbox keeps and retries them).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -43,6 +45,19 @@ int main(int argc, char** argv) {
   }
   if (const char* cron = std::getenv("ORDERS_REPORT_CRON"); cron != nullptr) {
     options.report_cron = cron;
+  }
+  if (const char* retention = std::getenv("ORDERS_CANCELLED_RETENTION"); retention != nullptr) {
+    const long long ms = ParseMillis(retention);
+    if (ms <= 0) {
+      std::fprintf(stderr,
+                   "orders-function: ORDERS_CANCELLED_RETENTION '%s' is not a duration\n",
+                   retention);
+      return 2;
+    }
+    options.cancelled_retention = std::chrono::milliseconds(ms);
+  }
+  if (const char* fail = std::getenv("ORDERS_FAIL_REPORTS"); fail != nullptr) {
+    options.fail_reports = std::string(fail) == "1";
   }
   massa::sdk::Function function("orders", "0.1.0");
   example::orders::RegisterOrders(function, options);

@@ -1,7 +1,9 @@
 #include "orders.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
+#include <optional>
 #include <string>
 
 #include "example/orders/orders.pb.h"
@@ -63,17 +65,22 @@ void RegisterOrders(massa::sdk::Function& function, OrdersOptions options) {
                 if (request.total_cents() <= 0) {
                   return Fail(Code::kInvalidArgument, "total_cents must be positive");
                 }
+                // A negative window is passed on as is: Massa refuses the timer (delay_ms is
+                // negative) with INVALID_ARGUMENT, and nothing of the order is stored.
+                const std::chrono::milliseconds window =
+                    request.payment_window_ms() != 0
+                        ? std::chrono::milliseconds(request.payment_window_ms())
+                        : options.payment_window;
                 Order& order = ctx.mutable_state();
                 order.set_order_id(request.order_id());
                 order.set_customer(request.customer());
                 order.set_total_cents(request.total_cents());
                 order.set_status(ORDER_STATUS_PENDING);
                 order.set_placed_ms(NowMs());
-                order.set_pay_by_ms(order.placed_ms() + options.payment_window.count());
+                order.set_pay_by_ms(order.placed_ms() + window.count());
                 ExpireOrder expire;
                 expire.set_order_id(request.order_id());
-                ctx.ScheduleTimer(kPaymentDeadline, "Expire", expire,
-                                  Schedule::After(options.payment_window));
+                ctx.ScheduleTimer(kPaymentDeadline, "Expire", expire, Schedule::After(window));
                 Count(ctx, options, ORDER_EVENT_PLACED, order);
                 return order;
               })
@@ -113,10 +120,9 @@ void RegisterOrders(massa::sdk::Function& function, OrdersOptions options) {
                 order.set_cancelled_ms(NowMs());
                 order.set_cancel_reason(
                     "not paid within " +
-                    std::to_string(
-                        std::chrono::duration_cast<std::chrono::seconds>(options.payment_window)
-                            .count()) +
-                    " s");
+                    std::to_string((order.pay_by_ms() - order.placed_ms()) / 1000) + " s");
+                // A cancelled order is kept for a while, then expires.
+                ctx.ExpireStateAfter(options.cancelled_retention);
                 Count(ctx, options, ORDER_EVENT_CANCELLED, order);
                 return order;
               })
@@ -129,6 +135,9 @@ void RegisterOrders(massa::sdk::Function& function, OrdersOptions options) {
       .Handle("Record",
               [options](ValueContext<ReportState>& ctx,
                         const RecordOrderEvent& event) -> Result<google::protobuf::Empty> {
+                if (options.fail_reports) {
+                  return Fail(Code::kUnavailable, "reports are down (ORDERS_FAIL_REPORTS)");
+                }
                 ReportState& state = ctx.mutable_state();
                 DayCounts& today = *state.mutable_today();
                 switch (event.kind()) {
@@ -156,15 +165,34 @@ void RegisterOrders(massa::sdk::Function& function, OrdersOptions options) {
               })
       .Handle("CloseDay",
               [](ValueContext<ReportState>& ctx, const CloseReportDay&) -> Result<ReportState> {
+                // Each tick of the close timer runs this once: its state change is written
+                // together with the timer's move to its next time.
                 ReportState& state = ctx.mutable_state();
                 DailyReport* day = state.add_days();
                 day->set_closed_at(UtcNow());
+                if (std::optional<std::string> due = ctx.metadata("massa-timer-due")) {
+                  day->set_tick_due_ms(std::atoll(due->c_str()));
+                }
                 *day->mutable_counts() = state.today();
                 state.clear_today();
                 if (state.days_size() > kDaysKept) {
                   state.mutable_days()->DeleteSubrange(0, state.days_size() - kDaysKept);
                 }
                 return state;
+              })
+      .Handle("ScheduleClose",
+              [](ValueContext<ReportState>& ctx,
+                 const CloseSchedule& request) -> Result<ReportState> {
+                CloseReportDay close;
+                close.set_report_id(request.report_id());
+                Schedule schedule =
+                    request.every_ms() != 0
+                        ? Schedule::Every(std::chrono::milliseconds(request.every_ms()))
+                        : Schedule::Cron(request.cron());
+                if (request.skip_missed()) schedule.SkipMissed();
+                ctx.ScheduleTimer(kDailyReport, "CloseDay", close, schedule);
+                ctx.mutable_state().set_scheduled(true);
+                return ctx.state();
               })
       .Handle("Get", [](ValueContext<ReportState>& ctx, const GetReport&) -> Result<ReportState> {
         return ctx.state();

@@ -15,6 +15,11 @@ struct OrdersOptions {
   std::string report_cron = "0 0 0 * * *";
   // The report every order counts in.
   std::string report_id = "all";
+  // How long a cancelled order is kept before it expires (reads as not found).
+  std::chrono::milliseconds cancelled_retention = std::chrono::hours(24 * 30);
+  // Demonstrations and tests: Reports.Record fails with UNAVAILABLE, as a target that is down
+  // would; Massa's outbox keeps the orders' events and retries them.
+  bool fail_reports = false;
 };
 
 void RegisterOrders(massa::sdk::Function& function, OrdersOptions options = {});

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/metrics.h"
@@ -35,6 +37,9 @@ constexpr uint32_t kPartition = 0;
 // Idempotency records an entity keeps in memory (beyond those whose writes are in flight);
 // older ones are read from the store when a retry needs them.
 constexpr size_t kRememberedRequests = 64;
+// Keys of dropped records an entity remembers (as hashes) so that a new key still needs no
+// store read; past this many it reads the store for every key it does not hold.
+constexpr size_t kForgottenKeys = 4096;
 
 // Whether `command` is recorded under its idempotency key. A timer's tick is not: the
 // conditional write of its timer already makes it happen once.
@@ -49,6 +54,12 @@ bool RecordsIdempotency(const Command& command) {
 struct EntityMemory {
   absl::flat_hash_map<std::string, std::shared_ptr<const idempotency::StoredResult>> requests;
   std::deque<std::string> request_order;  // oldest first
+  // Whether the store has no idempotency record of this entity but those in `requests` and
+  // `forgotten`, so that a key in neither is new and needs no read. Learned once per
+  // activation (Store::HasIdempotencyRecords) before the first keyed command runs.
+  bool probed = false;
+  bool complete = false;
+  absl::flat_hash_set<size_t> forgotten;  // hashes of keys whose records left `requests`
   absl::flat_hash_map<std::string, int64_t> timers;  // name -> due time; 0 = none
 };
 
@@ -314,11 +325,13 @@ void EntityRuntime::Start(const std::shared_ptr<Entity>& entity,
                           std::unique_ptr<Pending> pending) {
   // An active entity needs no I/O before the function call, so it runs on this thread; an
   // entity that must load its state first goes to the blocking pool.
-  if (entity->activated && !NeedsRead(*entity, *pending) && start_depth < kMaxStartDepth) {
+  if (entity->activated && start_depth < kMaxStartDepth) {
     ++start_depth;
-    Execute(entity, std::move(pending));
+    const InlineRead read = ReadInline(*entity, *pending);
+    if (read == InlineRead::kDone) Execute(entity, std::move(pending));
+    if (read == InlineRead::kFailed) AfterCommand(entity);
     --start_depth;
-    return;
+    if (read != InlineRead::kBlocking) return;
   }
   blocking_pool_->Post([this, entity, pending = std::move(pending)]() mutable {
     if ((!entity->activated && !Activate(*entity, *pending)) ||
@@ -330,12 +343,24 @@ void EntityRuntime::Start(const std::shared_ptr<Entity>& entity,
   });
 }
 
+namespace {
+
+// Whether `key` is known to have no record: the entity knows all of its records (probed,
+// complete) and this key is none of them.
+bool KnownNew(const EntityMemory* memory, const std::string& key) {
+  return memory != nullptr && memory->complete && !memory->requests.contains(key) &&
+         !memory->forgotten.contains(absl::Hash<std::string>{}(key));
+}
+
+}  // namespace
+
 bool EntityRuntime::NeedsRead(const Entity& entity, const Pending& pending) {
   if (pending.read_done) return false;
   const Command& command = pending.command;
   const EntityMemory* memory = entity.memory.get();
   if (RecordsIdempotency(command) &&
-      (memory == nullptr || !memory->requests.contains(command.idempotency_key))) {
+      (memory == nullptr || !memory->requests.contains(command.idempotency_key)) &&
+      !KnownNew(memory, command.idempotency_key)) {
     return true;
   }
   return command.timer.has_value() &&
@@ -354,21 +379,17 @@ bool EntityRuntime::ReadForCommand(Entity& entity, Pending& pending) {
   };
   EntityMemory& memory = entity.Memory();
   if (RecordsIdempotency(command) && !memory.requests.contains(command.idempotency_key)) {
-    absl::StatusOr<std::optional<store::IdempotencyRecord>> record =
-        store_.ReadIdempotency(entity.type, entity.key, command.idempotency_key);
-    if (!record.ok()) return fail(record.status(), "the idempotency record");
-    const bool live = record->has_value() &&
-                      ((*record)->expires_ms == 0 || (*record)->expires_ms > clock_.WallMillis());
-    if (live) {
-      absl::StatusOr<idempotency::StoredResult> stored = idempotency::Decode((*record)->record);
-      if (!stored.ok()) {
-        spdlog::error("entity {}/{}: {}", entity.type, entity.key, stored.status().ToString());
-        std::move(pending.done)(Error(stored.status()));
-        return false;
-      }
-      memory.requests[command.idempotency_key] =
-          std::make_shared<const idempotency::StoredResult>(*std::move(stored));
-      memory.request_order.push_back(command.idempotency_key);
+    if (!memory.probed) {
+      absl::StatusOr<bool> has = store_.HasIdempotencyRecords(entity.type, entity.key);
+      if (!has.ok()) return fail(has.status(), "the idempotency records");
+      memory.probed = true;
+      memory.complete = !*has;
+    }
+    if (!KnownNew(&memory, command.idempotency_key) &&
+        !TakeIdempotencyRecord(
+            entity, pending,
+            store_.ReadIdempotency(entity.type, entity.key, command.idempotency_key))) {
+      return false;
     }
   }
   if (command.timer.has_value() && !memory.timers.contains(command.timer->name)) {
@@ -380,6 +401,45 @@ bool EntityRuntime::ReadForCommand(Entity& entity, Pending& pending) {
     }
     memory.timers.try_emplace(command.timer->name, 0);
   }
+  return true;
+}
+
+EntityRuntime::InlineRead EntityRuntime::ReadInline(Entity& entity, Pending& pending) {
+  if (!NeedsRead(entity, pending)) return InlineRead::kDone;
+  const Command& command = pending.command;
+  if (command.timer.has_value()) return InlineRead::kBlocking;  // a tick reads its timers
+  if (entity.memory == nullptr || !entity.memory->probed) return InlineRead::kBlocking;
+  std::optional<absl::StatusOr<std::optional<store::IdempotencyRecord>>> record =
+      store_.TryReadIdempotency(entity.type, entity.key, command.idempotency_key);
+  if (!record.has_value()) return InlineRead::kBlocking;
+  pending.read_done = true;
+  return TakeIdempotencyRecord(entity, pending, *std::move(record)) ? InlineRead::kDone
+                                                                     : InlineRead::kFailed;
+}
+
+bool EntityRuntime::TakeIdempotencyRecord(
+    Entity& entity, Pending& pending,
+    absl::StatusOr<std::optional<store::IdempotencyRecord>> record) {
+  const Command& command = pending.command;
+  if (!record.ok()) {
+    std::move(pending.done)(Error(absl::UnavailableError(
+        absl::StrCat("could not read the idempotency record of entity ", entity.type, "/",
+                     entity.key, ": ", record.status().message()))));
+    return false;
+  }
+  const bool live = record->has_value() &&
+                    ((*record)->expires_ms == 0 || (*record)->expires_ms > clock_.WallMillis());
+  if (!live) return true;
+  absl::StatusOr<idempotency::StoredResult> stored = idempotency::Decode((*record)->record);
+  if (!stored.ok()) {
+    spdlog::error("entity {}/{}: {}", entity.type, entity.key, stored.status().ToString());
+    std::move(pending.done)(Error(stored.status()));
+    return false;
+  }
+  EntityMemory& memory = entity.Memory();
+  memory.requests[command.idempotency_key] =
+      std::make_shared<const idempotency::StoredResult>(*std::move(stored));
+  memory.request_order.push_back(command.idempotency_key);
   return true;
 }
 
@@ -666,7 +726,7 @@ void EntityRuntime::Commit(const std::shared_ptr<Entity>& entity,
     batch.outbox = outbox;
   }
   std::shared_ptr<idempotency::StoredResult> record;
-  if (from_function && RecordsIdempotency(command)) {
+  if (from_function && RecordsIdempotency(command) && idempotency::Recorded(outcome)) {
     record = std::make_shared<idempotency::StoredResult>();
     record->request_hash =
         idempotency::RequestHash(command.service, command.method, command.payload);
@@ -737,7 +797,13 @@ void EntityRuntime::Commit(const std::shared_ptr<Entity>& entity,
       // Trim only when no earlier write is in flight: every record kept out of memory must be
       // durable, so that a retry reading the store finds it.
       while (!behind_writes && memory.request_order.size() >= kRememberedRequests) {
-        memory.requests.erase(memory.request_order.front());
+        const std::string& oldest = memory.request_order.front();
+        if (memory.forgotten.size() >= kForgottenKeys) {  // from now on, read for every key
+          memory.complete = false;
+          memory.forgotten.clear();
+        }
+        if (memory.complete) memory.forgotten.insert(absl::Hash<std::string>{}(oldest));
+        memory.requests.erase(oldest);
         memory.request_order.pop_front();
       }
       if (memory.requests.insert_or_assign(command.idempotency_key, record).second) {

@@ -155,6 +155,15 @@ class EntityRuntime {
   // timer's due time), and that read; on failure it answers `pending` and returns false.
   static bool NeedsRead(const Entity& entity, const Pending& pending);
   bool ReadForCommand(Entity& entity, Pending& pending);
+  // ReadForCommand on this thread, when the store can answer without blocking (an idempotency
+  // key it has at hand): kDone, kFailed (answered), or kBlocking (use the blocking pool).
+  enum class InlineRead { kDone, kFailed, kBlocking };
+  InlineRead ReadInline(Entity& entity, Pending& pending);
+  // Takes the store's answer for the command's idempotency record into the entity's memory;
+  // on failure answers `pending` and returns false.
+  bool TakeIdempotencyRecord(
+      Entity& entity, Pending& pending,
+      absl::StatusOr<std::optional<store::IdempotencyRecord>> record);
   // Event sourced: the newest snapshot plus the events after it, folded by the function.
   absl::Status Replay(Entity& entity, const ServiceSpec& spec);
   // The journal append (events, maybe a snapshot) for an event-sourced command's outcome;

@@ -160,4 +160,25 @@ absl::StatusOr<StoredResult> Decode(std::string_view record) {
   return out;
 }
 
+bool Transient(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kUnimplemented:
+    case absl::StatusCode::kCancelled:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool Recorded(const Outcome& outcome) {
+  const absl::Status* failure = std::get_if<absl::Status>(&outcome.result);
+  return failure == nullptr || !Transient(failure->code());
+}
+
 }  // namespace massa::idempotency

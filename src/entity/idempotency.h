@@ -43,6 +43,16 @@ std::string RequestHash(std::string_view service, std::string_view method,
 std::string Derive(std::string_view entity_type, std::string_view entity_key,
                    std::string_view base, std::string_view what);
 
+// Whether a failure with `code` is transient: it applied nothing and a retry may succeed
+// (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNKNOWN,
+// UNIMPLEMENTED, CANCELLED). A transient failure is not recorded under the request's key, so
+// that a retry runs the command again; the outbox retries deliveries that fail so.
+bool Transient(absl::StatusCode code);
+
+// Whether `outcome` is recorded under its request's key: a reply, or a failure that is not
+// transient (the answer a retry would get again).
+bool Recorded(const Outcome& outcome);
+
 // A stored record: the request's hash and an Outcome holding its result and synchronous side
 // effects (nothing else).
 struct StoredResult {

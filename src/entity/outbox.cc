@@ -25,24 +25,6 @@ std::string UniqueBase() {
   return absl::StrCat(absl::Hex(prefix, absl::kZeroPad16), "-", counter.fetch_add(1));
 }
 
-// Errors after which a delivery is tried again: the target may come back, the function may be
-// redeployed. The rest are the target's answer.
-bool Retryable(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kAborted:
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kUnknown:
-    case absl::StatusCode::kUnimplemented:
-    case absl::StatusCode::kCancelled:
-      return true;
-    default:
-      return false;
-  }
-}
-
 }  // namespace
 
 std::vector<store::OutboxRecord> OutboxRecordsFor(const Command& cause,
@@ -92,6 +74,9 @@ void Outbox::Start() {
     if (started_ || stopping_) return;
     started_ = true;
   }
+  // A new run retries at once what an earlier run left backing off: the restart was often the
+  // fix for the failing target. Later scans honour each record's backoff.
+  ScanBefore(INT64_MAX);
   if (options_.scan_interval.count() > 0) thread_ = std::thread([this] { Loop(); });
 }
 
@@ -117,8 +102,19 @@ void Outbox::Loop() {
     mu_.Unlock();
     Scan();
     mu_.Lock();
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(options_.scan_interval));
+    if (more_due_) {
+      // A backlog (after downtime, or behind a slow target): the next page as soon as half of
+      // this one is delivered, not a page per scan interval.
+      mu_.AwaitWithTimeout(absl::Condition(this, &Outbox::HasRoomLocked),
+                           absl::FromChrono(options_.scan_interval));
+    } else {
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(options_.scan_interval));
+    }
   }
+}
+
+bool Outbox::HasRoomLocked() const {
+  return stopping_ || queue_.size() + in_flight_ <= options_.max_in_flight / 2;
 }
 
 void Outbox::Deliver(std::vector<store::OutboxRecord> records) {
@@ -135,23 +131,35 @@ void Outbox::Deliver(std::vector<store::OutboxRecord> records) {
   Pump();
 }
 
-size_t Outbox::Scan() {
+size_t Outbox::Scan() { return ScanBefore(clock_.WallMillis() + 1); }
+
+size_t Outbox::ScanBefore(int64_t due_before) {
   {
     absl::MutexLock lock(&mu_);
     if (stopping_ || queue_.size() >= options_.max_in_flight) return 0;
+    ++scans_reading_;
   }
-  absl::StatusOr<std::vector<store::OutboxRecord>> due = store_.ReadOutbox(
-      options_.partition, clock_.WallMillis() + 1, options_.max_in_flight * 4);
-  if (!due.ok()) {
-    spdlog::warn("outbox: reading the due records failed: {}", due.status().ToString());
-    return 0;
-  }
+  const size_t page = options_.max_in_flight * 4;
+  absl::StatusOr<std::vector<store::OutboxRecord>> due =
+      store_.ReadOutbox(options_.partition, due_before, page);
   size_t added = 0;
   {
     absl::MutexLock lock(&mu_);
+    // What finished while the store was read may be on the page as it was before: skip it.
+    absl::flat_hash_set<std::string> finished;
+    if (--scans_reading_ == 0) {
+      finished.swap(finished_while_scanning_);
+    } else {
+      finished = finished_while_scanning_;
+    }
+    if (!due.ok()) {
+      spdlog::warn("outbox: reading the due records failed: {}", due.status().ToString());
+      return 0;
+    }
+    more_due_ = due->size() == page;
     if (stopping_) return 0;
     for (store::OutboxRecord& record : *due) {
-      if (!known_.insert(record.id).second) continue;
+      if (finished.contains(record.id) || !known_.insert(record.id).second) continue;
       v1::OutboxEntry entry;
       if (entry.ParseFromString(record.record) && entry.attempts() > 0) failing_.insert(record.id);
       queue_.push_back(std::move(record));
@@ -204,7 +212,7 @@ void Outbox::Send(store::OutboxRecord record) {
                                                 CommandResult result) mutable {
     store::WriteBatch batch;
     batch.fence = options_.fence;
-    const bool retry = !result.status.ok() && Retryable(result.status.code());
+    const bool retry = !result.status.ok() && idempotency::Transient(result.status.code());
     const std::string id = record.id;
     if (retry) {
       const uint32_t attempts = entry->attempts() + 1;
@@ -248,6 +256,7 @@ void Outbox::Finish(const std::string& id, bool failed) {
   {
     absl::MutexLock lock(&mu_);
     known_.erase(id);
+    if (scans_reading_ > 0) finished_while_scanning_.insert(id);
     if (failed) {
       failing_.insert(id);
     } else {

@@ -87,7 +87,7 @@ class Outbox {
 
   // Must be called before Start.
   void SetDispatcher(Dispatcher* dispatcher) { dispatcher_ = dispatcher; }
-  // Starts the scan thread (unless scan_interval is 0) with a first scan at once.
+  // Scans every waiting record once, then starts the scan thread (unless scan_interval is 0).
   void Start();
   // No new deliveries from now on; the scan thread stops. Deliveries in flight go on.
   void Stop();
@@ -97,6 +97,7 @@ class Outbox {
   // Records just made durable: delivered now (those already known are skipped).
   void Deliver(std::vector<store::OutboxRecord> records);
   // Reads the due records from the store and delivers those not known yet; returns how many.
+  // (Start scans once for every record, backing off or not: a restart retries at once.)
   size_t Scan();
 
   // The records waiting in the store (soonest first), for the admin endpoint.
@@ -105,6 +106,8 @@ class Outbox {
 
  private:
   void Loop();
+  size_t ScanBefore(int64_t due_before);
+  bool HasRoomLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Pump();
   void Send(store::OutboxRecord record);
   void Finish(const std::string& id, bool failed);
@@ -121,6 +124,11 @@ class Outbox {
   size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool more_due_ ABSL_GUARDED_BY(mu_) = false;  // the last scan read a full page
+  // Scans reading the store now, and the deliveries that finished meanwhile (their records
+  // may be on a page read before the delivery's write).
+  int scans_reading_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_set<std::string> finished_while_scanning_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> delivered_{0};
   std::atomic<uint64_t> refused_{0};
   std::atomic<uint64_t> retries_{0};

@@ -5,28 +5,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
+#include "entity/idempotency.h"
 #include "spdlog/spdlog.h"
 
 namespace massa {
-namespace {
-
-bool Retryable(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kAborted:
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kUnknown:
-    case absl::StatusCode::kUnimplemented:
-    case absl::StatusCode::kCancelled:
-      return true;
-    default:
-      return false;
-  }
-}
-
-}  // namespace
 
 TimerScheduler::TimerScheduler(TimerSchedulerOptions options, store::Store& store, Clock& clock)
     : options_(options), store_(store), clock_(clock) {}
@@ -181,9 +163,6 @@ void TimerScheduler::Fire(Held held) {
     return;
   }
   const Tick tick = PlanTick(*timer, held.due_ms, now, options_.misfire_grace);
-  if (lateness_ != nullptr && held.attempts == 0) {
-    lateness_->Observe(static_cast<double>(std::max<int64_t>(0, now - held.due_ms)) / 1000.0);
-  }
   std::optional<store::TimerRecord> next;
   if (tick.next_due.has_value()) {
     next = held.timer;
@@ -195,6 +174,7 @@ void TimerScheduler::Fire(Held held) {
   command.idempotency_key =
       TickKey(held.timer.entity_type, held.timer.key, held.timer.name, held.due_ms);
   command.metadata.emplace_back("massa-timer", held.timer.name);
+  command.metadata.emplace_back("massa-timer-due", absl::StrCat(held.due_ms));
   command.deadline = clock_.Now() + options_.delivery_timeout;
   auto shared = std::make_shared<Held>(std::move(held));
   if (timer->self) {
@@ -205,11 +185,12 @@ void TimerScheduler::Fire(Held held) {
                               shared->timer.record, shared->timer.partition, tick.skip};
     const bool skip = tick.skip;
     dispatcher_->Dispatch(std::move(command), [this, shared, skip](CommandResult result) {
-      if (!result.status.ok() && Retryable(result.status.code())) {
+      if (!result.status.ok() && idempotency::Transient(result.status.code())) {
         Retry(std::move(*shared), result.status);
         return;
       }
       (skip ? skipped_ : fired_).fetch_add(1, std::memory_order_relaxed);
+      if (!skip) ObserveLateness(shared->due_ms);
       Done(Id(shared->timer.entity_type, shared->timer.key, shared->timer.name), std::nullopt);
     });
     return;
@@ -239,7 +220,7 @@ void TimerScheduler::Fire(Held held) {
   }
   command.service = timer->service;
   dispatcher_->Dispatch(std::move(command), [this, shared, advance](CommandResult result) {
-    if (!result.status.ok() && Retryable(result.status.code())) {
+    if (!result.status.ok() && idempotency::Transient(result.status.code())) {
       Retry(std::move(*shared), result.status);
       return;
     }
@@ -248,8 +229,15 @@ void TimerScheduler::Fire(Held held) {
                    shared->timer.entity_type, shared->timer.key, shared->timer.name,
                    result.status.ToString());
     }
+    ObserveLateness(shared->due_ms);
     advance(false);
   });
+}
+
+void TimerScheduler::ObserveLateness(int64_t due_ms) {
+  if (lateness_ == nullptr) return;
+  const auto due = std::chrono::system_clock::time_point(std::chrono::milliseconds(due_ms));
+  lateness_->Observe(std::max(0.0, std::chrono::duration<double>(clock_.WallNow() - due).count()));
 }
 
 void TimerScheduler::Retry(Held held, const absl::Status& why) {

@@ -11,6 +11,8 @@
 // - any other timer is delivered like an outbox record, under a key derived from the timer and
 //   its due time (idempotency.h), then moved or removed with a write conditional on that due
 //   time.
+// A tick's command carries the metadata `massa-timer` (the timer's name) and `massa-timer-due`
+// (the Unix ms it was due at), so that a handler knows which tick it handles.
 // A tick whose delivery fails for a reason that may pass (the function unreachable, a timeout)
 // is retried with backoff, in memory (the store still has it due, so a restart fires it too).
 // A handler's own failure counts as handled: the timer moves on.
@@ -74,7 +76,8 @@ class TimerScheduler {
 
   // Must be called before Start.
   void SetDispatcher(Dispatcher* dispatcher) { dispatcher_ = dispatcher; }
-  // Where tick lateness (seconds from due to fire) is observed; may be null.
+  // Where tick lateness is observed (seconds from the due time until the tick's command has
+  // run and its write is durable; ticks that are skipped or retried later are not); may be null.
   void SetLatenessHistogram(Histogram* histogram) { lateness_ = histogram; }
   void Start();
   // No new ticks from now on; the thread stops. Ticks in flight go on.
@@ -107,6 +110,7 @@ class TimerScheduler {
   void Apply(const store::TimerChange& change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Fire(Held held);
   void Retry(Held held, const absl::Status& why);
+  void ObserveLateness(int64_t due_ms);
   void Done(const Id& id, std::optional<store::TimerRecord> next);
 
   const TimerSchedulerOptions options_;

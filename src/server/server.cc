@@ -158,7 +158,7 @@ absl::Status Server::Impl::Build() {
       &metrics.AddCounter("massa_idempotent_replays_total",
                           "Requests answered from the record of their idempotency key."),
       &metrics.AddHistogram("massa_timer_lateness_seconds",
-                            "From a timer tick's due time until it fired."),
+                            "From a timer tick's due time until its command was applied."),
   };
 
   RuntimeOptions runtime_options;

@@ -194,6 +194,26 @@ TEST_F(EffectsTest, AnUnreachableFunctionIsNotRecorded) {
   EXPECT_EQ(Stored("a"), 5);
 }
 
+TEST_F(EffectsTest, ATransientFailureOfTheHandlerIsNotRecorded) {
+  // The handler itself says "try again" (its dependency is down): a retry must run it again,
+  // or an outbox delivery under a derived key could never succeed.
+  int calls = 0;
+  function_.OnValueEntity(kCounter, [&calls](const Command& command,
+                                             const std::optional<TypedValue>& state) {
+    if (++calls == 1) {
+      return absl::StatusOr<Outcome>(FailureOutcome(absl::UnavailableError("try later")));
+    }
+    return CounterHandler(command, state);
+  });
+  EXPECT_EQ(Call(Keyed(IncrementCommand("a", 5), "k1")).status.code(),
+            absl::StatusCode::kUnavailable);
+  CommandResult retry = Call(Keyed(IncrementCommand("a", 5), "k1"));
+  ASSERT_TRUE(retry.status.ok()) << retry.status;
+  EXPECT_FALSE(Replayed(retry));
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(Stored("a"), 5);
+}
+
 TEST_F(EffectsTest, RecordsOutliveTheEntityInMemory) {
   ASSERT_TRUE(Call(Keyed(IncrementCommand("a", 5), "k1")).status.ok());
   clock_.Advance(minutes(1));
@@ -204,6 +224,39 @@ TEST_F(EffectsTest, RecordsOutliveTheEntityInMemory) {
   EXPECT_EQ(function_.call_count(), 1u);
   EXPECT_EQ(Call(Keyed(IncrementCommand("a", 6), "k1")).status.code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(EffectsTest, AnActiveEntityKnowsANewKeyWithoutReadingTheStore) {
+  // The first keyed command learns that the entity has no records in the store; from then on
+  // a new key needs no read (reads fail here, and the commands still run).
+  ASSERT_TRUE(Call(Keyed(IncrementCommand("a", 1), "k0")).status.ok());
+  store_.FailReads(absl::UnavailableError("disk gone"));
+  for (int i = 1; i < 100; ++i) {
+    CommandResult result = Call(Keyed(IncrementCommand("a", 1), "k" + std::to_string(i)));
+    ASSERT_TRUE(result.status.ok()) << i << ": " << result.status;
+  }
+  // A key whose record left memory (the oldest of 100) is read from the store.
+  EXPECT_EQ(Call(Keyed(IncrementCommand("a", 1), "k1")).status.code(),
+            absl::StatusCode::kUnavailable);
+  store_.Heal();
+  CommandResult retry = Call(Keyed(IncrementCommand("a", 1), "k1"));
+  ASSERT_TRUE(retry.status.ok()) << retry.status;
+  EXPECT_TRUE(Replayed(retry));
+  EXPECT_EQ(Stored("a"), 100);
+}
+
+TEST_F(EffectsTest, AnEntityWithOlderRecordsReadsTheStoreForNewKeys) {
+  ASSERT_TRUE(Call(Keyed(IncrementCommand("a", 1), "k0")).status.ok());
+  clock_.Advance(minutes(1));
+  ASSERT_EQ(runtime_->PassivateIdle(), 1u);
+  ASSERT_TRUE(Call(Keyed(IncrementCommand("a", 1), "k1")).status.ok());
+  store_.FailReads(absl::UnavailableError("disk gone"));
+  EXPECT_EQ(Call(Keyed(IncrementCommand("a", 1), "k2")).status.code(),
+            absl::StatusCode::kUnavailable)
+      << "k0 was written before this activation: a new key must be looked up";
+  store_.Heal();
+  EXPECT_TRUE(Replayed(Call(Keyed(IncrementCommand("a", 1), "k0"))));
+  EXPECT_EQ(Stored("a"), 2);
 }
 
 TEST_F(EffectsTest, ManyKeysOnOneEntityAreAllRemembered) {
@@ -374,6 +427,28 @@ TEST_F(EffectsTest, RecordsLeftInTheStoreAreFoundByTheScan) {
   ASSERT_TRUE(runtime_->outbox().WaitIdle(seconds(30)));
   EXPECT_TRUE(StoredOutbox().empty());
   EXPECT_EQ(ParsePing(function_.CallsTo(kSink)[0].command.payload), "left over");
+}
+
+TEST_F(EffectsTest, ANewRunRetriesAtOnceWhatAnEarlierRunLeftBackingOff) {
+  function_.OnAction(kSink, [](const Command& command) {
+    return absl::StatusOr<Outcome>(ReplyOutcome(command.payload));
+  });
+  std::vector<SideEffect> effects = {SideEffect{kSink, "Put", Ping("backing off"), false, {}}};
+  Command cause = MakeCommand(kCounter, "Increment", IncrementRequest("a", 1));
+  store::WriteBatch batch;
+  batch.outbox = OutboxRecordsFor(cause, kCounter, "a", effects, clock_.WallMillis(), 0);
+  batch.outbox[0].due_ms = clock_.WallMillis() + 60'000;  // an earlier run's backoff
+  store_.Write(std::move(batch), [](absl::Status status) { ASSERT_TRUE(status.ok()); });
+  EXPECT_EQ(runtime_->outbox().Scan(), 0u) << "a scan honours the backoff";
+  OutboxOptions options;
+  options.scan_interval = milliseconds(0);
+  Outbox next_run(options, store_, clock_);
+  next_run.SetDispatcher(router_.get());
+  next_run.Start();
+  ASSERT_TRUE(function_.AwaitCompleted(1));
+  ASSERT_TRUE(next_run.WaitIdle(seconds(30)));
+  EXPECT_TRUE(StoredOutbox().empty());
+  EXPECT_EQ(next_run.stats().delivered, 1u);
 }
 
 // ---- Timers -----------------------------------------------------------------------------

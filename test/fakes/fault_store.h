@@ -169,6 +169,12 @@ class FaultInjectingStore final : public store::Store {
     return base_->ReadIdempotency(entity_type, key, idempotency_key);
   }
 
+  absl::StatusOr<bool> HasIdempotencyRecords(std::string_view entity_type,
+                                             std::string_view key) override {
+    if (absl::Status error = ReadError(); !error.ok()) return error;
+    return base_->HasIdempotencyRecords(entity_type, key);
+  }
+
   absl::StatusOr<std::vector<store::TimerRecord>> ReadTimers(std::string_view entity_type,
                                                              std::string_view key) override {
     if (absl::Status error = ReadError(); !error.ok()) return error;

@@ -109,9 +109,11 @@ std::optional<MassaEndpoints> StartMassa(std::unique_ptr<Process>& process,
 }
 
 HttpResult HttpCall(int port, const std::string& method, const std::string& target,
-                    const std::string& body, const std::string& content_type) {
+                    const std::string& body, const std::string& content_type,
+                    const HttpHeaders& headers) {
   HttpConnection connection(port);
-  return connection.Request(method, target, body, content_type, /*keep_alive=*/false);
+  return connection.Request(method, target, body, content_type, /*keep_alive=*/false, nullptr,
+                            headers);
 }
 
 HttpConnection::HttpConnection(int port) {
@@ -135,7 +137,7 @@ void HttpConnection::Close() {
 
 HttpResult HttpConnection::Request(const std::string& method, const std::string& target,
                                    const std::string& body, const std::string& content_type,
-                                   bool keep_alive, bool* sent) {
+                                   bool keep_alive, bool* sent, const HttpHeaders& headers) {
   HttpResult result;
   if (sent != nullptr) *sent = false;
   if (fd_ < 0) return result;
@@ -143,6 +145,7 @@ HttpResult HttpConnection::Request(const std::string& method, const std::string&
                         (keep_alive ? "" : "Connection: close\r\n") +
                         "Content-Length: " + std::to_string(body.size()) + "\r\n";
   if (!content_type.empty()) request += "Content-Type: " + content_type + "\r\n";
+  for (const auto& [name, value] : headers) request += name + ": " + value + "\r\n";
   request += "\r\n" + body;
   size_t written = 0;
   while (written < request.size()) {

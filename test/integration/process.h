@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace massa::testing {
@@ -63,9 +64,12 @@ struct HttpResult {
 };
 
 // One HTTP/1.1 request to 127.0.0.1:`port` (Connection: close). `content_type` empty = none.
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
 HttpResult HttpCall(int port, const std::string& method, const std::string& target,
                     const std::string& body = "",
-                    const std::string& content_type = "application/json");
+                    const std::string& content_type = "application/json",
+                    const HttpHeaders& headers = {});
 
 // An HTTP/1.1 connection to 127.0.0.1:`port` that carries one request after another
 // (keep-alive) until either side closes it. Responses are read by their Content-Length.
@@ -85,7 +89,8 @@ class HttpConnection {
   HttpResult Request(const std::string& method, const std::string& target,
                      const std::string& body = "",
                      const std::string& content_type = "application/json",
-                     bool keep_alive = true, bool* sent = nullptr);
+                     bool keep_alive = true, bool* sent = nullptr,
+                     const HttpHeaders& headers = {});
 
  private:
   void Close();

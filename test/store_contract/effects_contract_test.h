@@ -130,6 +130,40 @@ TYPED_TEST_P(EffectsContractTest, IdempotencyRecordsAreWrittenWithTheStateAndRea
   EXPECT_EQ(this->ReadIdem("cart", std::string("a\0/b", 4), "k/\xff")->record, "bin");
 }
 
+TYPED_TEST_P(EffectsContractTest, AnEntityKnowsWhetherItHasIdempotencyRecords) {
+  const auto has = [this](const std::string& type, const std::string& key) {
+    absl::StatusOr<bool> answer = this->store_->HasIdempotencyRecords(type, key);
+    EXPECT_TRUE(answer.ok()) << answer.status();
+    return answer.ok() && *answer;
+  };
+  EXPECT_FALSE(has("cart", "c1"));
+  store::WriteBatch batch;
+  batch.Put("cart", "c1", "state", 0);
+  batch.idempotency.push_back(Idem("cart", "c1", "key-1", "reply", 5000));
+  batch.idempotency.push_back(Idem("cart", "c10", "key-1", "reply", 5000));
+  ASSERT_TRUE(this->Write(std::move(batch)).ok());
+  EXPECT_TRUE(has("cart", "c1"));
+  EXPECT_TRUE(has("cart", "c10"));
+  EXPECT_FALSE(has("cart", "c")) << "a prefix of another key is another entity";
+  EXPECT_FALSE(has("cart", "c2"));
+  EXPECT_FALSE(has("other", "c1"));
+  auto swept = this->store_->SweepExpired(6000, 100);
+  ASSERT_TRUE(swept.ok()) << swept.status();
+  EXPECT_FALSE(has("cart", "c1")) << "swept";
+}
+
+TYPED_TEST_P(EffectsContractTest, ANonBlockingReadAgreesWithTheBlockingOne) {
+  store::WriteBatch batch;
+  batch.idempotency.push_back(Idem("cart", "c1", "key-1", "reply-1", 5000));
+  ASSERT_TRUE(this->Write(std::move(batch)).ok());
+  for (const char* key : {"key-1", "key-2"}) {
+    auto at_hand = this->store_->TryReadIdempotency("cart", "c1", key);
+    if (!at_hand.has_value()) continue;  // the store would block: allowed
+    ASSERT_TRUE(at_hand->ok()) << at_hand->status();
+    EXPECT_EQ(**at_hand, this->ReadIdem("cart", "c1", key)) << key;
+  }
+}
+
 TYPED_TEST_P(EffectsContractTest, EveryKindOfRecordIsWrittenInOneBatch) {
   store::WriteBatch batch;
   batch.Put("cart", "c1", "state", 0);
@@ -364,7 +398,8 @@ TYPED_TEST_P(EffectsContractTest, RecordsSurviveReopen) {
   EXPECT_EQ(IdsOf(this->Outbox(0, 1000)), std::vector<std::string>{"m"});
 }
 
-REGISTER_TYPED_TEST_SUITE_P(EffectsContractTest,
+REGISTER_TYPED_TEST_SUITE_P(EffectsContractTest, AnEntityKnowsWhetherItHasIdempotencyRecords,
+                            ANonBlockingReadAgreesWithTheBlockingOne,
                             IdempotencyRecordsAreWrittenWithTheStateAndRead,
                             EveryKindOfRecordIsWrittenInOneBatch,
                             RecordsOfARejectedBatchAreNotWritten,

@@ -243,6 +243,22 @@ class Store {
   [[nodiscard]] virtual absl::StatusOr<std::optional<IdempotencyRecord>> ReadIdempotency(
       std::string_view entity_type, std::string_view key, std::string_view idempotency_key) = 0;
 
+  // Whether the entity has any idempotency record (live, or expired and not swept yet).
+  // Blocking, like GetValue. An entity without any needs no lookup for a new key.
+  [[nodiscard]] virtual absl::StatusOr<bool> HasIdempotencyRecords(std::string_view entity_type,
+                                                                   std::string_view key) = 0;
+
+  // ReadIdempotency without blocking: its answer when the store has it at hand (in memory or
+  // its caches: a new key is usually answered by a Bloom filter), or nullopt when the read
+  // would wait for I/O (then call ReadIdempotency on a thread that may block). The runtime
+  // calls this on its I/O threads, so that a new key costs no hand-off. Default: nullopt.
+  [[nodiscard]] virtual std::optional<absl::StatusOr<std::optional<IdempotencyRecord>>>
+  TryReadIdempotency(std::string_view entity_type, std::string_view key,
+                     std::string_view idempotency_key) {
+    (void)entity_type, (void)key, (void)idempotency_key;
+    return std::nullopt;
+  }
+
   // The entity's timers, by name. Blocking, like GetValue.
   [[nodiscard]] virtual absl::StatusOr<std::vector<TimerRecord>> ReadTimers(
       std::string_view entity_type, std::string_view key) = 0;

@@ -56,6 +56,20 @@ class MemoryStore final : public Store {
     return it->second;
   }
 
+  absl::StatusOr<bool> HasIdempotencyRecords(std::string_view entity_type,
+                                             std::string_view key) override {
+    absl::MutexLock lock(&mu_);
+    auto it = idempotency_.lower_bound(TripleOf(entity_type, key, ""));
+    return it != idempotency_.end() && std::get<0>(it->first) == entity_type &&
+           std::get<1>(it->first) == key;
+  }
+
+  std::optional<absl::StatusOr<std::optional<IdempotencyRecord>>> TryReadIdempotency(
+      std::string_view entity_type, std::string_view key,
+      std::string_view idempotency_key) override {
+    return ReadIdempotency(entity_type, key, idempotency_key);
+  }
+
   absl::StatusOr<std::vector<TimerRecord>> ReadTimers(std::string_view entity_type,
                                                       std::string_view key) override {
     absl::MutexLock lock(&mu_);

@@ -824,6 +824,16 @@ class PostgresStore final : public Store {
                              *expires};
   }
 
+  absl::StatusOr<bool> HasIdempotencyRecords(std::string_view entity_type,
+                                             std::string_view key) override {
+    Params params;
+    params.Bytes(entity_type).Bytes(key);
+    absl::StatusOr<Result> result =
+        readers_.Query(Statement::kHasIdempotency, params, "idempotency records");
+    if (!result.ok()) return result.status();
+    return result->rows() > 0;
+  }
+
   absl::StatusOr<std::vector<TimerRecord>> ReadTimers(std::string_view entity_type,
                                                       std::string_view key) override {
     Params params;

@@ -381,6 +381,9 @@ const StatementSpec& SpecOf(Statement statement) {
        "SELECT record, expires_ms FROM massa_idempotency"
        " WHERE entity_type = $1 AND entity_key = $2 AND idempotency_key = $3",
        {kBytea, kBytea, kBytea}},
+      {"massa_has_idempotency",
+       "SELECT 1 FROM massa_idempotency WHERE entity_type = $1 AND entity_key = $2 LIMIT 1",
+       {kBytea, kBytea}},
       {"massa_read_timers",
        "SELECT name, due_ms, partition, record FROM massa_timers"
        " WHERE entity_type = $1 AND entity_key = $2 ORDER BY name",
@@ -421,7 +424,8 @@ constexpr Statement kAllStatements[] = {
     Statement::kLockStreams, Statement::kReadValue,        Statement::kReadLastSequence,
     Statement::kReadSnapshot, Statement::kReadEvents,      Statement::kReadStream,
     Statement::kTimer,        Statement::kPutIdempotency,  Statement::kPutOutbox,
-    Statement::kDeleteOutbox, Statement::kReadIdempotency, Statement::kReadTimers,
+    Statement::kDeleteOutbox, Statement::kReadIdempotency, Statement::kHasIdempotency,
+    Statement::kReadTimers,
     Statement::kReadDueTimers, Statement::kReadOutbox,     Statement::kSweepValues,
     Statement::kSweepIdempotency,
 };

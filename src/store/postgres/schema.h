@@ -70,6 +70,7 @@ enum class Statement {
   kPutOutbox,         // (id, due, partition, record): insert or replace
   kDeleteOutbox,      // (ids[])
   kReadIdempotency,   // (type, key, idempotency key) -> record, expires_ms
+  kHasIdempotency,    // (type, key) -> a row if the entity has any idempotency record
   kReadTimers,        // (type, key) -> name, due_ms, partition, record
   kReadDueTimers,     // (partition, before, limit) -> type, key, name, due, partition, record
   kReadOutbox,        // (partition, before, limit) -> id, due, partition, record

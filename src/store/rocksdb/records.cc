@@ -157,6 +157,8 @@ std::string IdempotencyKey(std::string_view id, std::string_view idempotency_key
   return out;
 }
 
+std::string IdempotencyPrefix(std::string_view id) { return KindAnd(kIdempotencyKind, id); }
+
 std::string TimerPrefix(std::string_view id) { return KindAnd(kTimerKind, id); }
 
 std::string TimerKey(std::string_view id, std::string_view name) {

@@ -129,6 +129,8 @@ std::string StreamKey(std::string_view entity_type, uint64_t offset);
 std::string OffsetKey(std::string_view entity_type);
 
 std::string IdempotencyKey(std::string_view id, std::string_view idempotency_key);
+// 'i' id: the prefix of every idempotency record of the entity.
+std::string IdempotencyPrefix(std::string_view id);
 // 'm' id: the prefix of the entity's timer keys, each followed by str(name).
 std::string TimerPrefix(std::string_view id);
 std::string TimerKey(std::string_view id, std::string_view name);

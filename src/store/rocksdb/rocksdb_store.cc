@@ -132,10 +132,19 @@ rocksdb::Options MakeOptions() {
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(8 << 20);
   table.cache_index_and_filter_blocks = true;  // bound memory by the cache size
-  table.pin_l0_filter_and_index_blocks_in_cache = true;
-  // Most reads at activation are for entities that may not exist yet: a Bloom filter
-  // answers those without touching data blocks.
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  // Most reads at activation are for entities that may not exist yet (and every new timer or
+  // idempotency key is looked up before it is written): a Bloom filter answers those without
+  // touching data blocks. Filters and indexes are partitioned (4 KiB pieces, found through a
+  // small pinned top level): with whole-file filters a store of a million entities has
+  // filter blocks of megabytes that an 8 MiB cache cannot keep, and each miss read one back
+  // from disk (measured: placing orders fell from 7,000/s to 1,100/s by the 400,000th).
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.partition_filters = true;
+  table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+  table.metadata_block_size = 4096;
+  table.pin_top_level_index_and_filter = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return options;
 }
@@ -187,11 +196,45 @@ class RocksDbStore final : public Store {
   absl::StatusOr<std::optional<IdempotencyRecord>> ReadIdempotency(
       std::string_view entity_type, std::string_view key,
       std::string_view idempotency_key) override {
+    return *ReadIdempotencyWith(rocksdb::ReadOptions(), entity_type, key, idempotency_key);
+  }
+
+  absl::StatusOr<bool> HasIdempotencyRecords(std::string_view entity_type,
+                                             std::string_view key) override {
+    const std::string prefix = records::IdempotencyPrefix(records::EntityId(entity_type, key));
+    const std::string upper = records::PrefixSuccessor(prefix);
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions options;
+    options.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options));
+    it->Seek(prefix);
+    if (it->Valid()) return true;
+    if (!it->status().ok()) {
+      return FromRocksDb(it->status(), absl::StrCat("store: looking for idempotency records of ",
+                                                    internal::EntityName(entity_type, key),
+                                                    " in ", path_));
+    }
+    return false;
+  }
+
+  std::optional<absl::StatusOr<std::optional<IdempotencyRecord>>> TryReadIdempotency(
+      std::string_view entity_type, std::string_view key,
+      std::string_view idempotency_key) override {
+    rocksdb::ReadOptions options;
+    options.read_tier = rocksdb::kBlockCacheTier;  // memtables and cache only: Incomplete else
+    return ReadIdempotencyWith(options, entity_type, key, idempotency_key);
+  }
+
+  // nullopt when `options` allow no I/O and the read needed some.
+  std::optional<absl::StatusOr<std::optional<IdempotencyRecord>>> ReadIdempotencyWith(
+      const rocksdb::ReadOptions& options, std::string_view entity_type, std::string_view key,
+      std::string_view idempotency_key) {
     std::string encoded;
     rocksdb::Status s = db_->Get(
-        rocksdb::ReadOptions(),
-        records::IdempotencyKey(records::EntityId(entity_type, key), idempotency_key), &encoded);
-    if (s.IsNotFound()) return std::nullopt;
+        options, records::IdempotencyKey(records::EntityId(entity_type, key), idempotency_key),
+        &encoded);
+    if (s.IsNotFound()) return std::optional<IdempotencyRecord>();
+    if (s.IsIncomplete()) return std::nullopt;
     if (!s.ok()) {
       return FromRocksDb(s, absl::StrCat("store: reading an idempotency record of ",
                                          internal::EntityName(entity_type, key), " from ", path_));
