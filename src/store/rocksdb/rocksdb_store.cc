@@ -278,50 +278,75 @@ class RocksDbStore final : public Store {
   absl::StatusOr<std::vector<TimerRecord>> ReadDueTimers(uint32_t partition, int64_t before_ms,
                                                          size_t limit) override {
     std::vector<TimerRecord> out;
-    if (limit == 0 || before_ms <= 0) return out;
-    rocksdb::ManagedSnapshot snapshot(db_.get());
-    const std::string prefix = records::TimerDuePrefix(partition);
-    std::string upper = prefix;
-    records::AppendBigEndian64(&upper, static_cast<uint64_t>(before_ms));
-    const rocksdb::Slice upper_slice(upper);
-    rocksdb::ReadOptions read_options;
-    read_options.snapshot = snapshot.snapshot();
-    read_options.iterate_upper_bound = &upper_slice;
-    rocksdb::ReadOptions get_options;
-    get_options.snapshot = snapshot.snapshot();
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
     std::string record;
-    for (it->Seek(prefix); it->Valid() && out.size() < limit; it->Next()) {
-      uint64_t due = 0;
-      std::string_view id, name;
-      std::string_view type, key;
-      if (!records::DecodeTimerDueKey(View(it->key()), &due, &id, &name) ||
-          !records::DecodeEntityId(id, &type, &key)) {
-        return absl::DataLossError("store: a timer due index entry in " + path_ +
-                                   " is unreadable");
-      }
-      rocksdb::Status s = db_->Get(get_options, records::TimerKey(id, name), &record);
-      if (!s.ok()) {
-        if (s.IsNotFound()) return CorruptTimer(type, key);
-        return FromRocksDb(s, "store: reading a due timer from " + path_);
-      }
-      absl::StatusOr<TimerRecord> timer =
-          DecodeTimer(type, key, std::string(name), record);
-      if (!timer.ok()) return timer.status();
-      out.push_back(*std::move(timer));
-    }
-    if (!it->status().ok()) {
-      return FromRocksDb(it->status(), "store: reading due timers from " + path_);
-    }
+    absl::Status status = ScanDueIndex(
+        records::TimerDuePrefix(partition), before_ms, limit, "due timers",
+        [&](std::string_view index_key, const rocksdb::ReadOptions& get_options) -> absl::Status {
+          uint64_t due = 0;
+          std::string_view id, name;
+          std::string_view type, key;
+          if (!records::DecodeTimerDueKey(index_key, &due, &id, &name) ||
+              !records::DecodeEntityId(id, &type, &key)) {
+            return absl::DataLossError("store: a timer due index entry in " + path_ +
+                                       " is unreadable");
+          }
+          rocksdb::Status s = db_->Get(get_options, records::TimerKey(id, name), &record);
+          if (!s.ok()) {
+            if (s.IsNotFound()) return CorruptTimer(type, key);
+            return FromRocksDb(s, "store: reading a due timer from " + path_);
+          }
+          absl::StatusOr<TimerRecord> timer = DecodeTimer(type, key, std::string(name), record);
+          if (!timer.ok()) return timer.status();
+          out.push_back(*std::move(timer));
+          return absl::OkStatus();
+        });
+    if (!status.ok()) return status;
     return out;
   }
 
   absl::StatusOr<std::vector<OutboxRecord>> ReadOutbox(uint32_t partition, int64_t before_ms,
                                                        size_t limit) override {
     std::vector<OutboxRecord> out;
-    if (limit == 0 || before_ms <= 0) return out;
-    rocksdb::ManagedSnapshot snapshot(db_.get());
+    std::string encoded;
     const std::string prefix = records::OutboxDuePrefix(partition);
+    absl::Status status = ScanDueIndex(
+        prefix, before_ms, limit, "the outbox",
+        [&](std::string_view index_key, const rocksdb::ReadOptions& get_options) -> absl::Status {
+          if (index_key.size() < prefix.size() + 8) {
+            return absl::DataLossError("store: an outbox index entry in " + path_ +
+                                       " is unreadable");
+          }
+          OutboxRecord record;
+          record.id = std::string(index_key.substr(prefix.size() + 8));
+          rocksdb::Status s = db_->Get(get_options, records::OutboxKey(record.id), &encoded);
+          uint64_t due = 0;
+          std::string_view payload;
+          if (!s.ok() && !s.IsNotFound()) {
+            return FromRocksDb(s, "store: reading the outbox of " + path_);
+          }
+          if (s.IsNotFound() ||
+              !records::DecodeScheduled(encoded, &due, &record.partition, &payload)) {
+            return absl::DataLossError(absl::StrCat("store: outbox record '",
+                                                    internal::EscapedName(record.id), "' in ",
+                                                    path_, " is missing or unreadable"));
+          }
+          record.due_ms = static_cast<int64_t>(due);
+          record.record = std::string(payload);
+          out.push_back(std::move(record));
+          return absl::OkStatus();
+        });
+    if (!status.ok()) return status;
+    return out;
+  }
+
+  // Walks the due index under `prefix` (keys: prefix, be64(due), ...) in due order, up to
+  // `before_ms` and at most `limit` entries, on one snapshot: `visit` gets each index key and
+  // the read options of that snapshot, for reading the record the entry points at.
+  template <typename Visit>
+  absl::Status ScanDueIndex(const std::string& prefix, int64_t before_ms, size_t limit,
+                            const char* what, Visit visit) {
+    if (limit == 0 || before_ms <= 0) return absl::OkStatus();
+    rocksdb::ManagedSnapshot snapshot(db_.get());
     std::string upper = prefix;
     records::AppendBigEndian64(&upper, static_cast<uint64_t>(before_ms));
     const rocksdb::Slice upper_slice(upper);
@@ -331,32 +356,15 @@ class RocksDbStore final : public Store {
     rocksdb::ReadOptions get_options;
     get_options.snapshot = snapshot.snapshot();
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
-    std::string encoded;
-    for (it->Seek(prefix); it->Valid() && out.size() < limit; it->Next()) {
-      const std::string_view k = View(it->key());
-      if (k.size() < prefix.size() + 8) {
-        return absl::DataLossError("store: an outbox index entry in " + path_ + " is unreadable");
-      }
-      OutboxRecord record;
-      record.id = std::string(k.substr(prefix.size() + 8));
-      rocksdb::Status s = db_->Get(get_options, records::OutboxKey(record.id), &encoded);
-      uint64_t due = 0;
-      std::string_view payload;
-      if (!s.ok() && !s.IsNotFound()) return FromRocksDb(s, "store: reading the outbox of " + path_);
-      if (s.IsNotFound() ||
-          !records::DecodeScheduled(encoded, &due, &record.partition, &payload)) {
-        return absl::DataLossError(absl::StrCat("store: outbox record '",
-                                                internal::EscapedName(record.id), "' in ", path_,
-                                                " is missing or unreadable"));
-      }
-      record.due_ms = static_cast<int64_t>(due);
-      record.record = std::string(payload);
-      out.push_back(std::move(record));
+    size_t visited = 0;
+    for (it->Seek(prefix); it->Valid() && visited < limit; it->Next(), ++visited) {
+      absl::Status status = visit(View(it->key()), get_options);
+      if (!status.ok()) return status;
     }
     if (!it->status().ok()) {
-      return FromRocksDb(it->status(), "store: reading the outbox of " + path_);
+      return FromRocksDb(it->status(), absl::StrCat("store: reading ", what, " from ", path_));
     }
-    return out;
+    return absl::OkStatus();
   }
 
   absl::StatusOr<size_t> SweepExpired(int64_t now_ms, size_t limit) override {
