@@ -12,6 +12,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "example/escart/escart.grpc.pb.h"
+#include "example/orders/orders.grpc.pb.h"
 #include "example/shoppingcart/shoppingcart.grpc.pb.h"
 #include "fakes/postgres_server.h"
 #include "grpcpp/grpcpp.h"
@@ -23,6 +24,7 @@ namespace {
 
 namespace cart = ::example::shoppingcart;
 namespace escart = ::example::escart;
+namespace orders = ::example::orders;
 
 constexpr auto kStartTimeout = std::chrono::seconds(30);
 
@@ -59,6 +61,7 @@ class PostgresTest : public ::testing::Test {
         dir_.path() + "/massa-" + std::to_string(++massa_starts_) + ".log",
         {"--store", conninfo_});
     ASSERT_TRUE(endpoints.has_value()) << massa_->log();
+    endpoints_ = *endpoints;
     channel_ = grpc::CreateChannel(endpoints->grpc_address, grpc::InsecureChannelCredentials());
   }
 
@@ -81,6 +84,7 @@ class PostgresTest : public ::testing::Test {
   std::unique_ptr<Process> function_;
   std::unique_ptr<Process> massa_;
   int massa_starts_ = 0;
+  MassaEndpoints endpoints_;
   std::shared_ptr<grpc::Channel> channel_;
 };
 
@@ -206,6 +210,66 @@ TEST_F(PostgresTest, DatabaseKilledUnderLoadLosesNothingAndMassaRecovers) {
       EXPECT_TRUE(known) << item.product_id() << " was never sent";
     }
   }
+}
+
+}  // namespace
+}  // namespace massa::testing
+
+namespace massa::testing {
+namespace {
+
+// The promises of effectively-once and durable time on the shared store: a deadline timer, an
+// event through the outbox, a keyed retry, across a kill -9.
+TEST_F(PostgresTest, TimersOutboxAndIdempotencyKeysSurviveAKill) {
+  StartFunction(ORDERS_FUNCTION_BIN);
+  StartMassa();
+  auto stub = orders::Orders::NewStub(channel_);
+  orders::PlaceOrder place;
+  place.set_customer("ann");
+  place.set_total_cents(500);
+  place.set_payment_window_ms(1500);
+  orders::Order reply;
+  for (const char* id : {"unpaid", "paid"}) {
+    place.set_order_id(id);
+    grpc::Status placed = stub->Place(Context().get(), place, &reply);
+    ASSERT_TRUE(placed.ok()) << placed.error_message();
+  }
+  const std::string pay = R"({"amountCents":500})";
+  HttpResult paid = HttpCall(endpoints_.http_port, "POST", "/orders/paid:pay", pay,
+                             "application/json", {{"Idempotency-Key", "pay-1"}});
+  ASSERT_EQ(paid.status, 200) << paid.body;
+  massa_->Signal(SIGKILL);
+  massa_->Wait(std::chrono::seconds(30));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1600));  // the deadline passes meanwhile
+  StartMassa();
+  HttpResult retried = HttpCall(endpoints_.http_port, "POST", "/orders/paid:pay", pay,
+                                "application/json", {{"Idempotency-Key", "pay-1"}});
+  ASSERT_EQ(retried.status, 200) << retried.body;
+  EXPECT_NE(retried.headers.find("massa-idempotent-replay: true"), std::string::npos)
+      << retried.headers;
+  stub = orders::Orders::NewStub(channel_);  // the new massa
+  auto reports = orders::Reports::NewStub(channel_);
+  orders::GetReport get_report;
+  get_report.set_report_id("all");
+  orders::ReportState report;
+  bool settled = false;
+  grpc::Status order_status, report_status;
+  for (int i = 0; i < 500 && !settled; ++i) {
+    orders::GetOrder get;
+    get.set_order_id("unpaid");
+    order_status = stub->Get(Context().get(), get, &reply);
+    report_status = reports->Get(Context().get(), get_report, &report);
+    settled = order_status.ok() && reply.status() == orders::ORDER_STATUS_CANCELLED &&
+              report_status.ok() && report.today().cancelled() == 1;
+    if (!settled) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(settled) << order_status.error_message() << "; " << report_status.error_message()
+                       << reply.DebugString() << report.DebugString()
+                       << HttpCall(endpoints_.admin_port, "GET", "/v1/timers", "", "").body
+                       << HttpCall(endpoints_.admin_port, "GET", "/v1/outbox", "", "").body
+                       << massa_->log();
+  EXPECT_EQ(report.today().placed(), 2) << "each event once";
+  EXPECT_EQ(report.today().paid(), 1) << "the retry was not applied again";
 }
 
 }  // namespace
