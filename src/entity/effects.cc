@@ -49,7 +49,18 @@ Command EffectCommand(const Command& cause, std::string service, std::string met
   command.metadata.insert(command.metadata.end(), metadata.begin(), metadata.end());
   command.hops = cause.hops + 1;
   command.idempotency_key = std::move(idempotency_key);
+  command.call_chain = cause.call_chain;  // whoever waits for the cause waits for this too
   return command;
+}
+
+void PrepareCall(const CallerInfo& caller, Command& call) {
+  call.deadline = caller.deadline;
+  call.hops = caller.hops + 1;
+  call.call_chain = caller.call_chain;
+  if (!caller.idempotency_key.empty()) {
+    call.idempotency_key = idempotency::Derive(caller.source, "", caller.idempotency_key,
+                                               absl::StrCat("c", caller.index));
+  }
 }
 
 void RunEffects(Dispatcher& dispatcher, const Command& cause, std::string_view entity_type,

@@ -11,6 +11,7 @@
 
 #include "massa/entity/command.h"
 #include "massa/entity/dispatcher.h"
+#include "massa/protocol/user_function.h"
 
 namespace massa {
 
@@ -19,6 +20,11 @@ namespace massa {
 Command EffectCommand(const Command& cause, std::string service, std::string method,
                       std::string payload, const Metadata& metadata,
                       std::string idempotency_key);
+
+// Makes `call`, a call the function made while handling `caller`'s command, a command of that
+// command's chain: its deadline, one hop further, the caller's entities waiting in its chain
+// (the router refuses a cycle), and under the caller's key a key derived from it ("c<index>").
+void PrepareCall(const CallerInfo& caller, Command& call);
 
 // Runs `outcome` (not failed) of `cause`, a command of entity (entity_type, key) (for an
 // action: (service, "")), and calls `done` with the command's result.

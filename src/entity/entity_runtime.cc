@@ -604,8 +604,12 @@ void EntityRuntime::Execute(const std::shared_ptr<Entity>& entity,
   }
   const bool event_sourced = pending->method->service->spec.kind == EntityKind::kEventSourced;
   const auto started = clock_.Now();
+  // While its handler runs, this entity waits in the chain of the calls the handler makes (the
+  // function driver copies the chain); what follows the handler (forwards, effects) does not.
+  pending->command.call_chain.push_back(absl::StrCat(entity->type, "/", entity->key));
   auto on_outcome = [this, entity, started,
                      pending = std::move(pending)](absl::StatusOr<Outcome> outcome) mutable {
+    pending->command.call_chain.pop_back();
     ObserveFunctionCall(started, outcome.ok());
     OnEntityOutcome(entity, std::move(pending), std::move(outcome));
   };

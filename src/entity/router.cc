@@ -1,8 +1,10 @@
 #include "entity/router.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "entity/catalog.h"
 #include "entity/entity_runtime.h"
 #include "entity/idempotency.h"
@@ -62,8 +64,33 @@ void Router::Dispatch(Command command, ResultCallback done) {
     }
     command.entity_key = *std::move(key);
   }
+  if (!command.call_chain.empty()) {
+    if (absl::Status chain = CheckCallChain(command, *method); !chain.ok()) {
+      std::move(done)(CommandResult{std::move(chain), {}, {}});
+      return;
+    }
+  }
   command.request_type = method->request_type;
   runtime_.Submit(*method, std::move(command), std::move(done));
+}
+
+absl::Status Router::CheckCallChain(const Command& command, const MethodInfo& method) const {
+  const ServiceSpec& spec = method.service->spec;
+  if (command.call_chain.size() >= kMaxCallDepth) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "calls nested more than ", kMaxCallDepth, " deep, at ", method.path, " (",
+        command.call_chain.front(), " -> ... -> ", command.call_chain.back(), ")"));
+  }
+  if (spec.kind == EntityKind::kAction) return absl::OkStatus();
+  const std::string target = absl::StrCat(spec.entity_type, "/", command.entity_key);
+  if (std::find(command.call_chain.begin(), command.call_chain.end(), target) ==
+      command.call_chain.end()) {
+    return absl::OkStatus();
+  }
+  return absl::AbortedError(absl::StrCat(
+      "call cycle: ", absl::StrJoin(command.call_chain, " -> "), " -> ", target, " (",
+      method.path, "): ", target,
+      " is waiting for this call's reply; nothing was applied"));
 }
 
 absl::Status Router::CheckTarget(std::string_view service, std::string_view method,

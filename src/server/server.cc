@@ -15,6 +15,7 @@
 #include "common/metrics.h"
 #include "common/thread_pool.h"
 #include "entity/catalog.h"
+#include "entity/effects.h"
 #include "entity/entity_runtime.h"
 #include "entity/router.h"
 #include "ingress/grpc/grpc_ingress.h"
@@ -173,6 +174,11 @@ absl::Status Server::Impl::Build() {
   router = std::make_unique<Router>(*catalog, *runtime);
   runtime->SetDispatcher(router.get());
   Router* router_ptr = router.get();
+  driver->SetCallHandler([router_ptr](const CallerInfo& caller, Command call,
+                                      absl::AnyInvocable<void(CommandResult) &&> done) {
+    PrepareCall(caller, call);
+    router_ptr->Dispatch(std::move(call), std::move(done));
+  });
   runtime->SetTargetCheck([router_ptr](std::string_view service, std::string_view method,
                                        std::string_view payload_type) {
     return router_ptr->CheckTarget(service, method, payload_type);

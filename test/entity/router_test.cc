@@ -110,3 +110,41 @@ TEST_F(RouterTest, ActionHasNoKey) {
 
 }  // namespace
 }  // namespace massa::entity_test
+
+namespace massa::entity_test {
+namespace {
+
+TEST_F(RouterTest, ACallToAnEntityWaitingInTheChainIsAbortedNamingTheChain) {
+  Command call = MakeCommand(kCounter, "Increment", IncrementRequest("a", 1));
+  call.call_chain = {"massa.test.Counter/a", "massa.test.Other/b"};
+  CommandResult result = Call(std::move(call));
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(MessageOf(result),
+              HasSubstr("massa.test.Counter/a -> massa.test.Other/b -> massa.test.Counter/a"));
+  EXPECT_EQ(function_.call_count(), 0u);
+  EXPECT_EQ(Stored("a"), std::nullopt);
+}
+
+TEST_F(RouterTest, AnEntityOutsideTheChainIsCalledAndSeesItselfWaiting) {
+  Command call = MakeCommand(kCounter, "Increment", IncrementRequest("b", 1));
+  call.call_chain = {"massa.test.Counter/a"};
+  ASSERT_TRUE(Call(std::move(call)).status.ok());
+  const auto calls = function_.CallsTo(kCounter);
+  ASSERT_EQ(calls.size(), 1u);
+  // While its handler runs, the entity is in the chain of the calls it makes.
+  EXPECT_THAT(calls[0].command.call_chain,
+              ::testing::ElementsAre("massa.test.Counter/a", "massa.test.Counter/b"));
+}
+
+TEST_F(RouterTest, CallsNestedTooDeepAreRefused) {
+  Command call = MakeCommand(kCounter, "Increment", IncrementRequest("x", 1));
+  for (size_t i = 0; i < Router::kMaxCallDepth; ++i) {
+    call.call_chain.push_back("massa.test.Counter/n" + std::to_string(i));
+  }
+  CommandResult result = Call(std::move(call));
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(MessageOf(result), HasSubstr("nested more than 32 deep"));
+}
+
+}  // namespace
+}  // namespace massa::entity_test

@@ -60,6 +60,9 @@ struct Command {
   // than the key fields of the payload; where the payload names a key too, they must agree.
   bool addressed = false;
   std::optional<TimerFire> timer;  // set when the command fires a timer of its own entity
+  // The entities waiting in handlers for this command's reply, outermost first, each as
+  // "entity type/key": a call to one of them would wait for itself (the router refuses it).
+  std::vector<std::string> call_chain;
 };
 
 // A message of a known protobuf type: the fully qualified message name and its bytes.

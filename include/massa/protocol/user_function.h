@@ -53,6 +53,22 @@ using OutcomeCallback = absl::AnyInvocable<void(absl::StatusOr<Outcome>) &&>;
 using FoldCallback = absl::AnyInvocable<void(absl::StatusOr<std::optional<TypedValue>>) &&>;
 
 // Thread-safe. Handle* never block; `done` runs on a driver thread and must not block.
+// The command a function was handling when it made a call to another actor (the actor mesh).
+struct CallerInfo {
+  std::vector<std::string> call_chain;  // its chain, its own entity last (Command::call_chain)
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  uint32_t hops = 0;
+  std::string idempotency_key;  // the command's; empty = none
+  std::string source;           // its entity ("type/key"), or its service for an action
+  uint32_t index = 0;           // this call's number among the command's calls, from 0
+};
+
+// Runs a call the function made: `call` names the service, method, payload and metadata, and
+// the entity key when the function gave one (then `addressed`). Answers through `done`; must
+// not block.
+using CallHandler = absl::AnyInvocable<void(const CallerInfo& caller, Command call,
+                                            absl::AnyInvocable<void(CommandResult) &&> done)>;
+
 class UserFunction {
  public:
   virtual ~UserFunction() = default;
@@ -87,6 +103,10 @@ class UserFunction {
   // later ones. Returns once no callback of the driver will run any more (part of an orderly
   // server shutdown). Idempotent.
   virtual void Shutdown() {}
+
+  // Where the calls the function makes while handling a command go (set once, before the
+  // first command). Without one, or on a transport without calls, they fail.
+  virtual void SetCallHandler(CallHandler handler) { (void)handler; }
 };
 
 using UserFunctionPtr = std::unique_ptr<UserFunction>;

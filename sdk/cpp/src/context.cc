@@ -17,6 +17,46 @@ void NoteMisuse(detail::Call& call, std::string problem) {
 
 }  // namespace
 
+detail::CurrentCommand& detail::Current() {
+  thread_local CurrentCommand current;
+  return current;
+}
+
+std::optional<Failure> CommandContext::CallInto(std::string_view service_name,
+                                                std::string_view method,
+                                                const google::protobuf::Message& request,
+                                                std::string_view entity_key,
+                                                google::protobuf::Message& reply) {
+  const std::string target = std::string(service_name) + "/" + std::string(method);
+  detail::CurrentCommand& current = detail::Current();
+  if (current.sink == nullptr) {
+    return Fail(Code::kFailedPrecondition,
+                "ctx.Call(" + target + ") needs handler threads: start the function with "
+                "--handler-threads N (a handler on the I/O thread cannot wait for a reply)");
+  }
+  protocol::v1::ActorCall call;
+  call.set_service_name(std::string(service_name));
+  call.set_method(std::string(method));
+  call.set_entity_key(std::string(entity_key));
+  request.SerializeToString(call.mutable_payload());
+  absl::StatusOr<protocol::v1::ActorCallResult> result =
+      current.sink->MakeCall(current.command_id, std::move(call));
+  if (!result.ok()) {
+    return Fail(static_cast<Code>(result.status().code()),
+                "call to " + target + ": " + std::string(result.status().message()));
+  }
+  if (result->has_failure()) {
+    const int code = result->failure().code();
+    return Fail(code > 0 && code <= 16 ? static_cast<Code>(code) : Code::kUnknown,
+                result->failure().message());
+  }
+  if (!reply.ParseFromString(result->reply())) {
+    return Fail(Code::kInternal,
+                "the reply of " + target + " is not a " + std::string(reply.GetTypeName()));
+  }
+  return std::nullopt;
+}
+
 const std::string& CommandContext::service_name() const { return call_.command.service_name(); }
 
 const std::string& CommandContext::method() const { return call_.command.method(); }

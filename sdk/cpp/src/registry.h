@@ -25,6 +25,25 @@
 
 namespace massa::sdk::detail {
 
+// Where ctx.Call sends a call to another actor: the stream of the command being handled.
+class CallSink {
+ public:
+  virtual ~CallSink() = default;
+  // Sends `call` on behalf of command `command_id` and waits for its result; UNAVAILABLE when
+  // the stream ends first.
+  virtual absl::StatusOr<protocol::v1::ActorCallResult> MakeCall(
+      uint64_t command_id, protocol::v1::ActorCall call) = 0;
+};
+
+// The command this thread is handling on a handler thread (no sink on an I/O thread, where a
+// handler cannot wait for a reply that arrives on the same thread).
+struct CurrentCommand {
+  CallSink* sink = nullptr;
+  uint64_t command_id = 0;
+};
+CurrentCommand& Current();  // thread-local
+
+
 class Registry;
 
 inline constexpr char kSdkName[] = "massa-cpp";

@@ -5,6 +5,8 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -40,16 +42,24 @@ class MemberTag final : public Tag {
   T* owner_;
 };
 
-// Handler threads: a FIFO of tasks.
+// Handler threads: a FIFO of tasks. A handler waiting for a call's reply (ctx.Call) does not
+// count: the pool adds a thread so that `threads` are always free to run handlers, else a
+// chain of calls deeper than the pool (or calls among its own handlers) would wait forever.
 class Pool {
  public:
-  explicit Pool(int threads) {
-    for (int i = 0; i < threads; ++i) {
-      threads_.emplace_back([this, i] {
-        const std::string name = "massa-fn-h" + std::to_string(i);
-        pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
-        Loop();
-      });
+  explicit Pool(int threads) : base_(threads) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int i = 0; i < threads; ++i) AddThread();
+  }
+
+  // A task begins (true) or ends (false) waiting for a call's reply.
+  void Waiting(bool begins) {
+    std::lock_guard<std::mutex> lock(mu_);
+    waiting_ += begins ? 1 : -1;
+    const size_t threads = threads_.size() + joined_;
+    if (begins && !stopping_ && static_cast<int>(threads) - waiting_ < base_ &&
+        threads < static_cast<size_t>(base_) + kMaxExtraThreads) {
+      AddThread();
     }
   }
   ~Pool() {
@@ -58,7 +68,16 @@ class Pool {
       stopping_ = true;
     }
     cv_.notify_all();
-    for (auto& thread : threads_) thread.join();
+    for (;;) {  // a task still running may add a thread while others are joined
+      std::vector<std::thread> threads;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        threads.swap(threads_);
+        joined_ += threads.size();
+      }
+      if (threads.empty()) return;
+      for (auto& thread : threads) thread.join();
+    }
   }
   void Post(std::function<void()> task) {
     {
@@ -69,6 +88,17 @@ class Pool {
   }
 
  private:
+  static constexpr int kMaxExtraThreads = 1024;  // a call chain is at most 32 deep
+
+  void AddThread() {
+    const size_t i = threads_.size() + joined_;
+    threads_.emplace_back([this, i] {
+      const std::string name = "massa-fn-h" + std::to_string(i);
+      pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+      Loop();
+    });
+  }
+
   void Loop() {
     while (true) {
       std::function<void()> task;
@@ -87,6 +117,9 @@ class Pool {
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;
   bool stopping_ = false;
+  const int base_;
+  int waiting_ = 0;
+  size_t joined_ = 0;  // threads taken out of threads_ by the destructor
   std::vector<std::thread> threads_;
 };
 
@@ -153,7 +186,7 @@ struct SessionService::Impl {
 
 // One Session.Connect stream from Massa: its frames are read one message at a time, answered,
 // and the answers written in batches (one write in flight at a time).
-class SessionService::Impl::Connection {
+class SessionService::Impl::Connection final : public detail::CallSink {
  public:
   Connection(Impl& service, size_t queue)
       : service_(service),
@@ -166,6 +199,35 @@ class SessionService::Impl::Connection {
     ++ops_;
     service_.service.RequestConnect(&context_, &stream_, service_.queues[queue].get(),
                                     service_.queues[queue].get(), &accept_tag_);
+  }
+
+  absl::StatusOr<v1::ActorCallResult> MakeCall(uint64_t command_id,
+                                                v1::ActorCall call) override {
+    call.set_command_id(command_id);
+    if (service_.pool != nullptr) service_.pool->Waiting(true);
+    struct Done {
+      Pool* pool;
+      ~Done() {
+        if (pool != nullptr) pool->Waiting(false);
+      }
+    } done{service_.pool.get()};
+    std::unique_lock<std::mutex> lock(mu_);
+    if (read_closed_ || finishing_ || refused_) {
+      return absl::UnavailableError("massa's stream closed before the call was sent");
+    }
+    const uint64_t id = next_call_id_++;
+    calls_[id];  // waiting
+    v1::FunctionFrame* frame = outgoing_.add_frames();
+    frame->set_id(id);
+    *frame->mutable_call() = std::move(call);
+    Flush();
+    calls_cv_.wait(lock, [&] { return calls_[id].has_value() || read_closed_; });
+    std::optional<v1::ActorCallResult> result = std::move(calls_[id]);
+    calls_.erase(id);
+    if (!result.has_value()) {
+      return absl::UnavailableError("massa's stream closed before the call was answered");
+    }
+    return *std::move(result);
   }
 
   // Drain: once nothing is in flight, end the stream.
@@ -203,6 +265,7 @@ class SessionService::Impl::Connection {
       --ops_;
       if (!ok) {  // Massa closed its side, or the stream broke
         read_closed_ = true;
+        calls_cv_.notify_all();  // calls waiting for an answer fail
         MaybeFinish();
         return;  // the finish tag releases the connection
       }
@@ -210,6 +273,14 @@ class SessionService::Impl::Connection {
         v1::ProxyFrame* frame = incoming_.mutable_frames(i);
         if (frame->body_case() == v1::ProxyFrame::kOpen) {
           if (!Open(frame->open())) return;
+          continue;
+        }
+        if (frame->body_case() == v1::ProxyFrame::kCallResult) {
+          auto waiting = calls_.find(frame->id());
+          if (waiting != calls_.end()) {
+            waiting->second = std::move(*frame->mutable_call_result());
+            calls_cv_.notify_all();
+          }
           continue;
         }
         if (!opened_) {
@@ -249,7 +320,9 @@ class SessionService::Impl::Connection {
     }
     for (v1::ProxyFrame& frame : handled_here) {
       service_.pool->Post([this, frame = std::move(frame)] {
+        detail::Current() = detail::CurrentCommand{this, frame.id()};
         v1::FunctionFrame reply = Answer(service_.registry, frame);
+        detail::Current() = detail::CurrentCommand{};
         bool release = false;
         {
           std::lock_guard<std::mutex> lock(mu_);
@@ -377,6 +450,10 @@ class SessionService::Impl::Connection {
   bool refused_ = false;
   grpc::Status refusal_;
   bool finished_ = false;
+  // The calls handlers made to other actors, by the id of their frame: empty until answered.
+  uint64_t next_call_id_ = 1;
+  std::map<uint64_t, std::optional<v1::ActorCallResult>> calls_;
+  std::condition_variable calls_cv_;
 };
 
 void SessionService::Impl::Accept(size_t queue) { new Connection(*this, queue); }

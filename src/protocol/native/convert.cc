@@ -232,4 +232,10 @@ void FoldRequestToProto(const std::string& service, const std::string& entity_ke
   }
 }
 
+Metadata MetadataOf(const protocol::v1::Metadata& metadata) { return MetadataFromProto(metadata); }
+
+void MetadataInto(const Metadata& metadata, protocol::v1::Metadata& out) {
+  MetadataToProto(metadata, out);
+}
+
 }  // namespace massa::native

@@ -40,6 +40,10 @@ void FoldRequestToProto(const std::string& service, const std::string& entity_ke
                         const std::optional<TypedValue>& state, const std::vector<Event>& events,
                         protocol::v1::FoldRequest& out);
 
+// Metadata from and to the wire (`-bin` keys as bytes).
+Metadata MetadataOf(const protocol::v1::Metadata& metadata);
+void MetadataInto(const Metadata& metadata, protocol::v1::Metadata& out);
+
 std::string_view TypeNameOf(std::string_view type_url);
 std::string TypeUrlOf(std::string_view type_name);
 

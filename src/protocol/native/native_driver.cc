@@ -1,5 +1,6 @@
 #include "protocol/native/native_driver.h"
 
+#include <atomic>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -169,13 +170,56 @@ class UnaryTransport {
 // The answer frame of a session request, converted to an Outcome.
 absl::StatusOr<Outcome> OutcomeOf(absl::StatusOr<v1::FunctionFrame> frame);
 
+// What a command sent on a session stream leaves for the calls the function makes meanwhile.
+struct CommandOrigin final : native::RequestOrigin {
+  CommandOrigin(const Command& command, bool action) {
+    caller.source = action || command.call_chain.empty() ? command.service
+                                                          : command.call_chain.back();
+    caller.call_chain = command.call_chain;
+    caller.deadline = command.deadline;
+    caller.hops = command.hops;
+    caller.idempotency_key = command.idempotency_key;
+  }
+  CallerInfo caller;
+  mutable std::atomic<uint32_t> calls{0};
+};
+
 // Sends a command frame; `done` gets its outcome.
-void SendCommand(native::SessionTransport& session, v1::ProxyFrame frame,
-                 Steady::time_point deadline, OutcomeCallback done) {
-  session.Send(std::move(frame), deadline,
-               [done = std::move(done)](absl::StatusOr<v1::FunctionFrame> answer) mutable {
-                 std::move(done)(OutcomeOf(std::move(answer)));
-               });
+void SendCommand(native::SessionTransport& session, const Command& command, v1::ProxyFrame frame,
+                 OutcomeCallback done) {
+  const bool action = frame.body_case() == v1::ProxyFrame::kAction;
+  session.Send(
+      std::move(frame), command.deadline,
+      [done = std::move(done)](absl::StatusOr<v1::FunctionFrame> answer) mutable {
+        std::move(done)(OutcomeOf(std::move(answer)));
+      },
+      std::make_shared<const CommandOrigin>(command, action));
+}
+
+// Runs one ActorCall of the function through `handler`.
+void RunCall(CallHandler& handler, const native::RequestOrigin* origin, v1::ActorCall call,
+             native::CallReply reply) {
+  const auto* from = static_cast<const CommandOrigin*>(origin);  // the driver's own kind
+  CallerInfo caller = from->caller;
+  caller.index = from->calls.fetch_add(1, std::memory_order_relaxed);
+  Command command;
+  command.service = call.service_name();
+  command.method = call.method();
+  command.entity_key = call.entity_key();
+  command.addressed = !command.entity_key.empty();
+  command.payload = std::move(*call.mutable_payload());
+  command.metadata = native::MetadataOf(call.metadata());
+  handler(caller, std::move(command), [reply = std::move(reply)](CommandResult result) mutable {
+    v1::ActorCallResult out;
+    if (result.status.ok()) {
+      out.set_reply(std::move(result.payload));
+      native::MetadataInto(result.metadata, *out.mutable_metadata());
+    } else {
+      out.mutable_failure()->set_code(static_cast<int>(result.status.code()));
+      out.mutable_failure()->set_message(std::string(result.status.message()));
+    }
+    std::move(reply)(std::move(out));
+  });
 }
 
 absl::StatusOr<Outcome> OutcomeOf(absl::StatusOr<v1::FunctionFrame> frame) {
@@ -215,6 +259,7 @@ struct NativeDriver::Impl {
   std::unique_ptr<rpc::CqLoop> own_loop;
   std::unique_ptr<native::SessionTransport> session;
   std::unique_ptr<UnaryTransport> unary;
+  CallHandler call_handler;  // set before Start
   bool shut_down = false;
 };
 
@@ -270,6 +315,13 @@ void NativeDriver::Start(rpc::CqLoop* loop) {
   options.call_timeout = impl_->options.call_timeout;
   options.proxy_version = MASSA_VERSION;
   impl_->session = std::make_unique<native::SessionTransport>(options, *loop);
+  if (impl_->call_handler != nullptr) {
+    impl_->session->SetCallHandler([impl = impl_.get()](
+                                       std::shared_ptr<const native::RequestOrigin> origin,
+                                       v1::ActorCall call, native::CallReply reply) {
+      RunCall(impl->call_handler, origin.get(), std::move(call), std::move(reply));
+    });
+  }
   impl_->session->Start();
 }
 
@@ -291,7 +343,7 @@ void NativeDriver::HandleAction(const Command& command, OutcomeCallback done) {
   if (impl_->session != nullptr) {
     v1::ProxyFrame frame;
     FillRequest(command, std::nullopt, *frame.mutable_action());
-    SendCommand(*impl_->session, std::move(frame), command.deadline, std::move(done));
+    SendCommand(*impl_->session, command, std::move(frame), std::move(done));
   } else if (impl_->unary != nullptr) {
     impl_->unary->Handle<v1::ActionCommand, v1::ActionResponse>(
         command, std::nullopt, 0,
@@ -310,7 +362,7 @@ void NativeDriver::HandleValueEntity(const Command& command,
   if (impl_->session != nullptr) {
     v1::ProxyFrame frame;
     FillRequest(command, state, *frame.mutable_value_entity());
-    SendCommand(*impl_->session, std::move(frame), command.deadline, std::move(done));
+    SendCommand(*impl_->session, command, std::move(frame), std::move(done));
   } else if (impl_->unary != nullptr) {
     impl_->unary->Handle<v1::ValueEntityCommand, v1::ValueEntityResponse>(
         command, state, 0, native::ValueEntityOutcomeFromProto, std::move(done));
@@ -326,7 +378,7 @@ void NativeDriver::HandleEventSourced(const Command& command,
     v1::ProxyFrame frame;
     FillRequest(command, state, *frame.mutable_event_sourced());
     frame.mutable_event_sourced()->set_sequence(sequence);
-    SendCommand(*impl_->session, std::move(frame), command.deadline, std::move(done));
+    SendCommand(*impl_->session, command, std::move(frame), std::move(done));
   } else if (impl_->unary != nullptr) {
     impl_->unary->Handle<v1::EventSourcedCommand, v1::EventSourcedResponse>(
         command, state, sequence, native::EventSourcedOutcomeFromProto, std::move(done));
@@ -360,6 +412,10 @@ void NativeDriver::Fold(const std::string& service, const std::string& entity_ke
   } else {
     std::move(done)(NotStarted());
   }
+}
+
+void NativeDriver::SetCallHandler(CallHandler handler) {
+  impl_->call_handler = std::move(handler);
 }
 
 bool NativeDriver::Reachable() {

@@ -52,6 +52,7 @@ class NativeDriver final : public UserFunction {
             FoldCallback done) override;
   bool Reachable() override;
   void Shutdown() override;
+  void SetCallHandler(CallHandler handler) override;
 
  private:
   struct Impl;

@@ -46,8 +46,15 @@ void RunAll(Ready& ready) {
 // are started under it (their completions never run inline) and callbacks run outside it.
 class SessionTransport::Stream {
  public:
-  Stream(const SessionOptions& options, size_t index, grpc::CompletionQueue* queue)
-      : options_(options), index_(index), queue_(queue), alarm_tag_(this), reconnect_tag_(this) {
+  Stream(const SessionOptions& options, size_t index, grpc::CompletionQueue* queue,
+         CallHandler* call_handler)
+      : options_(options),
+        index_(index),
+        queue_(queue),
+        call_handler_(call_handler),
+        gate_(std::make_shared<Gate>(this)),
+        alarm_tag_(this),
+        reconnect_tag_(this) {
     grpc::ChannelArguments args;
     // Each stream on its own connection, so one broken connection fails only its requests.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
@@ -62,6 +69,10 @@ class SessionTransport::Stream {
   }
 
   ~Stream() {
+    {
+      absl::MutexLock gate(&gate_->mu);
+      gate_->stream = nullptr;  // answers to calls arriving from now on are dropped
+    }
     absl::MutexLock lock(&mu_);
     MASSA_CHECK(Idle());
   }
@@ -72,12 +83,18 @@ class SessionTransport::Stream {
   }
 
   bool open() const { return open_.load(std::memory_order_relaxed); }
+  // Why the function refused this stream last (its protocol version), until it accepts one.
+  std::string last_refusal() {
+    absl::MutexLock lock(&mu_);
+    return last_refusal_;
+  }
   // A stream that takes requests: open, or being opened (requests wait for it).
   bool usable() const { return usable_.load(std::memory_order_relaxed); }
   size_t in_flight() const { return in_flight_count_.load(std::memory_order_relaxed); }
 
   // Queues `frame` on this stream. On error returns it without touching `done`.
-  absl::Status TrySend(v1::ProxyFrame& frame, Steady::time_point deadline, FrameCallback& done) {
+  absl::Status TrySend(v1::ProxyFrame& frame, Steady::time_point deadline, FrameCallback& done,
+                       std::shared_ptr<const RequestOrigin>& origin) {
     absl::MutexLock lock(&mu_);
     if (shutting_down_ || call_ == nullptr || call_->broken) {
       return absl::UnavailableError("the user function is unavailable (not connected)");
@@ -92,7 +109,7 @@ class SessionTransport::Stream {
     }
     const uint64_t id = next_id_++;
     frame.set_id(id);
-    in_flight_.emplace(id, Pending{std::move(done), deadline, call_->generation});
+    in_flight_.emplace(id, Pending{std::move(done), deadline, call_->generation, std::move(origin)});
     in_flight_count_.store(in_flight_.size(), std::memory_order_relaxed);
     call_->queued_bytes += bytes;
     *call_->queued.add_frames() = std::move(frame);
@@ -118,7 +135,60 @@ class SessionTransport::Stream {
     FrameCallback done;
     Steady::time_point deadline;
     uint64_t generation;  // of the call the request was sent on
+    std::shared_ptr<const RequestOrigin> origin;
   };
+
+  // How answers to the function's calls find this stream, if it still exists.
+  struct Gate {
+    explicit Gate(Stream* s) : stream(s) {}
+    absl::Mutex mu;
+    Stream* stream ABSL_GUARDED_BY(mu);
+  };
+
+  // A call the function made, to run outside the lock.
+  struct IncomingCall {
+    uint64_t id;     // the function's id of the call
+    bool known;      // it names a command in flight on this call of the stream
+    std::shared_ptr<const RequestOrigin> origin;
+    v1::ActorCall call;
+  };
+
+  // Sends the answer to the function's call `id`, made on call `generation` of the stream.
+  void SendCallResult(uint64_t id, v1::ActorCallResult result, uint64_t generation) {
+    absl::MutexLock lock(&mu_);
+    if (shutting_down_ || call_ == nullptr || call_->generation != generation || call_->broken) {
+      return;  // the function's stream is gone, and its call with it
+    }
+    v1::ProxyFrame* frame = call_->queued.add_frames();
+    frame->set_id(id);
+    *frame->mutable_call_result() = std::move(result);
+    call_->queued_bytes += frame->ByteSizeLong();
+    Flush(*call_);
+  }
+
+  void RunCalls(std::vector<IncomingCall>& calls, uint64_t generation) {
+    for (IncomingCall& incoming : calls) {
+      CallReply reply = [gate = gate_, id = incoming.id,
+                         generation](v1::ActorCallResult result) mutable {
+        absl::MutexLock lock(&gate->mu);
+        if (gate->stream != nullptr) gate->stream->SendCallResult(id, std::move(result), generation);
+      };
+      if (!incoming.known || *call_handler_ == nullptr) {
+        v1::ActorCallResult refused;
+        refused.mutable_failure()->set_code(static_cast<int>(
+            incoming.known ? absl::StatusCode::kUnimplemented
+                           : absl::StatusCode::kFailedPrecondition));
+        refused.mutable_failure()->set_message(
+            incoming.known ? "this massa takes no calls from the function"
+                           : absl::StrCat("a call names command ", incoming.call.command_id(),
+                                          ", which is not in flight on this stream (calls are "
+                                          "made while a command is handled)"));
+        std::move(reply)(std::move(refused));
+        continue;
+      }
+      (*call_handler_)(std::move(incoming.origin), std::move(incoming.call), std::move(reply));
+    }
+  }
 
   struct Call;
   // A completion of one of a call's operations: runs (stream->*fn)(call, ok).
@@ -233,6 +303,7 @@ class SessionTransport::Stream {
 
   void OnRead(Call& call, bool ok) {
     Ready ready;
+    std::vector<IncomingCall> calls;
     {
       absl::MutexLock lock(&mu_);
       --call.ops;
@@ -266,6 +337,15 @@ class SessionTransport::Stream {
           }
           continue;
         }
+        if (frame->body_case() == v1::FunctionFrame::kCall) {
+          auto origin = in_flight_.find(frame->call().command_id());
+          const bool known =
+              origin != in_flight_.end() && origin->second.generation == call.generation;
+          calls.push_back(IncomingCall{frame->id(), known,
+                                       known ? origin->second.origin : nullptr,
+                                       std::move(*frame->mutable_call())});
+          continue;
+        }
         auto found = in_flight_.find(frame->id());
         if (found == in_flight_.end() || found->second.generation != call.generation) {
           continue;  // answered already (deadline passed) or unknown: ignore
@@ -288,12 +368,13 @@ class SessionTransport::Stream {
       in_flight_count_.store(in_flight_.size(), std::memory_order_relaxed);
       call.incoming.Clear();
       ++call.ops;  // the read posted below: keeps the call alive meanwhile
-      if (!ready.empty()) ++running_callbacks_;
+      if (!ready.empty() || !calls.empty()) ++running_callbacks_;
     }
     // Answers first, the next read after: posting a read makes gRPC send the function a
     // flow-control update at once, which should not delay the replies to the callers.
-    const bool ran = !ready.empty();
+    const bool ran = !ready.empty() || !calls.empty();
     RunAll(ready);
+    RunCalls(calls, call.generation);
     absl::MutexLock lock(&mu_);
     if (ran) --running_callbacks_;
     call.rw->Read(&call.incoming, &call.read_tag);
@@ -317,6 +398,12 @@ class SessionTransport::Stream {
       --call.ops;
       call.finished = true;
       absl::Status failure = Failure(call);
+      // Until a stream is accepted again, requests fail with the refusal, not "not connected".
+      if (!call.refusal.empty()) {
+        last_refusal_ = call.refusal;
+      } else if (call.accepted) {
+        last_refusal_.clear();
+      }
       if (!shutting_down_ && (call.accepted || !call.refusal.empty())) {
         spdlog::warn("session stream {} to the user function ended: {}", index_,
                      std::string(failure.message()));
@@ -433,6 +520,8 @@ class SessionTransport::Stream {
   const SessionOptions& options_;
   const size_t index_;
   grpc::CompletionQueue* const queue_;
+  CallHandler* const call_handler_;
+  const std::shared_ptr<Gate> gate_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Session::Stub> stub_;
   StreamTag<&Stream::OnAlarm> alarm_tag_;
@@ -456,23 +545,28 @@ class SessionTransport::Stream {
   bool reconnect_pending_ ABSL_GUARDED_BY(mu_) = false;
   std::chrono::milliseconds backoff_ ABSL_GUARDED_BY(mu_){0};
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::string last_refusal_ ABSL_GUARDED_BY(mu_);
 };
 
 SessionTransport::SessionTransport(SessionOptions options, rpc::CqLoop& loop)
     : options_(std::move(options)) {
   for (int i = 0; i < std::max(1, options_.streams); ++i) {
     streams_.push_back(std::make_unique<Stream>(options_, static_cast<size_t>(i),
-                                                loop.queue(static_cast<size_t>(i) % loop.size())));
+                                                loop.queue(static_cast<size_t>(i) % loop.size()),
+                                                &call_handler_));
   }
 }
 
 SessionTransport::~SessionTransport() { Shutdown(); }
 
+void SessionTransport::SetCallHandler(CallHandler handler) { call_handler_ = std::move(handler); }
+
 void SessionTransport::Start() {
   for (auto& stream : streams_) stream->Start();
 }
 
-void SessionTransport::Send(v1::ProxyFrame frame, Steady::time_point deadline, FrameCallback done) {
+void SessionTransport::Send(v1::ProxyFrame frame, Steady::time_point deadline, FrameCallback done,
+                            std::shared_ptr<const RequestOrigin> origin) {
   deadline = std::min(deadline, Steady::now() + options_.call_timeout);
   // Open streams first, fewest requests in flight first; then streams being opened.
   std::vector<Stream*> order;
@@ -486,9 +580,16 @@ void SessionTransport::Send(v1::ProxyFrame frame, Steady::time_point deadline, F
   });
   absl::Status last = absl::UnavailableError("the user function is unavailable (not connected)");
   for (Stream* stream : order) {
-    absl::Status sent = stream->TrySend(frame, deadline, done);
+    absl::Status sent = stream->TrySend(frame, deadline, done, origin);
     if (sent.ok()) return;
     last = std::move(sent);
+  }
+  if (last.code() == absl::StatusCode::kUnavailable) {
+    for (auto& stream : streams_) {  // refused, rather than not connected: say why
+      if (std::string refusal = stream->last_refusal(); !refusal.empty()) {
+        last = absl::FailedPreconditionError(std::move(refusal));
+      }
+    }
   }
   std::move(done)(std::move(last));
 }

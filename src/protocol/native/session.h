@@ -26,6 +26,8 @@
 namespace massa::protocol::v1 {
 class ProxyFrame;
 class FunctionFrame;
+class ActorCall;
+class ActorCallResult;
 }  // namespace massa::protocol::v1
 
 namespace massa::rpc {
@@ -50,6 +52,20 @@ struct SessionOptions {
 // function refused the protocol version), or the status of a FrameError the function sent.
 using FrameCallback = absl::AnyInvocable<void(absl::StatusOr<protocol::v1::FunctionFrame>) &&>;
 
+// What the sender of a request attaches to it, for the calls the function makes while it
+// handles the request (the actor mesh); opaque to the transport.
+struct RequestOrigin {
+  virtual ~RequestOrigin() = default;
+};
+
+// Answers one ActorCall; thread-safe, may be called once, from any thread, also after the
+// stream is gone (then it does nothing).
+using CallReply = absl::AnyInvocable<void(protocol::v1::ActorCallResult) &&>;
+// Runs an ActorCall the function made while handling the request sent with `origin` (null when
+// the request had none); must not block, and must call `reply` once.
+using CallHandler = absl::AnyInvocable<void(std::shared_ptr<const RequestOrigin> origin,
+                                            protocol::v1::ActorCall call, CallReply reply)>;
+
 // Thread-safe. Callbacks run on the loop's threads (or inline in Send when it fails at once)
 // and must not block.
 class SessionTransport {
@@ -61,6 +77,9 @@ class SessionTransport {
   SessionTransport(const SessionTransport&) = delete;
   SessionTransport& operator=(const SessionTransport&) = delete;
 
+  // Where the function's calls go (set before Start); without it they fail with UNIMPLEMENTED.
+  void SetCallHandler(CallHandler handler);
+
   // Opens the streams. Requests sent before the first stream is accepted wait for it.
   void Start();
 
@@ -68,7 +87,7 @@ class SessionTransport {
   // requests in flight, and calls `done` once with the answer. `deadline` (steady clock) is
   // capped at call_timeout from now.
   void Send(protocol::v1::ProxyFrame frame, std::chrono::steady_clock::time_point deadline,
-            FrameCallback done);
+            FrameCallback done, std::shared_ptr<const RequestOrigin> origin = nullptr);
 
   // Whether some stream is open (for readiness). Never blocks.
   bool Connected() const;
@@ -84,6 +103,7 @@ class SessionTransport {
  private:
   class Stream;
   const SessionOptions options_;
+  CallHandler call_handler_;  // set before Start, read by the streams
   std::vector<std::unique_ptr<Stream>> streams_;
 };
 

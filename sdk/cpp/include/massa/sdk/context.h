@@ -112,6 +112,24 @@ class CommandContext {
   void SideEffect(std::string_view service_name, std::string_view method,
                   const google::protobuf::Message& payload, bool synchronous = false);
 
+  // Calls `method` of `service_name` with `request` and waits for its reply (the actor mesh,
+  // Massa protocol 1.2): an entity's key comes from the request's key fields, or is
+  // `entity_key` when given (where both are given they must agree). The call is a command of
+  // this one's chain: it has this command's deadline, and under an idempotency key a key
+  // derived from it. A call to an entity that is waiting for this chain's reply (A calls B,
+  // which calls A) fails at once with ABORTED naming the chain; nothing of it is applied.
+  // Needs handler threads (`--handler-threads N`): a handler on the I/O thread cannot wait,
+  // and gets FAILED_PRECONDITION saying so. Returns the reply or the call's failure, which a
+  // handler usually returns as its own.
+  template <typename Reply>
+  Result<Reply> Call(std::string_view service_name, std::string_view method,
+                     const google::protobuf::Message& request, std::string_view entity_key = "") {
+    Reply reply;
+    std::optional<Failure> failed = CallInto(service_name, method, request, entity_key, reply);
+    if (failed.has_value()) return *std::move(failed);
+    return reply;
+  }
+
   // A Forward to return from the handler: `service_name`/`method` receives `payload` and its
   // reply becomes this command's reply. Checked like SideEffect; the target must also reply
   // with the forwarding method's output type.
@@ -119,6 +137,9 @@ class CommandContext {
                        const google::protobuf::Message& payload);
 
  protected:
+  std::optional<Failure> CallInto(std::string_view service_name, std::string_view method,
+                                  const google::protobuf::Message& request,
+                                  std::string_view entity_key, google::protobuf::Message& reply);
   void AddTimer(std::string_view name, std::string_view service_name, std::string_view method,
                 const google::protobuf::Message& payload, const Schedule& schedule);
 
