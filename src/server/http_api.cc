@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "common/duration.h"
 #include "common/metrics.h"
 #include "ingress/http/transcoder.h"
 #include "ingress/http/transcoder_util.h"
@@ -14,6 +16,11 @@
 
 namespace massa {
 namespace {
+
+// The header with which an HTTP caller gives its deadline, as gRPC callers do with theirs:
+// "250ms", "5s", "1m", or a plain number of milliseconds (Spawn's `request-timeout`).
+constexpr char kTimeoutHeader[] = "request-timeout";
+constexpr auto kMaxTimeout = std::chrono::hours(24);
 
 // Whether reply metadata (name, value) may go out as an HTTP response header: a token name
 // that is not binary ("-bin") nor about framing, and a value without control characters.
@@ -109,6 +116,23 @@ HttpHandler ApiHandler(const http::Transcoder& transcoder, Dispatcher& dispatche
     for (auto& [name, value] : request.headers) {
       if (name == "content-type" || name == "content-length" || name == "host" ||
           name == "connection") {
+        continue;
+      }
+      if (name == kTimeoutHeader) {
+        absl::StatusOr<std::chrono::milliseconds> timeout = ParseDuration(value);
+        if (!timeout.ok() || timeout->count() <= 0 || *timeout > kMaxTimeout) {
+          absl::Status bad = absl::InvalidArgumentError(
+              absl::StrCat("header ", kTimeoutHeader, ": '", value,
+                           "' is not a timeout (give e.g. 500ms, 5s, 1m or milliseconds, "
+                           "positive and at most 24h)"));
+          if (metrics != nullptr) {
+            metrics->Record(command.service, command.method, static_cast<int>(bad.code()), 0,
+                            /*http=*/true);
+          }
+          std::move(respond)(ErrorResponse(bad));
+          return;
+        }
+        command.deadline = started + *timeout;
         continue;
       }
       command.metadata.emplace_back(name, value);

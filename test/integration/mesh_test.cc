@@ -16,6 +16,7 @@ namespace massa::testing {
 namespace {
 
 namespace mesh = ::massa::test::mesh;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -124,6 +125,31 @@ TEST_F(MeshTest, TheCallersDeadlineBoundsTheCallAndNothingIsWritten) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // b's handler has answered
   EXPECT_EQ(Relays("a"), 0);
   EXPECT_EQ(Relays("b"), 0) << "b answered after the deadline: its state is not written";
+}
+
+TEST_F(MeshTest, AnHttpCallersTimeoutHeaderIsItsDeadline) {
+  Start();
+  const std::string slow = R"({"nodeId":"a","then":["b"],"sleepMs":1000})";
+  HttpResult late = HttpCall(endpoints_.http_port, "POST", "/massa.test.mesh.Node/Relay", slow,
+                             "application/json", {{"Request-Timeout", "200ms"}});
+  EXPECT_EQ(late.status, 504) << late.body;
+  HttpResult bad = HttpCall(endpoints_.http_port, "POST", "/massa.test.mesh.Node/Relay", slow,
+                            "application/json", {{"Request-Timeout", "soon"}});
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_THAT(bad.body, HasSubstr("request-timeout: 'soon'"));
+  HttpResult plain = HttpCall(endpoints_.http_port, "POST", "/massa.test.mesh.Node/Relay",
+                              R"({"nodeId":"c","then":["d"]})", "application/json",
+                              {{"Request-Timeout", "5000"}});
+  EXPECT_EQ(plain.status, 200) << plain.body;
+  EXPECT_THAT(plain.body, HasSubstr("d:1"));
+  HttpResult cycle = HttpCall(endpoints_.http_port, "POST", "/massa.test.mesh.Node/Relay",
+                              R"({"nodeId":"e","then":["f","e"]})");
+  EXPECT_THAT(cycle.body, AllOf(HasSubstr("\"code\":10"), HasSubstr("call cycle")))
+      << "ABORTED over HTTP too";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // b's handler has answered
+  EXPECT_EQ(Relays("a"), 0);
+  EXPECT_EQ(Relays("b"), 0);
+  EXPECT_EQ(Relays("e"), 0);
 }
 
 TEST_F(MeshTest, CallsNestedTooDeepAreRefused) {
