@@ -91,7 +91,7 @@ Result<Empty> AddItemLater(ActionContext& ctx, const AddLineItem& request) {
     return Fail(Code::kInvalidArgument,
                 "quantity must be positive, got " + std::to_string(request.quantity()));
   }
-  ctx.SideEffect(kShoppingCart, "AddItem", request, /*synchronous=*/false);
+  ctx.Send(kShoppingCart, "AddItem", request);  // durable, delivered after the reply
   return Empty();
 }
 

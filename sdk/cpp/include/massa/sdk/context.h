@@ -130,6 +130,15 @@ class CommandContext {
     return reply;
   }
 
+  // Sends `message` to `method` of `service_name` one way: an asynchronous side effect,
+  // written to Massa's durable outbox with this command's state change and delivered at least
+  // once after it, under a derived idempotency key so that an entity applies it once (also
+  // across restarts). Nothing is sent when the command fails.
+  void Send(std::string_view service_name, std::string_view method,
+            const google::protobuf::Message& message) {
+    SideEffect(service_name, method, message, /*synchronous=*/false);
+  }
+
   // A Forward to return from the handler: `service_name`/`method` receives `payload` and its
   // reply becomes this command's reply. Checked like SideEffect; the target must also reply
   // with the forwarding method's output type.
