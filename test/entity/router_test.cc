@@ -136,6 +136,39 @@ TEST_F(RouterTest, AnEntityOutsideTheChainIsCalledAndSeesItselfWaiting) {
               ::testing::ElementsAre("massa.test.Counter/a", "massa.test.Counter/b"));
 }
 
+TEST_F(RouterTest, AForwardCarriesTheChainSoItCannotCloseACycle) {
+  // b, called by a (which waits), forwards to a: a could never run it.
+  function_.OnValueEntity(kCounter, [](const Command& command,
+                                       const std::optional<TypedValue>& state) {
+    if (command.entity_key != "b") return CounterHandler(command, state);
+    Outcome outcome;
+    outcome.result = Forward{kCounter, "Get", GetRequest("a"), {}};
+    return absl::StatusOr<Outcome>(std::move(outcome));
+  });
+  Command call = MakeCommand(kCounter, "Get", GetRequest("b"));
+  call.call_chain = {"massa.test.Counter/a"};
+  CommandResult result = Call(std::move(call));
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kAborted) << result.status;
+  EXPECT_THAT(MessageOf(result), HasSubstr("massa.test.Counter/a -> massa.test.Counter/a"));
+}
+
+TEST_F(RouterTest, AFailingForwardTargetsErrorReachesTheCaller) {
+  function_.OnValueEntity(kCounter, [](const Command& command,
+                                       const std::optional<TypedValue>& state) {
+    if (command.entity_key == "broken") {
+      return absl::StatusOr<Outcome>(
+          FailureOutcome(absl::FailedPreconditionError("account broken is frozen")));
+    }
+    if (command.entity_key != "b") return CounterHandler(command, state);
+    Outcome outcome;
+    outcome.result = Pipe{kCounter, "Get", GetRequest("broken"), {}};
+    return absl::StatusOr<Outcome>(std::move(outcome));
+  });
+  CommandResult result = Call(MakeCommand(kCounter, "Get", GetRequest("b")));
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(MessageOf(result), HasSubstr("account broken is frozen"));
+}
+
 TEST_F(RouterTest, CallsNestedTooDeepAreRefused) {
   Command call = MakeCommand(kCounter, "Increment", IncrementRequest("x", 1));
   for (size_t i = 0; i < Router::kMaxCallDepth; ++i) {
