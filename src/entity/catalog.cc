@@ -18,6 +18,7 @@ namespace {
 namespace pb = google::protobuf;
 
 constexpr int kEntityKeyOption = 50510;
+constexpr int kReadOnlyOption = 50511;
 
 // Collects the first error the pool reports while linking the user's files.
 class FirstError final : public pb::DescriptorPool::ErrorCollector {
@@ -29,20 +30,23 @@ class FirstError final : public pb::DescriptorPool::ErrorCollector {
   std::string error;
 };
 
-bool IsEntityKey(const pb::FieldDescriptor& field) {
-  const pb::FieldOptions& options = field.options();
-  if (options.HasExtension(massa::protocol::v1::entity_key)) {
-    return options.GetExtension(massa::protocol::v1::entity_key);
-  }
-  // The option may stay unparsed when the user's pool resolved it late: read the raw field.
+// A boolean option of Massa's in `options`. The option may stay unparsed when the user's pool
+// resolved it late: then the raw field is read.
+template <typename Options, typename Extension>
+bool BoolOption(const Options& options, const Extension& extension, int number) {
+  if (options.HasExtension(extension)) return options.GetExtension(extension);
   const pb::UnknownFieldSet& unknown = options.GetReflection()->GetUnknownFields(options);
   for (int i = 0; i < unknown.field_count(); ++i) {
     const pb::UnknownField& f = unknown.field(i);
-    if (f.number() == kEntityKeyOption && f.type() == pb::UnknownField::TYPE_VARINT) {
+    if (f.number() == number && f.type() == pb::UnknownField::TYPE_VARINT) {
       return f.varint() != 0;
     }
   }
   return false;
+}
+
+bool IsEntityKey(const pb::FieldDescriptor& field) {
+  return BoolOption(field.options(), massa::protocol::v1::entity_key, kEntityKeyOption);
 }
 
 bool IsKeyType(const pb::FieldDescriptor& field) {
@@ -150,6 +154,8 @@ absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Build(FunctionSpec spec) {
       method->request_prototype = impl.factory.GetPrototype(m->input_type());
       method->request_type = m->input_type()->full_name();
       method->streaming = m->client_streaming() || m->server_streaming();
+      method->read_only =
+          BoolOption(m->options(), massa::protocol::v1::read_only, kReadOnlyOption);
       if (service_spec.kind != EntityKind::kAction) {
         const pb::Descriptor* input = m->input_type();
         for (int f = 0; f < input->field_count(); ++f) {

@@ -36,6 +36,7 @@ struct MethodInfo {
   // Entity methods: the request fields marked (massa.protocol.v1.entity_key), by number.
   std::vector<const google::protobuf::FieldDescriptor*> key_fields;
   bool streaming = false;  // client or server streaming: not served
+  bool read_only = false;  // (massa.protocol.v1.read_only): may be re-entered
 };
 
 struct ServiceInfo {

@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "common/metrics.h"
 #include "common/thread_pool.h"
@@ -265,6 +266,10 @@ void EntityRuntime::Submit(const MethodInfo& method, Command command, ResultCall
   const ServiceSpec& spec = method.service->spec;
   if (spec.kind == EntityKind::kAction) {
     RunAction(std::move(pending));
+    return;
+  }
+  if (pending->command.reentrant) {
+    RunReentrant(std::move(pending));
     return;
   }
 
@@ -893,6 +898,56 @@ void EntityRuntime::AfterCommand(const std::shared_ptr<Entity>& entity) {
     TakeOwnership(*entity, *next);
   }
   Start(entity, std::move(next));
+}
+
+void EntityRuntime::RunReentrant(std::unique_ptr<Pending> pending) {
+  blocking_pool_->Post([this, pending = std::move(pending)]() mutable {
+    const Command& command = pending->command;
+    const MethodInfo& method = *pending->method;
+    const std::string& type = method.service->spec.entity_type;
+    absl::StatusOr<store::VersionedValue> stored = store_.ReadValue(type, command.entity_key);
+    if (!stored.ok()) {
+      std::move(pending->done)(Error(absl::UnavailableError(
+          absl::StrCat("could not read entity ", type, "/", command.entity_key, ": ",
+                       stored.status().message()))));
+      return;
+    }
+    std::optional<TypedValue> state;
+    const bool expired = stored->expires_ms != 0 && stored->expires_ms <= clock_.WallMillis();
+    if (stored->value.has_value() && !expired) {
+      absl::StatusOr<TypedValue> decoded = DecodeState(*stored->value);
+      if (!decoded.ok()) {
+        std::move(pending->done)(Error(absl::InternalError(absl::StrCat(
+            "stored state of entity ", type, "/", command.entity_key, " is unreadable"))));
+        return;
+      }
+      state = *std::move(decoded);
+    }
+    const auto started = clock_.Now();
+    function_.HandleValueEntity(command, state, [this, started, pending = std::move(pending)](
+                                                    absl::StatusOr<Outcome> outcome) mutable {
+      ObserveFunctionCall(started, outcome.ok());
+      if (!outcome.ok()) {
+        std::move(pending->done)(Error(outcome.status()));
+        return;
+      }
+      if (const auto* failure = std::get_if<absl::Status>(&outcome->result)) {
+        std::move(pending->done)(Error(*failure));
+        return;
+      }
+      const auto* reply = std::get_if<Reply>(&outcome->result);
+      if (reply == nullptr || outcome->state_update.has_value() || !outcome->events.empty() ||
+          !outcome->side_effects.empty() || !outcome->timers.empty()) {
+        std::move(pending->done)(Error(absl::FailedPreconditionError(absl::StrCat(
+            "read-only method ", pending->method->path, " re-entered by ",
+            absl::StrJoin(pending->command.call_chain, " -> "),
+            " changed state, made effects or forwarded; it may only reply. Nothing was "
+            "applied"))));
+        return;
+      }
+      std::move(pending->done)(CommandResult{absl::OkStatus(), reply->payload, reply->metadata});
+    });
+  });
 }
 
 void EntityRuntime::RunAction(std::unique_ptr<Pending> pending) {

@@ -149,6 +149,8 @@ class EntityRuntime {
   // Runs `pending` on `entity`, which it owns (running is set): inline when the entity is
   // active, else on the blocking pool after activation.
   void Start(const std::shared_ptr<Entity>& entity, std::unique_ptr<Pending> pending);
+  // A reentrant read (Command::reentrant): the stored state, the function, a reply; no mailbox.
+  void RunReentrant(std::unique_ptr<Pending> pending);
   // Loads the entity's state; on failure answers `pending` and returns false.
   bool Activate(Entity& entity, Pending& pending);
   // Whether `pending` needs a store read before it runs (its idempotency key's record, its

@@ -74,7 +74,7 @@ void Router::Dispatch(Command command, ResultCallback done) {
   runtime_.Submit(*method, std::move(command), std::move(done));
 }
 
-absl::Status Router::CheckCallChain(const Command& command, const MethodInfo& method) const {
+absl::Status Router::CheckCallChain(Command& command, const MethodInfo& method) const {
   const ServiceSpec& spec = method.service->spec;
   if (command.call_chain.size() >= kMaxCallDepth) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -85,6 +85,10 @@ absl::Status Router::CheckCallChain(const Command& command, const MethodInfo& me
   const std::string target = absl::StrCat(spec.entity_type, "/", command.entity_key);
   if (std::find(command.call_chain.begin(), command.call_chain.end(), target) ==
       command.call_chain.end()) {
+    return absl::OkStatus();
+  }
+  if (method.read_only && spec.kind == EntityKind::kValueEntity) {
+    command.reentrant = true;  // a read of an entity that waits: runs beside its mailbox
     return absl::OkStatus();
   }
   return absl::AbortedError(absl::StrCat(

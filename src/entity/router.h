@@ -27,7 +27,8 @@ class Router final : public Dispatcher {
   // addressed to an entity, names another), or for a malformed `idempotency-key`;
   // FAILED_PRECONDITION for a chain of more than kMaxHops forwards and side effects, or of
   // calls nested more than kMaxCallDepth deep; ABORTED, naming the chain, for a call to an
-  // entity that is waiting for its reply (Command::call_chain), which would never be answered.
+  // entity that is waiting for its reply (Command::call_chain), which would never be answered,
+  // unless the method is read-only (then the command is marked reentrant).
   void Dispatch(Command command, ResultCallback done) override;
 
   // Whether `method` of `service` exists and takes `payload_type` (unchecked when empty):
@@ -36,7 +37,7 @@ class Router final : public Dispatcher {
                            std::string_view payload_type) const;
 
  private:
-  absl::Status CheckCallChain(const Command& command, const MethodInfo& method) const;
+  absl::Status CheckCallChain(Command& command, const MethodInfo& method) const;
 
   const Catalog& catalog_;
   EntityRuntime& runtime_;

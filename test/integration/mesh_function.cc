@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
                   next.mutable_then()->CopyFrom(request.then());
                   next.mutable_then()->erase(next.mutable_then()->begin());
                   next.set_sleep_ms(request.sleep_ms());
+                  next.set_peek(request.peek());
+                  next.set_peek_method(request.peek_method());
                   Result<mesh::RelayReply> called =
                       ctx.Call<mesh::RelayReply>(kNode, "Relay", next);
                   if (called.is_failure()) return called.failure();
@@ -40,13 +42,29 @@ int main(int argc, char** argv) {
                 } else if (request.sleep_ms() > 0) {
                   std::this_thread::sleep_for(std::chrono::milliseconds(request.sleep_ms()));
                 }
+                if (request.then_size() == 0 && !request.peek().empty()) {
+                  mesh::GetNode get;
+                  get.set_node_id(request.peek());
+                  Result<mesh::NodeState> peeked =
+                      ctx.Call<mesh::NodeState>(kNode, request.peek_method(), get);
+                  if (peeked.is_failure()) return peeked.failure();
+                  reply.add_visited("peek:" + request.peek() + ":" +
+                                    std::to_string(peeked.reply().relays()));
+                }
                 ctx.mutable_state().set_relays(ctx.state().relays() + 1);
                 reply.add_visited(request.node_id() + ":" +
                                   std::to_string(ctx.state().relays()));
                 return reply;
               })
       .Handle("Get", [](ValueContext<mesh::NodeState>& ctx, const mesh::GetNode&)
-                         -> Result<mesh::NodeState> { return ctx.state(); });
+                         -> Result<mesh::NodeState> { return ctx.state(); })
+      .Handle("Peek", [](ValueContext<mesh::NodeState>& ctx, const mesh::GetNode&)
+                          -> Result<mesh::NodeState> { return ctx.state(); })
+      .Handle("BadPeek", [](ValueContext<mesh::NodeState>& ctx, const mesh::GetNode&)
+                             -> Result<mesh::NodeState> {
+        ctx.mutable_state().set_relays(ctx.state().relays() + 100);
+        return ctx.state();
+      });
   function.AddAction("massa.test.mesh.Front")
       .Handle("Start", [](ActionContext& ctx,
                           const mesh::RelayRequest& request) -> Result<mesh::RelayReply> {

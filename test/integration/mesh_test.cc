@@ -116,6 +116,24 @@ TEST_F(MeshTest, ACallCycleIsRefusedAtOnceNamingTheChainAndChangesNothing) {
   EXPECT_THAT(reply.visited(), ElementsAre("a:1", "b:1"));
 }
 
+TEST_F(MeshTest, AReadOnlyMethodMayBeReEnteredOnTheLastDurableState) {
+  Start();
+  mesh::RelayReply reply;
+  ASSERT_TRUE(Relay(Path("a", {}), &reply).ok());  // a has 1 relay
+  mesh::RelayRequest request = Path("a", {"b"});
+  request.set_peek("a");  // b reads a, which waits for b
+  request.set_peek_method("Peek");
+  grpc::Status status = Relay(request, &reply, std::chrono::seconds(10));
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_THAT(reply.visited(), ElementsAre("peek:a:1", "b:1", "a:2"));
+  request.set_peek_method("BadPeek");  // read-only, but it writes: refused, nothing applied
+  status = Relay(request, &reply, std::chrono::seconds(10));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("may only reply"));
+  EXPECT_EQ(Relays("a"), 2);
+  EXPECT_EQ(Relays("b"), 1);
+}
+
 TEST_F(MeshTest, TheCallersDeadlineBoundsTheCallAndNothingIsWritten) {
   Start();
   mesh::RelayReply reply;

@@ -63,6 +63,9 @@ struct Command {
   // The entities waiting in handlers for this command's reply, outermost first, each as
   // "entity type/key": a call to one of them would wait for itself (the router refuses it).
   std::vector<std::string> call_chain;
+  // A call to a read-only method of an entity that waits in call_chain: it runs at once,
+  // outside the entity's mailbox, on its stored state, and may not change anything.
+  bool reentrant = false;
 };
 
 // A message of a known protobuf type: the fully qualified message name and its bytes.
