@@ -58,26 +58,14 @@ inline std::vector<std::string> IdsOf(const std::vector<store::OutboxRecord>& re
   return out;
 }
 
+// The store contract's fixture (StoreContractTest: the backend, its store, WriteAndWait) with
+// readers of timers, outbox and idempotency records.
 template <typename Backend>
-class EffectsContractTest : public ::testing::Test {
+class EffectsContractTest : public StoreContractTest<Backend> {
  protected:
-  void SetUp() override {
-    store_ = backend_.Open();
-    ASSERT_NE(store_, nullptr);
-  }
+  using StoreContractTest<Backend>::store_;
 
-  absl::Status Write(store::WriteBatch batch) {
-    absl::Notification done;
-    absl::Status result;
-    store_->Write(std::move(batch), [&](absl::Status status) {
-      result = std::move(status);
-      done.Notify();
-    });
-    if (!done.WaitForNotificationWithTimeout(kCallbackWait)) {
-      return absl::DeadlineExceededError("write not called back");
-    }
-    return result;
-  }
+  absl::Status Write(store::WriteBatch batch) { return this->WriteAndWait(std::move(batch)); }
 
   std::optional<store::IdempotencyRecord> ReadIdem(const std::string& type, const std::string& key,
                                                    const std::string& idem) {
@@ -103,9 +91,6 @@ class EffectsContractTest : public ::testing::Test {
     EXPECT_TRUE(read.ok()) << read.status();
     return read.ok() ? *read : std::vector<store::OutboxRecord>{};
   }
-
-  Backend backend_;
-  store::StorePtr store_;
 };
 
 TYPED_TEST_SUITE_P(EffectsContractTest);
