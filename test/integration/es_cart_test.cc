@@ -247,6 +247,32 @@ TEST_F(EventSourcedCartTest, RetentionDeletesEventsCoveredByTheSnapshot) {
   EXPECT_EQ(GetCart("r").items_size(), 12);
 }
 
+TEST_F(EventSourcedCartTest, AKeyedRetryAcrossAKillAppendsOnce) {
+  StartFunction();
+  StartMassa();
+  escart::AddLineItem request;
+  request.set_cart_id("keyed");
+  request.set_product_id("pen");
+  request.set_quantity(2);
+  const auto keyed = [&] {
+    auto context = Context();
+    context->AddMetadata("idempotency-key", "add-pen-1");
+    pb::Empty reply;
+    grpc::Status status = carts_->AddItem(context.get(), request, &reply);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    const auto& metadata = context->GetServerInitialMetadata();
+    return metadata.find("massa-idempotent-replay") != metadata.end();
+  };
+  EXPECT_FALSE(keyed());
+  EXPECT_TRUE(keyed());
+  massa_->Signal(SIGKILL);
+  massa_->Wait(std::chrono::seconds(30));
+  StartMassa();
+  EXPECT_TRUE(keyed()) << "answered from the record after the restart";
+  EXPECT_EQ(ReadJournal("keyed").last_sequence, 1u) << "one event for one key";
+  EXPECT_EQ(Quantity(GetCart("keyed"), "pen"), 2);
+}
+
 TEST_F(EventSourcedCartTest, RulesAndHttpRoutes) {
   StartFunction();
   StartMassa();
