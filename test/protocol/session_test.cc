@@ -305,7 +305,8 @@ TEST_F(SessionTest, BrokenConnectionFailsExactlyItsRequests) {
   SessionOptions options;
   options.streams = 2;
   StartTransport(options);
-  ASSERT_TRUE(Eventually([&] { return fake_->streams() == 2 && transport_->Connected(); }));
+  // Both open (accepted), not only connected: a stream still opening takes requests last.
+  ASSERT_TRUE(Eventually([&] { return fake_->streams() == 2 && transport_->OpenStreams() == 2; }));
   // Each request goes to the stream with fewer in flight: they alternate.
   constexpr int kCount = 20;
   for (int i = 0; i < kCount; ++i) Send(i, "p" + std::to_string(i));

@@ -599,6 +599,11 @@ bool SessionTransport::Connected() const {
                      [](const auto& stream) { return stream->open(); });
 }
 
+size_t SessionTransport::OpenStreams() const {
+  return static_cast<size_t>(std::count_if(streams_.begin(), streams_.end(),
+                                           [](const auto& stream) { return stream->open(); }));
+}
+
 std::vector<size_t> SessionTransport::InFlight() const {
   std::vector<size_t> out;
   for (const auto& stream : streams_) out.push_back(stream->in_flight());

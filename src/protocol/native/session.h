@@ -91,6 +91,8 @@ class SessionTransport {
 
   // Whether some stream is open (for readiness). Never blocks.
   bool Connected() const;
+  // How many streams are open (accepted by the function). Never blocks.
+  size_t OpenStreams() const;
 
   // Per stream: requests in flight (for tests and metrics).
   std::vector<size_t> InFlight() const;
