@@ -81,6 +81,35 @@ std::string KeyPart(const pb::Message& message, const pb::FieldDescriptor& field
   }
 }
 
+// The actor settings of a service: named, spawned, pooled, subscriptions.
+absl::Status CheckActorSpec(const ServiceSpec& spec) {
+  const auto refuse = [&spec](const std::string& what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("discovery: service '", spec.name, "' (", EntityKindName(spec.kind), "): ",
+                     what));
+  };
+  const bool entity = spec.kind == EntityKind::kValueEntity || spec.kind == EntityKind::kEventSourced;
+  if (!spec.actor_name.empty() && !entity) {
+    return refuse("only value and event-sourced entities can be named actors (actor_name)");
+  }
+  if (spec.spawned && !entity) {
+    return refuse("only value and event-sourced entities can be spawned actors (spawned)");
+  }
+  if (spec.spawned && !spec.actor_name.empty()) {
+    return refuse("a service is a named actor (actor_name) or spawned, not both");
+  }
+  if (spec.max_concurrency > 0 && spec.kind != EntityKind::kAction) {
+    return refuse("only actions can be pooled (max_concurrency)");
+  }
+  for (const ChannelSubscription& sub : spec.subscriptions) {
+    if (sub.channel.empty() || sub.channel.size() > 256) {
+      return refuse(absl::StrCat("a subscription's channel name must have 1 to 256 characters, "
+                                 "not ", sub.channel.size()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 struct Catalog::Impl {
@@ -134,6 +163,7 @@ absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Build(FunctionSpec spec) {
           "discovery: service '", name, "' sets state_ttl_ms, but it is of kind ",
           EntityKindName(service_spec.kind), "; only value entities' state can expire"));
     }
+    if (absl::Status actor = CheckActorSpec(service_spec); !actor.ok()) return actor;
     auto service = std::make_unique<ServiceInfo>();
     service->spec = service_spec;
     if (service->spec.entity_type.empty()) service->spec.entity_type = name;
@@ -168,7 +198,8 @@ absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Build(FunctionSpec spec) {
           }
           method->key_fields.push_back(field);
         }
-        if (method->key_fields.empty()) {
+        if (method->key_fields.empty() && service_spec.actor_name.empty() &&
+            !service_spec.spawned) {
           return absl::InvalidArgumentError(absl::StrCat(
               "discovery: ", name, ".", m->name(), ": request type '", input->full_name(),
               "' has no field marked [(massa.protocol.v1.entity_key) = true]"));
@@ -178,6 +209,22 @@ absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Build(FunctionSpec spec) {
       }
       impl.by_method[absl::StrCat(name, "/", m->name())] = method.get();
       service->methods.push_back(std::move(method));
+    }
+    for (const ChannelSubscription& sub : service_spec.subscriptions) {
+      auto found = impl.by_method.find(absl::StrCat(name, "/", sub.method));
+      const MethodInfo* method = found == impl.by_method.end() ? nullptr : found->second;
+      if (method == nullptr || method->streaming) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "discovery: ", name, " subscribes to channel '", sub.channel, "' with method '",
+            sub.method, "', which ", method == nullptr ? "it does not have" : "is streaming"));
+      }
+      std::vector<const MethodInfo*>& subscribers = catalog->subscribers_[sub.channel];
+      if (std::find(subscribers.begin(), subscribers.end(), method) != subscribers.end()) {
+        return absl::InvalidArgumentError(absl::StrCat("discovery: ", name,
+                                                       " subscribes to channel '", sub.channel,
+                                                       "' with ", sub.method, " twice"));
+      }
+      subscribers.push_back(method);
     }
     catalog->by_service_[name] = service.get();
     catalog->services_.push_back(std::move(service));
@@ -194,6 +241,12 @@ absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Build(FunctionSpec spec) {
     }
   }
   return catalog;
+}
+
+const std::vector<const MethodInfo*>& Catalog::SubscribersOf(std::string_view channel) const {
+  static const std::vector<const MethodInfo*> kNone;
+  auto it = subscribers_.find(absl::string_view(channel.data(), channel.size()));
+  return it == subscribers_.end() ? kNone : it->second;
 }
 
 const ServiceInfo* Catalog::FindService(std::string_view service) const {

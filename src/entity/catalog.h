@@ -53,7 +53,8 @@ class Catalog {
   // Validates `spec` and builds the catalog. Errors (INVALID_ARGUMENT, naming the service,
   // method or file): descriptors that do not parse or link, a service missing from the
   // descriptors or listed twice, a kind this massa does not serve, an entity method whose
-  // request has no usable key field, an unknown state type.
+  // request has no usable key field (unless the service is a named or spawned actor), an unknown
+  // state type, actor settings that do not fit the kind, a subscription to an unknown method.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Catalog>> Build(FunctionSpec spec);
 
   // nullptr when there is no such service or method.
@@ -72,6 +73,10 @@ class Catalog {
   [[nodiscard]] absl::Status CheckAddressedKey(const MethodInfo& method, std::string_view payload,
                                                std::string_view key) const;
 
+  // The methods subscribed to `channel` (ServiceSpec::subscriptions), in spec order; empty
+  // when none is.
+  const std::vector<const MethodInfo*>& SubscribersOf(std::string_view channel) const;
+
   const FunctionSpec& spec() const { return spec_; }
   const std::vector<std::unique_ptr<ServiceInfo>>& services() const { return services_; }
   const google::protobuf::DescriptorPool& pool() const;
@@ -84,6 +89,7 @@ class Catalog {
   std::unique_ptr<Impl> impl_;
   std::vector<std::unique_ptr<ServiceInfo>> services_;
   absl::flat_hash_map<std::string, const ServiceInfo*> by_service_;
+  absl::flat_hash_map<std::string, std::vector<const MethodInfo*>> subscribers_;
 };
 
 }  // namespace massa

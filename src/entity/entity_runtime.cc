@@ -48,6 +48,23 @@ bool RecordsIdempotency(const Command& command) {
   return !command.idempotency_key.empty() && !command.timer.has_value();
 }
 
+// A handler's broadcasts: each names a channel and a message type.
+absl::Status CheckBroadcasts(const std::vector<Broadcast>& broadcasts) {
+  for (const Broadcast& broadcast : broadcasts) {
+    if (broadcast.channel.empty() || broadcast.channel.size() > 256) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "a broadcast's channel name must have 1 to 256 characters, not ",
+          broadcast.channel.size(), "; nothing was applied"));
+    }
+    if (broadcast.payload.type.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("the broadcast to channel ",
+                                                     broadcast.channel,
+                                                     " has no message type; nothing was applied"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 // What an active entity knows of its idempotency records and timers: written by this runtime
@@ -208,6 +225,8 @@ EntityRuntime::EntityRuntime(RuntimeOptions options, UserFunction& function, sto
       timers_(std::make_unique<TimerScheduler>(options_.timers, store, clock)),
       shards_(new Shard[kShards]),
       blocking_pool_(std::make_unique<ThreadPool>(options.blocking_threads, "massa-load")) {
+  outbox_->SetExecutor(
+      [this](absl::AnyInvocable<void() &&> work) { blocking_pool_->Post(std::move(work)); });
   if (options_.sweep_interval.count() > 0 || options_.expiry_sweep_interval.count() > 0) {
     sweeper_ = std::thread([this] { SweepLoop(); });
   }
@@ -450,6 +469,20 @@ bool EntityRuntime::TakeIdempotencyRecord(
 
 bool EntityRuntime::Activate(Entity& entity, Pending& pending) {
   const ServiceSpec& spec = pending.method->service->spec;
+  if (spec.spawned) {
+    absl::StatusOr<uint64_t> spawned =
+        store_.ReadLastSequence(SpawnRegistry(entity.type), entity.key);
+    if (!spawned.ok() || *spawned == 0) {
+      std::move(pending.done)(Error(
+          spawned.ok()
+              ? absl::NotFoundError(absl::StrCat("actor ", entity.key, " of ", spec.name,
+                                                 " was never spawned"))
+              : absl::UnavailableError(absl::StrCat("could not look up actor ", entity.type, "/",
+                                                    entity.key, ": ",
+                                                    spawned.status().message()))));
+      return false;
+    }
+  }
   if (spec.kind == EntityKind::kEventSourced) {
     absl::Status replayed = Replay(entity, spec);
     if (!replayed.ok()) {
@@ -730,8 +763,14 @@ void EntityRuntime::Commit(const std::shared_ptr<Entity>& entity,
       AfterCommand(entity);
       return;
     }
-    outbox = OutboxRecordsFor(command, entity->type, entity->key, outcome.side_effects, now,
-                              kPartition);
+    absl::Status broadcasts = CheckBroadcasts(outcome.broadcasts);
+    if (!broadcasts.ok()) {
+      std::move(pending->done)(Error(std::move(broadcasts)));
+      AfterCommand(entity);
+      return;
+    }
+    outbox = OutboxRecordsFor(command, entity->type, entity->key, outcome.side_effects,
+                              outcome.broadcasts, now, kPartition);
     batch.outbox = outbox;
   }
   std::shared_ptr<idempotency::StoredResult> record;
@@ -937,7 +976,8 @@ void EntityRuntime::RunReentrant(std::unique_ptr<Pending> pending) {
       }
       const auto* reply = std::get_if<Reply>(&outcome->result);
       if (reply == nullptr || outcome->state_update.has_value() || !outcome->events.empty() ||
-          !outcome->side_effects.empty() || !outcome->timers.empty()) {
+          !outcome->side_effects.empty() || !outcome->timers.empty() ||
+          !outcome->broadcasts.empty()) {
         std::move(pending->done)(Error(absl::FailedPreconditionError(absl::StrCat(
             "read-only method ", pending->method->path, " re-entered by ",
             absl::StrJoin(pending->command.call_chain, " -> "),
@@ -950,15 +990,72 @@ void EntityRuntime::RunReentrant(std::unique_ptr<Pending> pending) {
   });
 }
 
+void EntityRuntime::Spawn(const ServiceInfo& service, std::string name, ResultCallback done) {
+  in_flight_.fetch_add(1, std::memory_order_relaxed);
+  blocking_pool_->Post([this, &service, name = std::move(name), done = std::move(done)]() mutable {
+    const std::string registry = SpawnRegistry(service.spec.entity_type);
+    auto answer = [this, done = std::make_shared<ResultCallback>(std::move(done))](
+                      absl::Status status) {
+      std::move(*done)(CommandResult{std::move(status), {}, {}});
+      in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    };
+    absl::StatusOr<uint64_t> known = store_.ReadLastSequence(registry, name);
+    if (!known.ok()) {
+      answer(absl::UnavailableError(absl::StrCat("could not spawn ", service.spec.name, "/",
+                                                 name, ": ", known.status().message())));
+      return;
+    }
+    if (*known > 0) {
+      answer(absl::OkStatus());  // spawned before: spawning is idempotent
+      return;
+    }
+    store::WriteBatch batch;
+    batch.fence = options_.fence;
+    Event event;
+    event.sequence = 1;
+    event.type = "massa.internal.v1.Spawned";
+    event.timestamp_ms = clock_.WallMillis();
+    batch.appends.push_back(store::JournalAppend{registry, name, 0, {std::move(event)}});
+    // (An entity refused before its spawn was never activated: its next command loads it.)
+    store_.Write(std::move(batch), [&service, name, answer = std::move(answer)](
+                                       absl::Status status) mutable {
+      if (status.code() == absl::StatusCode::kAborted) status = absl::OkStatus();  // a racing spawn
+      if (!status.ok()) {
+        status = absl::UnavailableError(absl::StrCat("could not spawn ", service.spec.name, "/",
+                                                     name, ": ", status.message()));
+      }
+      answer(std::move(status));
+    });
+  });
+}
+
 void EntityRuntime::RunAction(std::unique_ptr<Pending> pending) {
   if (Expired(pending->command, clock_)) {
     std::move(pending->done)(Error(absl::DeadlineExceededError("deadline passed")));
     return;
   }
+  const ServiceSpec& spec = pending->method->service->spec;
+  std::atomic<uint32_t>* pool = nullptr;
+  if (spec.max_concurrency > 0) {
+    {
+      absl::MutexLock lock(&pools_mu_);
+      auto& slot = pools_[&spec];
+      if (slot == nullptr) slot = std::make_unique<std::atomic<uint32_t>>(0);
+      pool = slot.get();
+    }
+    if (pool->fetch_add(1, std::memory_order_acq_rel) >= spec.max_concurrency) {
+      pool->fetch_sub(1, std::memory_order_acq_rel);
+      std::move(pending->done)(Error(absl::ResourceExhaustedError(absl::StrCat(
+          "pool ", spec.name, " is running its maximum of ", spec.max_concurrency,
+          " commands at once; retry later"))));
+      return;
+    }
+  }
   const Command& command = pending->command;
   const auto started = clock_.Now();
-  function_.HandleAction(command, [this, started, pending = std::move(pending)](
+  function_.HandleAction(command, [this, started, pool, pending = std::move(pending)](
                                       absl::StatusOr<Outcome> outcome) mutable {
+    if (pool != nullptr) pool->fetch_sub(1, std::memory_order_acq_rel);
     ObserveFunctionCall(started, outcome.ok());
     if (!outcome.ok()) {
       std::move(pending->done)(Error(std::move(outcome).status()));
@@ -982,8 +1079,12 @@ void EntityRuntime::CommitAction(std::unique_ptr<Pending> pending, Outcome outco
     std::move(pending->done)(Error(std::move(timers)));
     return;
   }
-  std::vector<store::OutboxRecord> outbox =
-      OutboxRecordsFor(pending->command, service, "", outcome.side_effects, now, kPartition);
+  if (absl::Status broadcasts = CheckBroadcasts(outcome.broadcasts); !broadcasts.ok()) {
+    std::move(pending->done)(Error(std::move(broadcasts)));
+    return;
+  }
+  std::vector<store::OutboxRecord> outbox = OutboxRecordsFor(
+      pending->command, service, "", outcome.side_effects, outcome.broadcasts, now, kPartition);
   batch.outbox = outbox;
   if (batch.empty()) {
     ApplyEffectsAndReply(std::move(pending), std::move(outcome));

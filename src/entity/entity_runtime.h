@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "entity/outbox.h"
 #include "entity/timer_scheduler.h"
@@ -36,6 +37,7 @@
 namespace massa {
 
 struct MethodInfo;
+struct ServiceInfo;
 class Counter;
 class Histogram;
 class ThreadPool;
@@ -104,6 +106,11 @@ class EntityRuntime {
   // user function or the store cannot be reached (nothing changed); DEADLINE_EXCEEDED when
   // the caller's deadline passed before the command ran; the function's own failure.
   void Submit(const MethodInfo& method, Command command, ResultCallback done);
+
+  // Spawns the unnamed actor `name` of `service` (whose spec sets `spawned`): writes its spawn
+  // record, durably, unless it has one (spawning is idempotent), then calls `done` (OK, or
+  // UNAVAILABLE when the store failed). Commands to an actor never spawned fail with NOT_FOUND.
+  void Spawn(const ServiceInfo& service, std::string name, ResultCallback done);
 
   // Drops every entity that is idle (no command running or waiting) for longer than its
   // passivation timeout. Returns how many were passivated.
@@ -209,6 +216,10 @@ class EntityRuntime {
   std::unique_ptr<Shard[]> shards_;
   std::atomic<int64_t> in_flight_{0};
   std::unique_ptr<ThreadPool> blocking_pool_;
+  // Pooled actions: commands running per service (ServiceSpec::max_concurrency).
+  absl::Mutex pools_mu_;
+  absl::flat_hash_map<const ServiceSpec*, std::unique_ptr<std::atomic<uint32_t>>> pools_
+      ABSL_GUARDED_BY(pools_mu_);
 
   absl::Mutex sweep_mu_;
   bool stopping_ ABSL_GUARDED_BY(sweep_mu_) = false;

@@ -27,37 +27,63 @@ std::string UniqueBase() {
 
 }  // namespace
 
+namespace {
+
+void AddMetadata(const Metadata& metadata, v1::Target& target) {
+  for (const auto& [k, v] : metadata) {
+    v1::MetadataPair* pair = target.add_metadata();
+    pair->set_key(k);
+    pair->set_value(v);
+  }
+}
+
+}  // namespace
+
 std::vector<store::OutboxRecord> OutboxRecordsFor(const Command& cause,
                                                   std::string_view entity_type,
                                                   std::string_view key,
                                                   const std::vector<SideEffect>& effects,
+                                                  const std::vector<Broadcast>& broadcasts,
                                                   int64_t now_ms, uint32_t partition) {
   std::vector<store::OutboxRecord> out;
   std::string base;
-  size_t index = 0;
-  for (const SideEffect& effect : effects) {
-    if (effect.synchronous) continue;
+  const auto add = [&](v1::OutboxEntry& entry, std::string what) {
     if (base.empty()) base = cause.idempotency_key.empty() ? UniqueBase() : cause.idempotency_key;
-    v1::OutboxEntry entry;
-    v1::Target& target = *entry.mutable_target();
-    target.set_service(effect.service);
-    target.set_method(effect.method);
-    target.set_payload(effect.payload);
-    for (const Metadata* metadata : {&cause.metadata, &effect.metadata}) {
-      for (const auto& [k, v] : *metadata) {
-        v1::MetadataPair* pair = target.add_metadata();
-        pair->set_key(k);
-        pair->set_value(v);
-      }
-    }
-    std::string id = idempotency::Derive(entity_type, key, base, absl::StrCat("o", index++));
+    std::string id = idempotency::Derive(entity_type, key, base, what);
     entry.set_idempotency_key(id);
     entry.set_hops(cause.hops + 1);
     entry.set_created_ms(now_ms);
     entry.set_source(absl::StrCat(std::string(entity_type), "/", std::string(key)));
     out.push_back(store::OutboxRecord{std::move(id), now_ms, partition, entry.SerializeAsString()});
+  };
+  size_t index = 0;
+  for (const SideEffect& effect : effects) {
+    if (effect.synchronous) continue;
+    v1::OutboxEntry entry;
+    v1::Target& target = *entry.mutable_target();
+    target.set_service(effect.service);
+    target.set_method(effect.method);
+    target.set_payload(effect.payload);
+    AddMetadata(cause.metadata, target);
+    AddMetadata(effect.metadata, target);
+    add(entry, absl::StrCat("o", index++));
+  }
+  index = 0;
+  for (const Broadcast& broadcast : broadcasts) {
+    v1::OutboxEntry entry;
+    entry.set_channel(broadcast.channel);
+    entry.set_payload_type(broadcast.payload.type);
+    v1::Target& target = *entry.mutable_target();
+    target.set_payload(broadcast.payload.bytes);
+    AddMetadata(cause.metadata, target);
+    AddMetadata(broadcast.metadata, target);
+    add(entry, absl::StrCat("p", index++));
   }
   return out;
+}
+
+std::string SpawnRegistry(std::string_view entity_type) {
+  return absl::StrCat("$spawned:", std::string(entity_type));
 }
 
 Outbox::Outbox(OutboxOptions options, store::Store& store, Clock& clock)
@@ -187,7 +213,12 @@ void Outbox::Pump() {
 void Outbox::Send(store::OutboxRecord record) {
   auto entry = std::make_shared<v1::OutboxEntry>();
   const int64_t now = clock_.WallMillis();
-  if (!entry->ParseFromString(record.record) || entry->target().service().empty()) {
+  const bool parsed = entry->ParseFromString(record.record);
+  if (parsed && (!entry->channel().empty() || !entry->instances_of().empty())) {
+    Expand(std::move(record), std::move(entry));
+    return;
+  }
+  if (!parsed || entry->target().service().empty()) {
     // Not deliverable, but not ours to drop: keep it, out of the way, and say so.
     spdlog::error("outbox: record {} is unreadable; it stays in the store", record.id);
     record.due_ms = now + options_.max_backoff.count();
@@ -205,49 +236,139 @@ void Outbox::Send(store::OutboxRecord record) {
   for (const v1::MetadataPair& pair : entry->target().metadata()) {
     command.metadata.emplace_back(pair.key(), pair.value());
   }
+  if (!entry->entity_key().empty()) {
+    command.entity_key = entry->entity_key();
+    command.addressed = true;
+  }
   command.idempotency_key = entry->idempotency_key();
   command.hops = entry->hops();
   command.deadline = clock_.Now() + options_.delivery_timeout;
   dispatcher_->Dispatch(std::move(command), [this, entry, record = std::move(record)](
                                                 CommandResult result) mutable {
+    if (!result.status.ok() && idempotency::Transient(result.status.code())) {
+      Retry(std::move(record), *entry, result.status);
+      return;
+    }
+    if (!result.status.ok()) {
+      refused_.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("outbox: {}/{} from {} refused the message for good: {}",
+                   entry->target().service(), entry->target().method(), entry->source(),
+                   result.status.ToString());
+    }
     store::WriteBatch batch;
     batch.fence = options_.fence;
-    const bool retry = !result.status.ok() && idempotency::Transient(result.status.code());
     const std::string id = record.id;
-    if (retry) {
-      const uint32_t attempts = entry->attempts() + 1;
-      entry->set_attempts(attempts);
-      entry->set_last_error(result.status.ToString());
-      const auto backoff = std::min<int64_t>(
-          options_.max_backoff.count(),
-          options_.first_backoff.count() << std::min<uint32_t>(attempts - 1, 20));
-      record.due_ms = clock_.WallMillis() + backoff;
-      record.record = entry->SerializeAsString();
-      if ((attempts & (attempts - 1)) == 0) {  // 1, 2, 4, 8, ...: visible, not flooding
-        spdlog::warn("outbox: delivering {}/{} from {} failed ({} attempts so far): {}; retrying "
-                     "in {} ms",
-                     entry->target().service(), entry->target().method(), entry->source(),
-                     attempts, result.status.ToString(), backoff);
-      }
-      retries_.fetch_add(1, std::memory_order_relaxed);
-      batch.outbox.push_back(std::move(record));
-    } else {
-      if (!result.status.ok()) {
-        refused_.fetch_add(1, std::memory_order_relaxed);
-        spdlog::warn("outbox: {}/{} from {} refused the message for good: {}",
-                     entry->target().service(), entry->target().method(), entry->source(),
-                     result.status.ToString());
-      }
-      batch.outbox_done.push_back(id);
-    }
-    store_.Write(std::move(batch), [this, id, retry](absl::Status status) {
+    batch.outbox_done.push_back(id);
+    store_.Write(std::move(batch), [this, id](absl::Status status) {
       if (!status.ok()) {
         // The record stays as it was: the scan delivers it again.
         spdlog::warn("outbox: recording the delivery of {} failed: {}", id, status.ToString());
-      } else if (!retry) {
+      } else {
         delivered_.fetch_add(1, std::memory_order_relaxed);
       }
-      Finish(id, retry);
+      Finish(id, /*failed=*/false);
+    });
+  });
+}
+
+void Outbox::Retry(store::OutboxRecord record, v1::OutboxEntry& entry, const absl::Status& error) {
+  const uint32_t attempts = entry.attempts() + 1;
+  entry.set_attempts(attempts);
+  entry.set_last_error(error.ToString());
+  const auto backoff = std::min<int64_t>(
+      options_.max_backoff.count(),
+      options_.first_backoff.count() << std::min<uint32_t>(attempts - 1, 20));
+  record.due_ms = clock_.WallMillis() + backoff;
+  record.record = entry.SerializeAsString();
+  const std::string what = entry.channel().empty()
+                               ? absl::StrCat(entry.target().service(), "/", entry.target().method())
+                               : absl::StrCat("the broadcast to channel ", entry.channel());
+  if ((attempts & (attempts - 1)) == 0) {  // 1, 2, 4, 8, ...: visible, not flooding
+    spdlog::warn("outbox: delivering {} from {} failed ({} attempts so far): {}; retrying in {} ms",
+                 what, entry.source(), attempts, error.ToString(), backoff);
+  }
+  retries_.fetch_add(1, std::memory_order_relaxed);
+  store::WriteBatch batch;
+  batch.fence = options_.fence;
+  const std::string id = record.id;
+  batch.outbox.push_back(std::move(record));
+  store_.Write(std::move(batch), [this, id](absl::Status status) {
+    if (!status.ok()) {
+      spdlog::warn("outbox: recording a failed delivery of {} failed: {}", id, status.ToString());
+    }
+    Finish(id, /*failed=*/true);
+  });
+}
+
+void Outbox::Expand(store::OutboxRecord record, std::shared_ptr<v1::OutboxEntry> entry) {
+  if (!subscribers_ || !executor_) {
+    Retry(std::move(record), *entry, absl::UnavailableError("broadcasts are not served yet"));
+    return;
+  }
+  executor_([this, record = std::move(record), entry = std::move(entry)]() mutable {
+    // Each new record: the broadcast's payload and origin, to one subscriber (an entity, or
+    // all the spawned actors of a service), under a key derived from the broadcast's.
+    const auto to = [&](std::string_view service, std::string_view method,
+                        std::string_view entity_key, std::string_view instances_of) {
+      v1::OutboxEntry sub;
+      *sub.mutable_target() = entry->target();
+      sub.mutable_target()->set_service(std::string(service));
+      sub.mutable_target()->set_method(std::string(method));
+      sub.set_entity_key(std::string(entity_key));
+      sub.set_instances_of(std::string(instances_of));
+      sub.set_hops(entry->hops());
+      sub.set_created_ms(entry->created_ms());
+      sub.set_source(entry->source());
+      std::string id = idempotency::Derive(service, instances_of.empty() ? entity_key : "*",
+                                           entry->idempotency_key(), "b");
+      sub.set_idempotency_key(id);
+      return store::OutboxRecord{std::move(id), record.due_ms, record.partition,
+                                 sub.SerializeAsString()};
+    };
+    std::vector<store::OutboxRecord> out;
+    bool more = false;
+    if (!entry->channel().empty()) {
+      for (const ChannelSubscriber& subscriber : subscribers_(entry->channel())) {
+        if (subscriber.request_type != entry->payload_type()) continue;  // not for it
+        out.push_back(to(subscriber.service, subscriber.method, subscriber.actor_name,
+                         subscriber.spawn_registry));
+      }
+    } else {
+      constexpr size_t kPage = 1000;
+      absl::StatusOr<std::vector<store::StreamEvent>> spawned =
+          store_.ReadStream(entry->instances_of(), entry->after_offset() + 1, kPage);
+      if (!spawned.ok()) {
+        Retry(std::move(record), *entry, spawned.status());
+        return;
+      }
+      for (const store::StreamEvent& actor : *spawned) {
+        out.push_back(to(entry->target().service(), entry->target().method(), actor.key, ""));
+      }
+      if (spawned->size() == kPage) {  // the rest from the next page on, in a later round
+        more = true;
+        entry->set_after_offset(spawned->back().offset);
+      }
+    }
+    store::WriteBatch batch;
+    batch.fence = options_.fence;
+    batch.outbox = out;
+    const std::string id = record.id;
+    if (more) {
+      record.record = entry->SerializeAsString();
+      batch.outbox.push_back(record);
+      out.push_back(std::move(record));
+    } else {
+      batch.outbox_done.push_back(id);
+    }
+    store_.Write(std::move(batch), [this, id, out = std::move(out)](absl::Status status) mutable {
+      if (!status.ok()) {
+        spdlog::warn("outbox: expanding broadcast {} failed: {}", id, status.ToString());
+        Finish(id, /*failed=*/true);
+        return;
+      }
+      expanded_.fetch_add(1, std::memory_order_relaxed);
+      Finish(id, /*failed=*/false);
+      Deliver(std::move(out));
     });
   });
 }
@@ -278,7 +399,8 @@ absl::StatusOr<std::vector<OutboxItem>> Outbox::List(size_t limit) const {
     item.due_ms = record.due_ms;
     v1::OutboxEntry entry;
     if (entry.ParseFromString(record.record)) {
-      item.service = entry.target().service();
+      item.service = entry.channel().empty() ? entry.target().service()
+                                             : absl::StrCat("channel:", entry.channel());
       item.method = entry.target().method();
       item.source = entry.source();
       item.attempts = entry.attempts();
@@ -297,6 +419,7 @@ OutboxStats Outbox::stats() const {
   out.delivered = delivered_.load(std::memory_order_relaxed);
   out.refused = refused_.load(std::memory_order_relaxed);
   out.retries = retries_.load(std::memory_order_relaxed);
+  out.expanded = expanded_.load(std::memory_order_relaxed);
   absl::MutexLock lock(&mu_);
   out.in_flight = in_flight_;
   out.queued = queue_.size();

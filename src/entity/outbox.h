@@ -14,6 +14,13 @@
 // tried again, forever: a target that keeps failing shows in the metrics and on the admin
 // endpoint, and is never silently dropped.
 //
+// Broadcasts: a message published to a channel is one record, which the outbox expands (on the
+// blocking executor, reading the store) into one record per subscriber, in one batch that also
+// deletes the broadcast; the spawned actors of an unnamed-actor subscriber are expanded the
+// same way, a page at a time. Each per-subscriber record's key is derived from the broadcast's
+// and the subscriber (service and entity), so expanding again after a crash writes the same
+// records, and each subscriber applies the message once.
+//
 // No order is promised between records, and a record may be delivered more than once (massa
 // killed after delivering it, before deleting it); its key makes the second time a no-op for
 // an entity target. Actions are not deduplicated (they keep no state).
@@ -23,6 +30,8 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +45,9 @@
 #include "massa/store/store.h"
 
 namespace massa {
+namespace internal::v1 {
+class OutboxEntry;
+}
 
 struct OutboxOptions {
   size_t max_in_flight = 256;                     // deliveries waiting for their result
@@ -46,6 +58,20 @@ struct OutboxOptions {
   uint64_t fence = 0;                                  // of the outbox's own writes
   uint32_t partition = 0;
 };
+
+// A method subscribed to a channel, as the outbox delivers to it.
+struct ChannelSubscriber {
+  std::string service;
+  std::string method;
+  std::string request_type;    // messages of other types are not delivered to it
+  std::string actor_name;      // a named actor: its one entity; else empty
+  std::string spawn_registry;  // spawned actors: the entity type of their spawn records
+};
+
+// The subscribers of a channel (from the catalog).
+using SubscriberLookup = std::function<std::vector<ChannelSubscriber>(std::string_view channel)>;
+// Runs blocking work (store reads) off the caller's thread.
+using BlockingExecutor = std::function<void(absl::AnyInvocable<void() &&> work)>;
 
 // One record as the admin endpoint shows it.
 struct OutboxItem {
@@ -63,19 +89,25 @@ struct OutboxStats {
   uint64_t delivered = 0;  // deleted after a delivery (including refused ones)
   uint64_t refused = 0;    // of which the target refused for good
   uint64_t retries = 0;    // failed attempts written back
+  uint64_t expanded = 0;   // broadcast records expanded into per-subscriber records
   size_t in_flight = 0;
   size_t queued = 0;       // known and waiting for a delivery slot
   size_t failing = 0;      // records known to have failed at least once and not delivered yet
 };
 
-// The records for the asynchronous side effects of a command of entity (entity_type, key)
-// (`cause` is the command; its idempotency key, if any, derives each record's id and key, so
-// that a retried command writes the same records again).
+// The records for the asynchronous side effects and the broadcasts of a command of entity
+// (entity_type, key) (`cause` is the command; its idempotency key, if any, derives each
+// record's id and key, so that a retried command writes the same records again).
 std::vector<store::OutboxRecord> OutboxRecordsFor(const Command& cause,
                                                   std::string_view entity_type,
                                                   std::string_view key,
                                                   const std::vector<SideEffect>& effects,
+                                                  const std::vector<Broadcast>& broadcasts,
                                                   int64_t now_ms, uint32_t partition);
+
+// The entity type under which the spawn records of `entity_type`'s unnamed actors are kept
+// (a journal per actor whose one event records the spawn; the type's stream lists them all).
+std::string SpawnRegistry(std::string_view entity_type);
 
 // Thread-safe.
 class Outbox {
@@ -87,6 +119,9 @@ class Outbox {
 
   // Must be called before Start.
   void SetDispatcher(Dispatcher* dispatcher) { dispatcher_ = dispatcher; }
+  // Must be called before Start for broadcasts to be delivered (until then they wait).
+  void SetSubscribers(SubscriberLookup lookup) { subscribers_ = std::move(lookup); }
+  void SetExecutor(BlockingExecutor executor) { executor_ = std::move(executor); }
   // Scans every waiting record once, then starts the scan thread (unless scan_interval is 0).
   void Start();
   // No new deliveries from now on; the scan thread stops. Deliveries in flight go on.
@@ -110,12 +145,19 @@ class Outbox {
   bool HasRoomLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Pump();
   void Send(store::OutboxRecord record);
+  // A broadcast record: replaced by its per-subscriber records.
+  void Expand(store::OutboxRecord record, std::shared_ptr<internal::v1::OutboxEntry> entry);
+  // Writes a record back for a later attempt (it could not be delivered or expanded now).
+  void Retry(store::OutboxRecord record, internal::v1::OutboxEntry& entry,
+             const absl::Status& error);
   void Finish(const std::string& id, bool failed);
 
   const OutboxOptions options_;
   store::Store& store_;
   Clock& clock_;
   Dispatcher* dispatcher_ = nullptr;
+  SubscriberLookup subscribers_;
+  BlockingExecutor executor_;
 
   mutable absl::Mutex mu_;
   std::deque<store::OutboxRecord> queue_ ABSL_GUARDED_BY(mu_);
@@ -132,6 +174,7 @@ class Outbox {
   std::atomic<uint64_t> delivered_{0};
   std::atomic<uint64_t> refused_{0};
   std::atomic<uint64_t> retries_{0};
+  std::atomic<uint64_t> expanded_{0};
   std::thread thread_;
 };
 

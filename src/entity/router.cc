@@ -12,6 +12,10 @@
 namespace massa {
 
 void Router::Dispatch(Command command, ResultCallback done) {
+  if (command.spawn) {
+    Spawn(std::move(command), std::move(done));
+    return;
+  }
   const MethodInfo* method = catalog_.FindMethod(command.service, command.method);
   if (method == nullptr) {
     std::string what = catalog_.FindService(command.service) == nullptr
@@ -42,7 +46,14 @@ void Router::Dispatch(Command command, ResultCallback done) {
         absl::InvalidArgumentError(absl::StrCat(method->path, ": ", key.message())), {}, {}});
     return;
   }
-  const bool entity = method->service->spec.kind != EntityKind::kAction;
+  const ServiceSpec& spec = method->service->spec;
+  const bool entity = spec.kind != EntityKind::kAction;
+  if (entity && !command.addressed) TakeAddress(command);
+  if (entity && !command.addressed && !spec.actor_name.empty()) {
+    // A named actor's commands go to its one entity; key fields, where filled, must name it.
+    command.entity_key = spec.actor_name;
+    command.addressed = true;
+  }
   if (command.addressed && entity) {
     absl::Status agrees = command.entity_key.empty()
                               ? absl::InvalidArgumentError("addressed to an empty entity key")
@@ -64,6 +75,25 @@ void Router::Dispatch(Command command, ResultCallback done) {
     }
     command.entity_key = *std::move(key);
   }
+  if (entity && command.entity_key.empty()) {
+    std::move(done)(CommandResult{
+        absl::InvalidArgumentError(absl::StrCat(
+            method->path, ": name the actor: its request has no key fields, so the command "
+                          "must be addressed (the `massa-entity-key` header or metadata, or "
+                          "the key of a call)")),
+        {},
+        {}});
+    return;
+  }
+  if (!spec.actor_name.empty() && command.entity_key != spec.actor_name) {
+    std::move(done)(CommandResult{
+        absl::NotFoundError(absl::StrCat(method->path, ": ", spec.name, " is the named actor '",
+                                         spec.actor_name, "'; there is no actor '",
+                                         command.entity_key, "'")),
+        {},
+        {}});
+    return;
+  }
   if (!command.call_chain.empty()) {
     if (absl::Status chain = CheckCallChain(command, *method); !chain.ok()) {
       std::move(done)(CommandResult{std::move(chain), {}, {}});
@@ -72,6 +102,49 @@ void Router::Dispatch(Command command, ResultCallback done) {
   }
   command.request_type = method->request_type;
   runtime_.Submit(*method, std::move(command), std::move(done));
+}
+
+void Router::TakeAddress(Command& command) {
+  for (auto it = command.metadata.begin(); it != command.metadata.end(); ++it) {
+    if (it->first == kEntityKeyHeader) {
+      command.entity_key = std::move(it->second);
+      command.addressed = true;
+      command.metadata.erase(it);
+      return;
+    }
+  }
+}
+
+void Router::Spawn(Command command, ResultCallback done) {
+  const ServiceInfo* service = catalog_.FindService(command.service);
+  if (service == nullptr) {
+    std::move(done)(CommandResult{
+        absl::NotFoundError(absl::StrCat("cannot spawn an actor of unknown service '",
+                                         command.service, "'")),
+        {},
+        {}});
+    return;
+  }
+  const ServiceSpec& spec = service->spec;
+  if (!spec.spawned) {
+    std::move(done)(CommandResult{
+        absl::FailedPreconditionError(absl::StrCat(
+            "cannot spawn ", spec.name, "/", command.entity_key, ": ", spec.name,
+            " is not a service of spawned actors (its spec does not set `spawned`)")),
+        {},
+        {}});
+    return;
+  }
+  if (command.entity_key.empty() || command.entity_key.size() > kMaxActorName) {
+    std::move(done)(CommandResult{
+        absl::InvalidArgumentError(absl::StrCat("cannot spawn an actor of ", spec.name,
+                                                ": its name must have 1 to ", kMaxActorName,
+                                                " bytes, not ", command.entity_key.size())),
+        {},
+        {}});
+    return;
+  }
+  runtime_.Spawn(*service, command.entity_key, std::move(done));
 }
 
 absl::Status Router::CheckCallChain(Command& command, const MethodInfo& method) const {
@@ -95,6 +168,17 @@ absl::Status Router::CheckCallChain(Command& command, const MethodInfo& method) 
       "call cycle: ", absl::StrJoin(command.call_chain, " -> "), " -> ", target, " (",
       method.path, "): ", target,
       " is waiting for this call's reply; nothing was applied"));
+}
+
+std::vector<ChannelSubscriber> Router::SubscribersOf(std::string_view channel) const {
+  std::vector<ChannelSubscriber> out;
+  for (const MethodInfo* method : catalog_.SubscribersOf(channel)) {
+    const ServiceSpec& spec = method->service->spec;
+    out.push_back(ChannelSubscriber{spec.name, method->name, method->request_type,
+                                    spec.actor_name,
+                                    spec.spawned ? SpawnRegistry(spec.entity_type) : ""});
+  }
+  return out;
 }
 
 absl::Status Router::CheckTarget(std::string_view service, std::string_view method,

@@ -5,7 +5,10 @@
 
 #include <string_view>
 
+#include <vector>
+
 #include "absl/status/status.h"
+#include "entity/outbox.h"
 #include "massa/entity/dispatcher.h"
 
 namespace massa {
@@ -19,6 +22,9 @@ class Router final : public Dispatcher {
  public:
   static constexpr uint32_t kMaxHops = 32;
   static constexpr size_t kMaxCallDepth = 32;  // entities waiting in one chain of calls
+  static constexpr size_t kMaxActorName = 1024;
+  // The metadata (gRPC) or header (HTTP) that addresses a command to an entity by key.
+  static constexpr std::string_view kEntityKeyHeader = "massa-entity-key";
 
   Router(const Catalog& catalog, EntityRuntime& runtime) : catalog_(catalog), runtime_(runtime) {}
 
@@ -28,7 +34,11 @@ class Router final : public Dispatcher {
   // FAILED_PRECONDITION for a chain of more than kMaxHops forwards and side effects, or of
   // calls nested more than kMaxCallDepth deep; ABORTED, naming the chain, for a call to an
   // entity that is waiting for its reply (Command::call_chain), which would never be answered,
-  // unless the method is read-only (then the command is marked reentrant).
+  // unless the method is read-only (then the command is marked reentrant). Actors: NOT_FOUND for
+  // a named actor's service addressed to another key (and, from the runtime, for a spawned
+  // actor never spawned); INVALID_ARGUMENT for a command to an actor whose request has no key
+  // fields and that is not addressed (`massa-entity-key`). A Command::spawn spawns; it fails
+  // with FAILED_PRECONDITION for a service that does not spawn actors.
   void Dispatch(Command command, ResultCallback done) override;
 
   // Whether `method` of `service` exists and takes `payload_type` (unchecked when empty):
@@ -36,8 +46,14 @@ class Router final : public Dispatcher {
   absl::Status CheckTarget(std::string_view service, std::string_view method,
                            std::string_view payload_type) const;
 
+  // The subscribers of `channel`, as the outbox delivers broadcasts to them.
+  std::vector<ChannelSubscriber> SubscribersOf(std::string_view channel) const;
+
  private:
   absl::Status CheckCallChain(Command& command, const MethodInfo& method) const;
+  // Moves a `massa-entity-key` metadata entry into the command's address.
+  static void TakeAddress(Command& command);
+  void Spawn(Command command, ResultCallback done);
 
   const Catalog& catalog_;
   EntityRuntime& runtime_;

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/duration.h"
 #include "common/metrics.h"
+#include "ingress/http/path_template.h"
 #include "ingress/http/transcoder.h"
 #include "ingress/http/transcoder_util.h"
 #include "massa/entity/dispatcher.h"
@@ -21,6 +22,7 @@ namespace {
 // "250ms", "5s", "1m", or a plain number of milliseconds (Spawn's `request-timeout`).
 constexpr char kTimeoutHeader[] = "request-timeout";
 constexpr auto kMaxTimeout = std::chrono::hours(24);
+constexpr std::string_view kSpawnPrefix = "/massa/v1/actors/";
 
 // Whether reply metadata (name, value) may go out as an HTTP response header: a token name
 // that is not binary ("-bin") nor about framing, and a value without control characters.
@@ -88,11 +90,44 @@ std::string ErrorJson(const absl::Status& status) {
          ",\"message\":" + http::JsonQuote(std::string(status.message())) + ",\"details\":[]}";
 }
 
+// POST /massa/v1/actors/{service}/{name}/spawn: spawns an unnamed actor (Command::spawn).
+void Spawn(const HttpRequest& request, Dispatcher& dispatcher, HttpResponder respond) {
+  std::string_view path = request.target.substr(0, request.target.find('?'));
+  path.remove_prefix(kSpawnPrefix.size());
+  const size_t slash = path.find('/');
+  std::optional<std::string> name;
+  if (slash != std::string_view::npos && path.ends_with("/spawn")) {
+    name = http::PercentDecode(path.substr(slash + 1, path.size() - slash - 1 - 6));
+  }
+  if (request.method != "POST" || !name.has_value() || slash == 0 || name->empty()) {
+    std::move(respond)(ErrorResponse(absl::InvalidArgumentError(
+        "spawn an actor with POST /massa/v1/actors/{service}/{name}/spawn (the service fully "
+        "qualified, the name percent-encoded)")));
+    return;
+  }
+  Command command;
+  command.service = std::string(path.substr(0, slash));
+  command.entity_key = *std::move(name);
+  command.addressed = true;
+  command.spawn = true;
+  dispatcher.Dispatch(std::move(command), [respond = std::move(respond)](CommandResult result) mutable {
+    if (!result.status.ok()) {
+      std::move(respond)(ErrorResponse(result.status));
+      return;
+    }
+    std::move(respond)(HttpResponse{200, "application/json", "{}", {}});
+  });
+}
+
 HttpHandler ApiHandler(const http::Transcoder& transcoder, Dispatcher& dispatcher,
                        RequestMetrics* metrics) {
   return [&transcoder, &dispatcher, metrics](HttpRequest request, HttpResponder respond) {
     const auto started = std::chrono::steady_clock::now();
     std::string_view target = request.target;
+    if (target.starts_with(kSpawnPrefix)) {
+      Spawn(request, dispatcher, std::move(respond));
+      return;
+    }
     size_t question = target.find('?');
     http::HttpRequest parts;
     parts.method = request.method;

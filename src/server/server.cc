@@ -179,6 +179,8 @@ absl::Status Server::Impl::Build() {
     PrepareCall(caller, call);
     router_ptr->Dispatch(std::move(call), std::move(done));
   });
+  runtime->outbox().SetSubscribers(
+      [router_ptr](std::string_view channel) { return router_ptr->SubscribersOf(channel); });
   runtime->SetTargetCheck([router_ptr](std::string_view service, std::string_view method,
                                        std::string_view payload_type) {
     return router_ptr->CheckTarget(service, method, payload_type);

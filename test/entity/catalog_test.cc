@@ -185,6 +185,56 @@ TEST(CatalogTest, EntityTypeSharedByDifferentKinds) {
   EXPECT_THAT(MessageOf(status), AllOf(HasSubstr("'shared'"), HasSubstr("different kinds")));
 }
 
+TEST(CatalogTest, NamedAndSpawnedActorsNeedNoKeyFields) {
+  ServiceSpec named = Service(kEcho, EntityKind::kValueEntity);
+  named.actor_name = "echo";
+  EXPECT_TRUE(BuildError(SpecWith({named})).ok());
+  ServiceSpec spawned = Service(kEcho, EntityKind::kEventSourced);
+  spawned.spawned = true;
+  EXPECT_TRUE(BuildError(SpecWith({spawned})).ok());
+}
+
+TEST(CatalogTest, ActorSettingsThatDoNotFitTheKindAreRefused) {
+  ServiceSpec named_action = Service(kEcho, EntityKind::kAction);
+  named_action.actor_name = "echo";
+  EXPECT_THAT(MessageOf(BuildError(SpecWith({named_action}))),
+              AllOf(HasSubstr(kEcho), HasSubstr("named actors")));
+  ServiceSpec both = Service(kCounter, EntityKind::kValueEntity);
+  both.actor_name = "c";
+  both.spawned = true;
+  EXPECT_THAT(MessageOf(BuildError(SpecWith({both}))), HasSubstr("not both"));
+  ServiceSpec pooled_entity = Service(kCounter, EntityKind::kValueEntity);
+  pooled_entity.max_concurrency = 4;
+  EXPECT_THAT(MessageOf(BuildError(SpecWith({pooled_entity}))),
+              HasSubstr("only actions can be pooled"));
+}
+
+TEST(CatalogTest, SubscriptionsAreIndexedByChannel) {
+  ServiceSpec echo = Service(kEcho, EntityKind::kAction);
+  echo.subscriptions = {{"news", "Say"}, {"alerts", "Relay"}};
+  ServiceSpec sink = Service(kSink, EntityKind::kAction);
+  sink.subscriptions = {{"news", "Put"}};
+  absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Build(SpecWith({echo, sink}));
+  ASSERT_TRUE(catalog.ok()) << catalog.status();
+  const std::vector<const MethodInfo*>& news = (*catalog)->SubscribersOf("news");
+  ASSERT_EQ(news.size(), 2u);
+  EXPECT_EQ(news[0]->path, "/massa.test.Echo/Say");
+  EXPECT_EQ(news[1]->path, "/massa.test.Sink/Put");
+  EXPECT_EQ((*catalog)->SubscribersOf("alerts").size(), 1u);
+  EXPECT_TRUE((*catalog)->SubscribersOf("nobody").empty());
+}
+
+TEST(CatalogTest, ASubscriptionNeedsAnExistingMethodAndAChannelName) {
+  ServiceSpec echo = Service(kEcho, EntityKind::kAction);
+  echo.subscriptions = {{"news", "Shout"}};
+  EXPECT_THAT(MessageOf(BuildError(SpecWith({echo}))),
+              AllOf(HasSubstr("'news'"), HasSubstr("'Shout'"), HasSubstr("does not have")));
+  echo.subscriptions = {{"", "Say"}};
+  EXPECT_THAT(MessageOf(BuildError(SpecWith({echo}))), HasSubstr("channel name"));
+  echo.subscriptions = {{"news", "Say"}, {"news", "Say"}};
+  EXPECT_THAT(MessageOf(BuildError(SpecWith({echo}))), HasSubstr("twice"));
+}
+
 class ExtractKeyTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -420,7 +420,7 @@ TEST_F(EffectsTest, RecordsLeftInTheStoreAreFoundByTheScan) {
   std::vector<SideEffect> effects = {SideEffect{kSink, "Put", Ping("left over"), false, {}}};
   Command cause = MakeCommand(kCounter, "Increment", IncrementRequest("a", 1));
   store::WriteBatch batch;
-  batch.outbox = OutboxRecordsFor(cause, kCounter, "a", effects, clock_.WallMillis(), 0);
+  batch.outbox = OutboxRecordsFor(cause, kCounter, "a", effects, {}, clock_.WallMillis(), 0);
   store_.Write(std::move(batch), [](absl::Status status) { ASSERT_TRUE(status.ok()); });
   EXPECT_EQ(runtime_->outbox().Scan(), 1u);
   ASSERT_TRUE(function_.AwaitCompleted(1));
@@ -436,7 +436,7 @@ TEST_F(EffectsTest, ANewRunRetriesAtOnceWhatAnEarlierRunLeftBackingOff) {
   std::vector<SideEffect> effects = {SideEffect{kSink, "Put", Ping("backing off"), false, {}}};
   Command cause = MakeCommand(kCounter, "Increment", IncrementRequest("a", 1));
   store::WriteBatch batch;
-  batch.outbox = OutboxRecordsFor(cause, kCounter, "a", effects, clock_.WallMillis(), 0);
+  batch.outbox = OutboxRecordsFor(cause, kCounter, "a", effects, {}, clock_.WallMillis(), 0);
   batch.outbox[0].due_ms = clock_.WallMillis() + 60'000;  // an earlier run's backoff
   store_.Write(std::move(batch), [](absl::Status status) { ASSERT_TRUE(status.ok()); });
   EXPECT_EQ(runtime_->outbox().Scan(), 0u) << "a scan honours the backoff";

@@ -2,8 +2,14 @@
 
 #include "entity/router.h"
 
+#include <atomic>
+#include <chrono>
+#include <functional>
 #include <string>
+#include <thread>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "entity/runtime_harness.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -177,6 +183,172 @@ TEST_F(RouterTest, CallsNestedTooDeepAreRefused) {
   CommandResult result = Call(std::move(call));
   EXPECT_EQ(result.status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(MessageOf(result), HasSubstr("nested more than 32 deep"));
+}
+
+
+// The actor kinds and channels.
+class ActorTest : public RuntimeHarness {
+ protected:
+  void Start(std::function<void(FunctionSpec&)> change) {
+    FunctionSpec spec = ValidSpec();
+    change(spec);
+    RuntimeHarness::Start(Options(), std::move(spec));
+  }
+
+  static ServiceSpec& Find(FunctionSpec& spec, const char* name) {
+    for (ServiceSpec& service : spec.services) {
+      if (service.name == name) return service;
+    }
+    ADD_FAILURE() << name;
+    return spec.services.front();
+  }
+
+  CommandResult Spawn(const char* service, const std::string& name) {
+    Command command;
+    command.service = service;
+    command.entity_key = name;
+    command.addressed = true;
+    command.spawn = true;
+    return Call(std::move(command));
+  }
+
+  // Polls `done` for up to 10 s.
+  template <typename F>
+  static bool Eventually(F done) {
+    for (int i = 0; i < 1000 && !done(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return done();
+  }
+};
+
+TEST_F(ActorTest, ASpawnedActorIsNotFoundUntilSpawnedAndSpawningTwiceIsANoOp) {
+  Start([](FunctionSpec& spec) { Find(spec, kSession).spawned = true; });
+  function_.OnValueEntity(kSession, [](const Command&, const std::optional<TypedValue>&) {
+    return ReplyOutcome(CounterValue(1));
+  });
+  CommandResult before = Call(MakeCommand(kSession, "Touch", GetRequest("s1")));
+  EXPECT_EQ(before.status.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(MessageOf(before), AllOf(HasSubstr("s1"), HasSubstr("never spawned")));
+  ASSERT_TRUE(Spawn(kSession, "s1").status.ok());
+  ASSERT_TRUE(Spawn(kSession, "s1").status.ok());
+  EXPECT_TRUE(Call(MakeCommand(kSession, "Touch", GetRequest("s1"))).status.ok());
+  EXPECT_EQ(Call(MakeCommand(kSession, "Touch", GetRequest("s2"))).status.code(),
+            absl::StatusCode::kNotFound);
+  CommandResult not_spawnable = Spawn(kCounter, "c1");
+  EXPECT_EQ(not_spawnable.status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(MessageOf(not_spawnable), HasSubstr("not a service of spawned actors"));
+  EXPECT_EQ(Spawn(kSession, "").status.code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ActorTest, ANamedActorTakesCommandsWithoutAKeyAndRefusesOtherKeys) {
+  Start([](FunctionSpec& spec) { Find(spec, kSession).actor_name = "the-one"; });
+  function_.OnValueEntity(kSession, [](const Command&, const std::optional<TypedValue>&) {
+    return ReplyOutcome(CounterValue(1));
+  });
+  ASSERT_TRUE(Call(MakeCommand(kSession, "Touch", GetRequest(""))).status.ok());
+  ASSERT_TRUE(Call(MakeCommand(kSession, "Touch", GetRequest("the-one"))).status.ok());
+  EXPECT_EQ(Call(MakeCommand(kSession, "Touch", GetRequest("other"))).status.code(),
+            absl::StatusCode::kInvalidArgument);
+  Command addressed = MakeCommand(kSession, "Touch", GetRequest(""));
+  addressed.metadata.emplace_back("massa-entity-key", "other");
+  CommandResult other = Call(std::move(addressed));
+  EXPECT_EQ(other.status.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(MessageOf(other), HasSubstr("named actor 'the-one'"));
+  for (const testing::FakeFunction::Call& call : function_.calls()) {
+    EXPECT_EQ(call.command.entity_key, "the-one");
+  }
+}
+
+TEST_F(ActorTest, APoolRefusesCommandsBeyondItsConcurrency) {
+  Start([](FunctionSpec& spec) { Find(spec, kEcho).max_concurrency = 2; });
+  function_.OnAction(kEcho, [](const Command& command) { return ReplyOutcome(command.payload); });
+  function_.Hold(kEcho);
+  ResultCatcher first = Send(MakeCommand(kEcho, "Say", Ping("1")));
+  ResultCatcher second = Send(MakeCommand(kEcho, "Say", Ping("2")));
+  ASSERT_TRUE(function_.AwaitParked(2));
+  CommandResult third = Call(MakeCommand(kEcho, "Say", Ping("3")));
+  EXPECT_EQ(third.status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(MessageOf(third), HasSubstr("maximum of 2"));
+  function_.Release();
+  EXPECT_TRUE(first.Await().has_value());
+  EXPECT_TRUE(second.Await().has_value());
+  EXPECT_TRUE(Call(MakeCommand(kEcho, "Say", Ping("4"))).status.ok()) << "room again";
+}
+
+TEST_F(ActorTest, ABroadcastReachesEachSubscriberOfItsTypeOnce) {
+  Start([](FunctionSpec& spec) {
+    Find(spec, kCounter).subscriptions = {{"counts", "Increment"}};  // keyed by the message
+    Find(spec, kSink).subscriptions = {{"counts", "Put"}};           // takes a Ping: not for it
+  });
+  std::atomic<int> sink_calls{0};
+  function_.OnAction(kSink, [&sink_calls](const Command& command) {
+    ++sink_calls;
+    return ReplyOutcome(command.payload);
+  });
+  function_.OnAction(kEcho, [](const Command&) {
+    Outcome outcome;
+    outcome.result = Reply{Ping("published"), {}};
+    outcome.broadcasts.push_back(
+        Broadcast{"counts", TypedValue{"massa.test.IncrementRequest", IncrementRequest("c-9", 5)},
+                  {}});
+    return absl::StatusOr<Outcome>(std::move(outcome));
+  });
+  Command publish = MakeCommand(kEcho, "Say", Ping("go"));
+  publish.metadata.emplace_back("idempotency-key", "pub-1");
+  ASSERT_TRUE(Call(publish).status.ok());
+  ASSERT_TRUE(Eventually([this] { return Stored("c-9") == 5; }));
+  // The same publication again (a retried action): the same records, applied once.
+  ASSERT_TRUE(Call(publish).status.ok());
+  ASSERT_TRUE(Eventually([this] { return runtime_->outbox().stats().expanded >= 2; }));
+  ASSERT_TRUE(Eventually([this] { return runtime_->outbox().stats().in_flight == 0; }));
+  EXPECT_EQ(Stored("c-9"), 5);
+  EXPECT_EQ(sink_calls.load(), 0);
+}
+
+TEST_F(ActorTest, ABroadcastReachesEverySpawnedActorPageByPage) {
+  Start([](FunctionSpec& spec) {
+    Find(spec, kSession).spawned = true;
+    Find(spec, kSession).subscriptions = {{"all", "Touch"}};
+  });
+  absl::Mutex mu;
+  absl::flat_hash_map<std::string, int> touched;
+  function_.OnValueEntity(kSession, [&](const Command& command, const std::optional<TypedValue>&) {
+    absl::MutexLock lock(&mu);
+    ++touched[command.entity_key];
+    return ReplyOutcome(CounterValue(1));
+  });
+  constexpr int kActors = 1005;  // more than one page of the spawn registry
+  for (int i = 0; i < kActors; ++i) ASSERT_TRUE(Spawn(kSession, "s" + std::to_string(i)).status.ok());
+  function_.OnAction(kEcho, [](const Command&) {
+    Outcome outcome;
+    outcome.result = Reply{Ping("published"), {}};
+    // The request names no key: each spawned actor gets it under its own address.
+    outcome.broadcasts.push_back(
+        Broadcast{"all", TypedValue{"massa.test.GetRequest", GetRequest("")}, {}});
+    return absl::StatusOr<Outcome>(std::move(outcome));
+  });
+  ASSERT_TRUE(Call(MakeCommand(kEcho, "Say", Ping("go"))).status.ok());
+  ASSERT_TRUE(Eventually([&] {
+    absl::MutexLock lock(&mu);
+    return touched.size() == kActors;
+  }));
+  ASSERT_TRUE(Eventually([this] { return runtime_->outbox().stats().in_flight == 0; }));
+  absl::MutexLock lock(&mu);
+  for (const auto& [key, times] : touched) EXPECT_EQ(times, 1) << key;
+}
+
+TEST_F(ActorTest, ABroadcastWithoutAChannelFailsTheCommand) {
+  Start([](FunctionSpec&) {});
+  function_.OnAction(kEcho, [](const Command&) {
+    Outcome outcome;
+    outcome.result = Reply{Ping("x"), {}};
+    outcome.broadcasts.push_back(Broadcast{"", TypedValue{"massa.test.Ping", Ping("x")}, {}});
+    return absl::StatusOr<Outcome>(std::move(outcome));
+  });
+  CommandResult result = Call(MakeCommand(kEcho, "Say", Ping("go")));
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(MessageOf(result), HasSubstr("channel name"));
 }
 
 }  // namespace

@@ -48,6 +48,8 @@ void RuntimeHarness::Start(RuntimeOptions options, FunctionSpec spec) {
                                   std::string_view type) {
     return router_->CheckTarget(service, method, type);
   });
+  runtime_->outbox().SetSubscribers(
+      [this](std::string_view channel) { return router_->SubscribersOf(channel); });
   runtime_->StartBackground();
 }
 

@@ -1,6 +1,9 @@
 // Calls between actors, through the real binaries: the mesh function's nodes call the next node
 // of a path in the middle of their handler (ctx.Call) and use its reply.
+#include <signal.h>
+
 #include <chrono>
+#include <future>
 #include <thread>
 #include <memory>
 #include <string>
@@ -33,10 +36,82 @@ class MeshTest : public ::testing::Test {
     std::optional<MassaEndpoints> endpoints = StartMassa(
         massa_, socket, dir_.path() + "/data", dir_.path() + "/massa.log");
     ASSERT_TRUE(endpoints.has_value()) << massa_->log();
-    endpoints_ = *endpoints;
-    auto channel = grpc::CreateChannel(endpoints->grpc_address, grpc::InsecureChannelCredentials());
+    Connect(*endpoints);
+  }
+
+  void Connect(const MassaEndpoints& endpoints) {
+    endpoints_ = endpoints;
+    auto channel = grpc::CreateChannel(endpoints.grpc_address, grpc::InsecureChannelCredentials());
     nodes_ = mesh::Node::NewStub(channel);
     front_ = mesh::Front::NewStub(channel);
+    rooms_ = mesh::Room::NewStub(channel);
+    hub_ = mesh::Hub::NewStub(channel);
+    pool_ = mesh::Pool::NewStub(channel);
+  }
+
+  // Stops massa with kill -9 and starts it again on the same data (the function keeps running).
+  void KillAndRestartMassa() {
+    massa_->Signal(SIGKILL);
+    massa_->Wait(std::chrono::seconds(10));
+    std::optional<MassaEndpoints> endpoints =
+        StartMassa(massa_, "unix:" + dir_.path() + "/function.sock", dir_.path() + "/data",
+                   dir_.path() + "/massa2.log");
+    ASSERT_TRUE(endpoints.has_value()) << massa_->log();
+    Connect(*endpoints);
+  }
+
+  // A context addressed to the actor `name` (the massa-entity-key metadata).
+  static std::unique_ptr<grpc::ClientContext> To(const std::string& name) {
+    std::unique_ptr<grpc::ClientContext> context = Context();
+    context->AddMetadata("massa-entity-key", name);
+    return context;
+  }
+
+  grpc::Status SpawnRoom(const std::string& name) {
+    mesh::SpawnRoom request;
+    request.set_name(name);
+    mesh::Empty reply;
+    return front_->Spawn(Context().get(), request, &reply);
+  }
+
+  grpc::Status Room(const std::string& name, mesh::RoomState* state) {
+    return rooms_->Get(To(name).get(), mesh::GetRoom(), state);
+  }
+
+  mesh::NodeState Node(const std::string& node) {
+    mesh::GetNode get;
+    get.set_node_id(node);
+    mesh::NodeState state;
+    grpc::Status status = nodes_->Get(Context().get(), get, &state);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return state;
+  }
+
+  mesh::HubState Hub() {
+    mesh::HubState state;
+    grpc::Status status = hub_->Get(Context().get(), mesh::GetRoom(), &state);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return state;
+  }
+
+  // Polls `done` every 50 ms for up to `timeout`; whether it became true.
+  template <typename F>
+  static bool Eventually(F done, std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return done();
+  }
+
+  // Entities of `type` active in massa, from its metrics.
+  int ActiveEntities(const std::string& type) {
+    HttpResult metrics = HttpCall(endpoints_.admin_port, "GET", "/metrics");
+    const std::string needle = "massa_active_entities{entity_type=\"" + type + "\"} ";
+    const size_t at = metrics.body.find(needle);
+    if (at == std::string::npos) return 0;
+    return std::stoi(metrics.body.substr(at + needle.size()));
   }
 
   static std::unique_ptr<grpc::ClientContext> Context(
@@ -75,6 +150,9 @@ class MeshTest : public ::testing::Test {
   MassaEndpoints endpoints_;
   std::unique_ptr<mesh::Node::Stub> nodes_;
   std::unique_ptr<mesh::Front::Stub> front_;
+  std::unique_ptr<mesh::Room::Stub> rooms_;
+  std::unique_ptr<mesh::Hub::Stub> hub_;
+  std::unique_ptr<mesh::Pool::Stub> pool_;
 };
 
 TEST_F(MeshTest, AHandlerCallsAnotherActorAndUsesItsReply) {
@@ -187,6 +265,197 @@ TEST_F(MeshTest, ACallFromAHandlerOnTheIoThreadSaysItNeedsHandlerThreads) {
   grpc::Status status = Relay(Path("a", {"b"}), &reply);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(status.error_message(), HasSubstr("--handler-threads"));
+}
+
+TEST_F(MeshTest, AnUnspawnedActorIsNotFoundAndASpawnedOneSurvivesARestart) {
+  Start();
+  mesh::RoomState state;
+  grpc::Status status = Room("lobby", &state);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("never spawned"));
+  // A request without an address names no actor.
+  status = rooms_->Get(Context().get(), mesh::GetRoom(), &state);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("massa-entity-key"));
+
+  grpc::Status spawn = SpawnRoom("lobby");  // from a handler: ctx.Spawn
+  ASSERT_TRUE(spawn.ok()) << spawn.error_message();
+  ASSERT_TRUE(SpawnRoom("lobby").ok()) << "spawning twice is a no-op";
+  HttpResult spawned =
+      HttpCall(endpoints_.http_port, "POST", "/massa/v1/actors/massa.test.mesh.Room/kitchen/spawn");
+  EXPECT_EQ(spawned.status, 200) << spawned.body;  // over HTTP
+  HttpResult not_spawnable =
+      HttpCall(endpoints_.http_port, "POST", "/massa/v1/actors/massa.test.mesh.Node/x/spawn");
+  EXPECT_EQ(not_spawnable.status, 400) << not_spawnable.body;
+  EXPECT_THAT(not_spawnable.body, HasSubstr("not a service of spawned actors"));
+
+  mesh::Note note;
+  ASSERT_TRUE(rooms_->Post(To("lobby").get(), note, &state).ok());
+  ASSERT_TRUE(rooms_->Post(To("lobby").get(), note, &state).ok());
+  EXPECT_EQ(state.notes(), 2);
+  HttpResult posted = HttpCall(endpoints_.http_port, "POST", "/massa.test.mesh.Room/Post", "{}",
+                               "application/json", {{"Massa-Entity-Key", "kitchen"}});
+  EXPECT_EQ(posted.status, 200) << posted.body;
+  EXPECT_THAT(posted.body, HasSubstr("\"notes\":\"1\""));
+
+  KillAndRestartMassa();
+  ASSERT_TRUE(Room("lobby", &state).ok());
+  EXPECT_EQ(state.notes(), 2);
+  ASSERT_TRUE(Room("kitchen", &state).ok());
+  EXPECT_EQ(state.notes(), 1);
+  EXPECT_EQ(Room("attic", &state).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(MeshTest, ANamedActorHasOneEntity) {
+  Start();
+  mesh::HubState state;
+  ASSERT_TRUE(hub_->Get(Context().get(), mesh::GetRoom(), &state).ok());
+  grpc::Status status = hub_->Get(To("other").get(), mesh::GetRoom(), &state);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("named actor 'hub'"));
+}
+
+TEST_F(MeshTest, ABroadcastReachesEverySubscriberOnceAlsoPassivatedAndAcrossKill9) {
+  Start();
+  mesh::RoomState room;
+  mesh::Note note;
+  for (const std::string name : {"r1", "r2", "r3"}) {
+    ASSERT_TRUE(SpawnRoom(name).ok());
+    ASSERT_TRUE(rooms_->Post(To(name).get(), note, &room).ok());
+  }
+  // The rooms passivate after 300 ms idle (the sweep runs every second).
+  ASSERT_TRUE(Eventually([&] { return ActiveEntities("massa.test.mesh.Room") == 0; }))
+      << "the rooms were not passivated";
+
+  mesh::News news;
+  news.set_text("hello");
+  mesh::Empty empty;
+  ASSERT_TRUE(front_->Announce(Context().get(), news, &empty).ok());
+  const auto all_heard_once = [&] {
+    for (const std::string name : {"r1", "r2", "r3"}) {
+      if (!Room(name, &room).ok() || room.news() != 1) return false;
+    }
+    mesh::HubState hub = Hub();
+    return hub.news() == 1 && hub.echoed() == 1 && Node("n1").news() == 1;
+  };
+  EXPECT_TRUE(Eventually(all_heard_once)) << "rooms, hub, echo and node n1 each hear it once";
+  EXPECT_EQ(Node("n2").news(), 0) << "a keyed subscriber hears only the key in the message";
+
+  // Published, acknowledged, then massa is killed: delivered after the restart, still once.
+  news.set_text("again");
+  ASSERT_TRUE(front_->Announce(Context().get(), news, &empty).ok());
+  KillAndRestartMassa();
+  const auto all_heard_twice = [&] {
+    for (const std::string name : {"r1", "r2", "r3"}) {
+      if (!Room(name, &room).ok() || room.news() != 2) return false;
+    }
+    mesh::HubState hub = Hub();
+    return hub.news() == 2 && hub.echoed() == 2 && Node("n1").news() == 2;
+  };
+  EXPECT_TRUE(Eventually(all_heard_twice));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // a second delivery would show
+  EXPECT_TRUE(all_heard_twice());
+  for (const std::string name : {"r1", "r2", "r3"}) {
+    ASSERT_TRUE(Room(name, &room).ok());
+    EXPECT_EQ(room.news(), 2) << name;
+    EXPECT_EQ(room.notes(), 1) << name;
+  }
+}
+
+TEST_F(MeshTest, AMessageSentByAnAcknowledgedWriteArrivesOnceAfterKill9) {
+  Start();
+  mesh::TellRequest tell;
+  tell.set_node_id("a");
+  tell.set_to("b");
+  mesh::NodeState state;
+  ASSERT_TRUE(nodes_->Tell(Context().get(), tell, &state).ok());
+  KillAndRestartMassa();
+  EXPECT_TRUE(Eventually([&] { return Node("b").pokes() == 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(Node("b").pokes(), 1);
+  EXPECT_EQ(Node("a").relays(), 1);
+}
+
+TEST_F(MeshTest, APoolNeverRunsMoreThanItsConcurrency) {
+  Start({"--handler-threads", "8"});
+  std::vector<std::future<std::pair<grpc::Status, int>>> calls;
+  for (int i = 0; i < 12; ++i) {
+    calls.push_back(std::async(std::launch::async, [this] {
+      mesh::Work work;
+      work.set_sleep_ms(300);
+      mesh::WorkReply reply;
+      grpc::Status status = pool_->Work(Context().get(), work, &reply);
+      return std::make_pair(status, reply.running());
+    }));
+  }
+  int ok = 0;
+  int exhausted = 0;
+  for (auto& call : calls) {
+    auto [status, running] = call.get();
+    if (status.ok()) {
+      ++ok;
+      EXPECT_LE(running, 2);
+    } else {
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+      EXPECT_THAT(status.error_message(), HasSubstr("maximum of 2"));
+      ++exhausted;
+    }
+  }
+  EXPECT_GE(ok, 2);
+  EXPECT_GT(exhausted, 0);
+}
+
+TEST_F(MeshTest, AForwardLoopStopsAtTheHopLimit) {
+  Start();
+  mesh::GetNode get;
+  get.set_node_id("loop");
+  mesh::NodeState state;
+  grpc::Status status = nodes_->Loop(Context().get(), get, &state);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("more than 32 forwards"));
+}
+
+TEST_F(MeshTest, AFailingForwardTargetsErrorReachesTheCallerFromEveryKind) {
+  Start();
+  mesh::GetNode get;
+  get.set_node_id("x");
+  mesh::NodeState state;
+  grpc::Status from_entity = nodes_->ForwardToRefuse(Context().get(), get, &state);
+  EXPECT_EQ(from_entity.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(from_entity.error_message(), "refused by x-target");
+  grpc::Status from_action = front_->ForwardToRefuse(Context().get(), get, &state);
+  EXPECT_EQ(from_action.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(from_action.error_message(), "refused by x");
+  HttpResult http = HttpCall(endpoints_.http_port, "POST", "/massa.test.mesh.Front/ForwardToRefuse",
+                             R"({"nodeId":"y"})");
+  EXPECT_EQ(http.status, 400) << http.body;
+  EXPECT_THAT(http.body, HasSubstr("refused by y"));
+}
+
+TEST_F(MeshTest, APipeFromEveryKindRepliesWithItsTargetsReplyOrError) {
+  Start();
+  auto channel = grpc::CreateChannel(endpoints_.grpc_address, grpc::InsecureChannelCredentials());
+  auto tally = mesh::Tally::NewStub(channel);
+  mesh::PipeRequest request;
+  request.set_node_id("p");
+  request.set_method("Absorb");
+  mesh::HubState hub;
+  ASSERT_TRUE(front_->PipeTo(Context().get(), request, &hub).ok());
+  EXPECT_EQ(hub.echoed(), 1);
+  ASSERT_TRUE(nodes_->PipeTo(Context().get(), request, &hub).ok());
+  EXPECT_EQ(hub.echoed(), 2);
+  grpc::Status status = tally->PipeTo(Context().get(), request, &hub);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(hub.echoed(), 3);
+  request.set_method("Reject");
+  grpc::Status from_action = front_->PipeTo(Context().get(), request, &hub);
+  grpc::Status from_entity = nodes_->PipeTo(Context().get(), request, &hub);
+  grpc::Status from_journal = tally->PipeTo(Context().get(), request, &hub);
+  for (const grpc::Status& failed : {from_action, from_entity, from_journal}) {
+    EXPECT_EQ(failed.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_EQ(failed.error_message(), "rejected by hub");
+  }
+  EXPECT_EQ(Hub().echoed(), 3);
 }
 
 }  // namespace

@@ -340,13 +340,22 @@ TEST(CommandToProtoTest, CarriesTheIdempotencyKey) {
   EXPECT_EQ(out.idempotency_key(), "k-1");
 }
 
-TEST(OutcomeFromProtoTest, BroadcastsAreInternal) {
+TEST(OutcomeFromProtoTest, BroadcastsKeepTheirChannelTypeAndMetadata) {
   v1::ClientAction action;
   action.mutable_reply();
   v1::Effects effects;
-  effects.add_broadcasts()->set_channel("news");
+  v1::Broadcast* broadcast = effects.add_broadcasts();
+  broadcast->set_channel("news");
+  *broadcast->mutable_payload() = AnyOf("x.News", "\x0a\x01a");
+  v1::MetadataEntry* entry = broadcast->mutable_metadata()->add_entries();
+  entry->set_key("k");
+  entry->set_string_value("v");
   absl::StatusOr<Outcome> outcome = OutcomeFromProto(action, effects);
-  EXPECT_EQ(outcome.status().code(), absl::StatusCode::kInternal);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  ASSERT_EQ(outcome->broadcasts.size(), 1u);
+  EXPECT_EQ(outcome->broadcasts[0].channel, "news");
+  EXPECT_EQ(outcome->broadcasts[0].payload, (TypedValue{"x.News", "\x0a\x01a"}));
+  EXPECT_EQ(outcome->broadcasts[0].metadata, (Metadata{{"k", "v"}}));
 }
 
 // ---- Value entity and event-sourced answers ------------------------------------------------

@@ -114,6 +114,18 @@ void RegisterTestHandlers(Function& function) {
               ctx.SideEffect(kCart, "Nope", cmd);
               return cart::Cart();
             }
+            if (cmd.cart_id() == "pipe-wrong-reply") {
+              return ctx.Pipe(cart::LineItem(), kCart, "GetCart");  // Checkout replies a Cart
+            }
+            if (cmd.cart_id() == "pipe") {
+              cart::Cart reply;
+              reply.add_items()->set_product_id("piped");
+              return ctx.Pipe(reply, "elsewhere.Service", "Take");
+            }
+            if (cmd.cart_id() == "publish") {
+              ctx.Publish("carts", cmd);
+              return cart::Cart();
+            }
             return ctx.Forward("elsewhere.Service", "Do", cmd);  // not linked: not checked
           });
   // CartFront.AddItemLater and Checkout deliberately have no handler.
@@ -180,6 +192,27 @@ TEST_F(FunctionTest, DiscoverDescribesTheFunction) {
   EXPECT_EQ(action.entity_type(), kFront);
   EXPECT_EQ(action.state_type(), "");
   EXPECT_EQ(action.passivation_timeout_ms(), 0u);
+}
+
+TEST(FunctionDiscoveryTest, ActorSettingsAndSubscriptionsAreInTheSpec) {
+  Function function("actors");
+  function
+      .AddValueEntity<cart::Cart>(kCart, massa::sdk::EntityOptions{.actor_name = "the-cart"})
+      .Subscribe("carts", "AddItem")
+      .Subscribe("cleanup", "RemoveItem");
+  function.AddAction(kFront, massa::sdk::ActionOptions{.max_concurrency = 3});
+  ServedFunction served(function);
+  v1::Spec spec;
+  ASSERT_TRUE(served.Discover(Proxy(), &spec).ok());
+  ASSERT_EQ(spec.services_size(), 2);
+  const v1::ServiceSpec& named = spec.services(0);
+  EXPECT_EQ(named.actor_name(), "the-cart");
+  EXPECT_FALSE(named.spawned());
+  ASSERT_EQ(named.subscriptions_size(), 2);
+  EXPECT_EQ(named.subscriptions(0).channel(), "carts");
+  EXPECT_EQ(named.subscriptions(0).method(), "AddItem");
+  EXPECT_EQ(named.subscriptions(1).channel(), "cleanup");
+  EXPECT_EQ(spec.services(1).max_concurrency(), 3u);
 }
 
 TEST_F(FunctionTest, DiscoverSendsEveryFileDependenciesFirst) {
@@ -443,7 +476,8 @@ TEST_F(FunctionTest, BadPayloadOrStateIsInvalidArgument) {
 }
 
 TEST_F(FunctionTest, MisusedForwardsAndSideEffectsFailWithInternal) {
-  for (const char* variant : {"wrong-payload", "wrong-reply", "unknown-method"}) {
+  for (const char* variant :
+       {"wrong-payload", "wrong-reply", "unknown-method", "pipe-wrong-reply"}) {
     cart::CheckoutCart checkout;
     checkout.set_cart_id(variant);
     v1::ValueEntityResponse response = Entity(EntityCommand(kCart, "Checkout", "k", checkout));
@@ -459,6 +493,24 @@ TEST_F(FunctionTest, MisusedForwardsAndSideEffectsFailWithInternal) {
   EXPECT_EQ(response.client_action().forward().service_name(), "elsewhere.Service");
   EXPECT_EQ(response.client_action().forward().method(), "Do");
   EXPECT_TRUE(response.state_action().has_update());
+}
+
+TEST_F(FunctionTest, PipesAndPublicationsReachTheResponse) {
+  cart::CheckoutCart checkout;
+  checkout.set_cart_id("pipe");
+  v1::ValueEntityResponse response = Entity(EntityCommand(kCart, "Checkout", "k", checkout));
+  ASSERT_TRUE(response.client_action().has_pipe());
+  EXPECT_EQ(response.client_action().pipe().service_name(), "elsewhere.Service");
+  EXPECT_EQ(response.client_action().pipe().method(), "Take");
+  EXPECT_EQ(Unpack<cart::Cart>(response.client_action().pipe().payload()).items(0).product_id(),
+            "piped");
+  checkout.set_cart_id("publish");
+  response = Entity(EntityCommand(kCart, "Checkout", "k", checkout));
+  ASSERT_TRUE(response.client_action().has_reply());
+  ASSERT_EQ(response.effects().broadcasts_size(), 1);
+  EXPECT_EQ(response.effects().broadcasts(0).channel(), "carts");
+  EXPECT_EQ(Unpack<cart::CheckoutCart>(response.effects().broadcasts(0).payload()).cart_id(),
+            "publish");
 }
 
 // --- Actions ---------------------------------------------------------------------------

@@ -42,6 +42,13 @@ TEST_F(RegistrationDeathTest, UnknownMethod) {
                "has no method 'Add' \\(its methods: AddItem, RemoveItem, GetCart, Checkout\\)");
 }
 
+TEST_F(RegistrationDeathTest, SubscriptionToAnUnknownMethod) {
+  Function function("f");
+  auto& entity = function.AddValueEntity<cart::Cart>(kCart);
+  EXPECT_DEATH(entity.Subscribe("news", "Hear"),
+               "subscribes to channel 'news' with method 'Hear', which it does not have");
+}
+
 TEST_F(RegistrationDeathTest, WrongTypes) {
   Function function("f");
   auto& entity = function.AddValueEntity<cart::Cart>(kCart);

@@ -66,6 +66,9 @@ struct Command {
   // A call to a read-only method of an entity that waits in call_chain: it runs at once,
   // outside the entity's mailbox, on its stored state, and may not change anything.
   bool reentrant = false;
+  // Instead of running a method: spawns the unnamed actor `entity_key` of `service` (a service
+  // whose spec sets `spawned`), durably; spawning an existing one is a no-op. Empty reply.
+  bool spawn = false;
 };
 
 // A message of a known protobuf type: the fully qualified message name and its bytes.
@@ -101,6 +104,14 @@ struct SideEffect {
   std::string method;
   std::string payload;
   bool synchronous = false;
+  Metadata metadata;
+};
+
+// A message published to a channel: delivered, durably, to every service subscribed to it
+// (ServiceSpec::subscriptions) whose handler takes the message's type.
+struct Broadcast {
+  std::string channel;
+  TypedValue payload;
   Metadata metadata;
 };
 
@@ -154,6 +165,7 @@ struct Outcome {
   std::vector<TypedValue> events;  // event sourced: events to persist, in order
   std::vector<SideEffect> side_effects;
   std::vector<TimerEffect> timers;
+  std::vector<Broadcast> broadcasts;
 
   bool failed() const { return std::holds_alternative<absl::Status>(result); }
 };

@@ -18,6 +18,12 @@
 
 namespace massa {
 
+// A service's subscription to a channel: `method` handles the channel's messages.
+struct ChannelSubscription {
+  std::string channel;
+  std::string method;
+};
+
 // How the function wants one of its services run.
 struct ServiceSpec {
   std::string name;  // fully qualified service name
@@ -33,6 +39,13 @@ struct ServiceSpec {
   std::chrono::milliseconds idempotency_retention{0};
   // Value entities: state reads as absent this long after its last write; 0 = never expires.
   std::chrono::milliseconds state_ttl{0};
+  // The actor mesh. A named actor: the service's one entity, under this key; empty = none.
+  std::string actor_name;
+  // Unnamed actors: an entity exists once spawned (Command::spawn); others are NOT_FOUND.
+  bool spawned = false;
+  // Pooled actions: at most this many commands run at once (RESOURCE_EXHAUSTED beyond); 0 = any.
+  uint32_t max_concurrency = 0;
+  std::vector<ChannelSubscription> subscriptions;
 };
 
 // What discovery returned: the services and the descriptors that define them.

@@ -4,6 +4,7 @@
 #include <memory>
 #include <typeinfo>
 #include <utility>
+#include <variant>
 
 #include "google/protobuf/any.pb.h"
 #include "registry.h"
@@ -22,39 +23,70 @@ detail::CurrentCommand& detail::Current() {
   return current;
 }
 
-std::optional<Failure> CommandContext::CallInto(std::string_view service_name,
-                                                std::string_view method,
-                                                const google::protobuf::Message& request,
-                                                std::string_view entity_key,
-                                                google::protobuf::Message& reply) {
-  const std::string target = std::string(service_name) + "/" + std::string(method);
+namespace {
+
+// Sends `call` (on behalf of the command this thread handles) to Massa and waits for its
+// result: the reply bytes, or why there is none. `what` names it in errors ("ctx.Call(a/b)").
+std::variant<std::string, Failure> Ask(protocol::v1::ActorCall call, const std::string& what) {
   detail::CurrentCommand& current = detail::Current();
   if (current.sink == nullptr) {
     return Fail(Code::kFailedPrecondition,
-                "ctx.Call(" + target + ") needs handler threads: start the function with "
-                "--handler-threads N (a handler on the I/O thread cannot wait for a reply)");
+                what + " needs handler threads: start the function with --handler-threads N "
+                       "(a handler on the I/O thread cannot wait for a reply)");
   }
-  protocol::v1::ActorCall call;
-  call.set_service_name(std::string(service_name));
-  call.set_method(std::string(method));
-  call.set_entity_key(std::string(entity_key));
-  request.SerializeToString(call.mutable_payload());
   absl::StatusOr<protocol::v1::ActorCallResult> result =
       current.sink->MakeCall(current.command_id, std::move(call));
   if (!result.ok()) {
     return Fail(static_cast<Code>(result.status().code()),
-                "call to " + target + ": " + std::string(result.status().message()));
+                what + ": " + std::string(result.status().message()));
   }
   if (result->has_failure()) {
     const int code = result->failure().code();
     return Fail(code > 0 && code <= 16 ? static_cast<Code>(code) : Code::kUnknown,
                 result->failure().message());
   }
-  if (!reply.ParseFromString(result->reply())) {
+  return std::move(*result->mutable_reply());
+}
+
+}  // namespace
+
+std::optional<Failure> CommandContext::CallInto(std::string_view service_name,
+                                                std::string_view method,
+                                                const google::protobuf::Message& request,
+                                                std::string_view entity_key,
+                                                google::protobuf::Message& reply) {
+  const std::string target = std::string(service_name) + "/" + std::string(method);
+  protocol::v1::ActorCall call;
+  call.set_service_name(std::string(service_name));
+  call.set_method(std::string(method));
+  call.set_entity_key(std::string(entity_key));
+  request.SerializeToString(call.mutable_payload());
+  std::variant<std::string, Failure> answer = Ask(std::move(call), "ctx.Call(" + target + ")");
+  if (auto* failure = std::get_if<Failure>(&answer)) return std::move(*failure);
+  if (!reply.ParseFromString(std::get<std::string>(answer))) {
     return Fail(Code::kInternal,
                 "the reply of " + target + " is not a " + std::string(reply.GetTypeName()));
   }
   return std::nullopt;
+}
+
+Status CommandContext::Spawn(std::string_view service_name, std::string_view name) {
+  protocol::v1::ActorCall call;
+  call.set_service_name(std::string(service_name));
+  call.set_entity_key(std::string(name));
+  call.set_spawn(true);
+  std::variant<std::string, Failure> answer = Ask(
+      std::move(call), "ctx.Spawn(" + std::string(service_name) + "/" + std::string(name) + ")");
+  if (auto* failure = std::get_if<Failure>(&answer)) {
+    return Status(failure->code, std::move(failure->message));
+  }
+  return Status();
+}
+
+void CommandContext::Publish(std::string_view channel, const google::protobuf::Message& message) {
+  protocol::v1::Broadcast* broadcast = call_.effects.add_broadcasts();
+  broadcast->set_channel(std::string(channel));
+  broadcast->mutable_payload()->PackFrom(message);
 }
 
 const std::string& CommandContext::service_name() const { return call_.command.service_name(); }
@@ -92,6 +124,21 @@ sdk::Forward CommandContext::Forward(std::string_view service_name, std::string_
                                  call_.method.descriptor->output_type()));
   return sdk::Forward(std::string(service_name), std::string(method),
                       payload.GetDescriptor()->full_name(), payload.SerializeAsString());
+}
+
+sdk::Forward CommandContext::Pipe(const google::protobuf::Message& reply,
+                                  std::string_view service_name, std::string_view method) {
+  const google::protobuf::Descriptor* output = call_.method.descriptor->output_type();
+  if (reply.GetDescriptor() != output) {
+    NoteMisuse(call_, "pipe from " + call_.service.name + "/" + call_.method.descriptor->name() +
+                          " with a " + reply.GetDescriptor()->full_name() +
+                          ", but the method replies " + output->full_name());
+  } else {
+    NoteMisuse(call_, detail::CheckTarget(call_, "pipe", service_name, method,
+                                          reply.GetDescriptor(), output));
+  }
+  return sdk::Forward(std::string(service_name), std::string(method), output->full_name(),
+                      reply.SerializeAsString(), /*pipe=*/true);
 }
 
 const std::string& CommandContext::idempotency_key() const {
@@ -232,11 +279,17 @@ void SetFailure(Call& call, Failure failure) {
 }
 
 void SetForward(Call& call, Forward forward) {
-  protocol::v1::Forward* out = call.client_action.mutable_forward();
-  out->set_service_name(forward.service_name());
-  out->set_method(forward.method());
-  out->mutable_payload()->set_type_url(kTypeUrlPrefix + forward.payload_type());
-  out->mutable_payload()->set_value(forward.payload());
+  const auto fill = [&forward](auto* out) {
+    out->set_service_name(forward.service_name());
+    out->set_method(forward.method());
+    out->mutable_payload()->set_type_url(kTypeUrlPrefix + forward.payload_type());
+    out->mutable_payload()->set_value(forward.payload());
+  };
+  if (forward.pipe()) {
+    fill(call.client_action.mutable_pipe());
+  } else {
+    fill(call.client_action.mutable_forward());
+  }
 }
 
 }  // namespace detail

@@ -67,6 +67,10 @@ void Service::AddHandler(std::string_view method, const google::protobuf::Messag
   data_.registry->AddHandler(data_, method, input_prototype, output_type, std::move(handler));
 }
 
+void Service::AddSubscription(std::string_view channel, std::string_view method) {
+  data_.registry->AddSubscription(data_, channel, method);
+}
+
 void Service::AddEventHandler(const google::protobuf::Message& event_prototype,
                               detail::EventHandler handler) {
   data_.registry->AddEventHandler(data_, event_prototype, std::move(handler));
@@ -77,8 +81,10 @@ Function::Function(std::string name, std::string version)
 
 Function::~Function() { Shutdown(std::chrono::milliseconds(0)); }
 
-Action& Function::AddAction(std::string_view service_name) {
-  return Keep<Action>(RegisterService(service_name, detail::Kind::kAction, nullptr, {}));
+Action& Function::AddAction(std::string_view service_name, ActionOptions options) {
+  detail::ServiceData& data = RegisterService(service_name, detail::Kind::kAction, nullptr, {});
+  data.max_concurrency = options.max_concurrency;
+  return Keep<Action>(data);
 }
 
 detail::ServiceData& Function::RegisterService(std::string_view service_name, detail::Kind kind,

@@ -139,7 +139,8 @@ const pb::Any* StateOf(const Request& request) {
 template <typename Response>
 bool TakeOutcome(Call& call, Response* response) {
   const bool succeeded = !call.client_action.has_failure();
-  if (succeeded && (call.effects.side_effects_size() > 0 || call.effects.timers_size() > 0)) {
+  if (succeeded && (call.effects.side_effects_size() > 0 || call.effects.timers_size() > 0 ||
+                    call.effects.broadcasts_size() > 0)) {
     response->mutable_effects()->Swap(&call.effects);
   }
   response->mutable_client_action()->Swap(&call.client_action);
@@ -216,6 +217,18 @@ ServiceData& Registry::AddService(std::string_view name, Kind kind,
   }
   services_.push_back(std::move(data));
   return *services_.back();
+}
+
+void Registry::AddSubscription(ServiceData& service, std::string_view channel,
+                               std::string_view method) {
+  if (frozen_) Die("cannot subscribe " + service.name + " after the function started");
+  if (channel.empty()) Die("service " + service.name + " subscribes to an empty channel name");
+  if (service.descriptor->FindMethodByName(std::string(method)) == nullptr) {
+    Die("service " + service.name + " subscribes to channel '" + std::string(channel) +
+        "' with method '" + std::string(method) + "', which it does not have (its methods: " +
+        MethodNames(service.descriptor) + ")");
+  }
+  service.subscriptions.emplace_back(std::string(channel), std::string(method));
 }
 
 void Registry::AddHandler(ServiceData& service, std::string_view method,
@@ -322,6 +335,14 @@ absl::StatusOr<v1::Spec> Registry::Discover(const v1::ProxyInfo& info) const {
     out->set_idempotency_retention_ms(
         static_cast<uint64_t>(service->options.idempotency_retention.count()));
     out->set_state_ttl_ms(static_cast<uint64_t>(service->state_ttl.count()));
+    out->set_actor_name(service->options.actor_name);
+    out->set_spawned(service->options.spawned);
+    out->set_max_concurrency(service->max_concurrency);
+    for (const auto& [channel, method] : service->subscriptions) {
+      v1::ChannelSubscription* sub = out->add_subscriptions();
+      sub->set_channel(channel);
+      sub->set_method(method);
+    }
     if (service->state_prototype != nullptr) {
       const pb::Descriptor* state = service->state_prototype->GetDescriptor();
       AddFile(state->file(), seen, files);

@@ -71,6 +71,8 @@ struct ServiceData {
   const google::protobuf::Message* state_prototype = nullptr;  // entities: a default State
   EventSourcedOptions options;  // the event-sourced settings are used by event-sourced only
   std::chrono::milliseconds state_ttl{0};  // value entities
+  uint32_t max_concurrency = 0;            // actions: a pool's size
+  std::vector<std::pair<std::string, std::string>> subscriptions;  // (channel, method)
   std::map<std::string, MethodData, std::less<>> methods;  // by bare method name
   // Event-sourced: by the event's full message name.
   std::map<std::string, EventHandlerData, std::less<>> event_handlers;
@@ -110,6 +112,7 @@ class Registry {
   ServiceData& AddService(std::string_view name, Kind kind,
                           const google::protobuf::Message* state_prototype,
                           EventSourcedOptions options);
+  void AddSubscription(ServiceData& service, std::string_view channel, std::string_view method);
   void AddHandler(ServiceData& service, std::string_view method,
                   const google::protobuf::Message& input_prototype,
                   const google::protobuf::Descriptor* output_type, Handler handler);

@@ -104,6 +104,12 @@ absl::StatusOr<FunctionSpec> SpecFromProto(const v1::Spec& spec) {
         std::min<uint64_t>(s.idempotency_retention_ms(), kMaxDurationMs));
     service.state_ttl =
         std::chrono::milliseconds(std::min<uint64_t>(s.state_ttl_ms(), kMaxDurationMs));
+    service.actor_name = s.actor_name();
+    service.spawned = s.spawned();
+    service.max_concurrency = s.max_concurrency();
+    for (const v1::ChannelSubscription& sub : s.subscriptions()) {
+      service.subscriptions.push_back(ChannelSubscription{sub.channel(), sub.method()});
+    }
     out.services.push_back(std::move(service));
   }
   return out;
@@ -152,9 +158,9 @@ absl::StatusOr<Outcome> OutcomeFromProto(const v1::ClientAction& action,
       outcome.result = Reply{};  // no reply: the method's default (empty) message
       break;
   }
-  if (effects.broadcasts_size() > 0) {
-    return absl::InternalError(
-        "the user function returned broadcasts, which this massa does not support yet");
+  for (const v1::Broadcast& b : effects.broadcasts()) {
+    outcome.broadcasts.push_back(
+        Broadcast{b.channel(), TypedValueFromAny(b.payload()), MetadataFromProto(b.metadata())});
   }
   for (const v1::Timer& t : effects.timers()) {
     TimerEffect timer;

@@ -207,6 +207,7 @@ void RunCall(CallHandler& handler, const native::RequestOrigin* origin, v1::Acto
   command.method = call.method();
   command.entity_key = call.entity_key();
   command.addressed = !command.entity_key.empty();
+  command.spawn = call.spawn();
   command.payload = std::move(*call.mutable_payload());
   command.metadata = native::MetadataOf(call.metadata());
   handler(caller, std::move(command), [reply = std::move(reply)](CommandResult result) mutable {

@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "massa/sdk/result.h"
+#include "massa/sdk/status.h"
 
 namespace google::protobuf {
 class Message;
@@ -139,11 +140,31 @@ class CommandContext {
     SideEffect(service_name, method, message, /*synchronous=*/false);
   }
 
+  // Spawns the actor `name` of `service_name`, a service of unnamed actors (registered with
+  // EntityOptions{.spawned = true}), and waits until its spawn is durable; spawning a name
+  // again is a no-op. Until spawned, commands to the name fail with NOT_FOUND; spawned actors
+  // survive restarts. Needs handler threads, like Call. Returns OK or why not.
+  Status Spawn(std::string_view service_name, std::string_view name);
+
+  // Publishes `message` to `channel`: written with this command's state change and delivered
+  // after it, durably, to every service subscribed to the channel (Service::Subscribe) whose
+  // handler takes the message's type: at least once, under a key per message and subscriber,
+  // so that an entity applies it once, also when it was passivated. Nothing is published when
+  // the command fails.
+  void Publish(std::string_view channel, const google::protobuf::Message& message);
+
   // A Forward to return from the handler: `service_name`/`method` receives `payload` and its
   // reply becomes this command's reply. Checked like SideEffect; the target must also reply
   // with the forwarding method's output type.
   sdk::Forward Forward(std::string_view service_name, std::string_view method,
                        const google::protobuf::Message& payload);
+
+  // A pipe to return from the handler: `reply`, what this command replies (its method's output
+  // type), becomes the request of `service_name`/`method`, and that method's reply (of the same
+  // type) becomes this command's reply; its failure is this command's failure. Checked like
+  // Forward.
+  sdk::Forward Pipe(const google::protobuf::Message& reply, std::string_view service_name,
+                    std::string_view method);
 
  protected:
   std::optional<Failure> CallInto(std::string_view service_name, std::string_view method,

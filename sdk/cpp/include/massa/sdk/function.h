@@ -132,6 +132,21 @@ struct EntityOptions {
   // The entities' state reads as absent this long after it was last written (a command may
   // set its own, ValueContext::ExpireStateAfter); 0 = never expires.
   std::chrono::milliseconds state_ttl{0};
+  // A named actor: the service has one entity, under this key, and its requests need no key
+  // fields (where they have some, they must agree). Not with `spawned`.
+  std::string actor_name{};
+  // Unnamed actors: an entity exists once spawned (CommandContext::Spawn, or Massa's
+  // POST /massa/v1/actors/{service}/{name}/spawn); commands to a name never spawned fail with
+  // NOT_FOUND. Requests name their actor by key fields or by address (the key of a Call, the
+  // `massa-entity-key` header).
+  bool spawned = false;
+};
+
+// How Massa runs an action service.
+struct ActionOptions {
+  // A pool: at most this many commands of the service run at once, across Massa; more fail at
+  // once with RESOURCE_EXHAUSTED. 0 = no limit.
+  uint32_t max_concurrency = 0;
 };
 
 // How Massa runs an event-sourced entity service: EntityOptions plus its journal settings.
@@ -146,6 +161,9 @@ struct EventSourcedOptions {
   // Once a snapshot is stored, Massa deletes the events it covers (bounded journal, but no
   // full history).
   bool delete_events_on_snapshot = false;
+  // As in EntityOptions.
+  std::string actor_name{};
+  bool spawned = false;
 };
 
 // A registered service. Owned by its Function; references stay valid as long as it lives.
@@ -158,6 +176,7 @@ class Service {
   // The fully qualified service name.
   const std::string& name() const;
 
+
  protected:
   explicit Service(detail::ServiceData& data) : data_(data) {}
 
@@ -165,6 +184,9 @@ class Service {
   // types; aborts otherwise.
   void AddHandler(std::string_view method, const google::protobuf::Message& input_prototype,
                   const google::protobuf::Descriptor* output_type, detail::Handler handler);
+
+  // Subscribes the service to `channel` with `method`; aborts if there is no such method.
+  void AddSubscription(std::string_view channel, std::string_view method);
 
   // Event-sourced entities: registers `handler` for events of `event_prototype`'s type;
   // aborts if that type already has one.
@@ -189,6 +211,16 @@ class ServiceOf : public Service {
                  Context ctx(call);
                  detail::Finish(call, handler(ctx, static_cast<const In&>(detail::Input(call))));
                });
+    return static_cast<Self&>(*this);
+  }
+
+  // Subscribes the service to `channel`: Massa delivers every message published to it
+  // (CommandContext::Publish) whose type is `method`'s request type to `method`, durably and
+  // once per message: an action statelessly, a named actor to its entity, unnamed actors to
+  // every one spawned, other entities to the one the message's key fields name (activated if
+  // passivated). Aborts if the service has no such method. Register before Start.
+  Self& Subscribe(std::string_view channel, std::string_view method) {
+    AddSubscription(channel, method);
     return static_cast<Self&>(*this);
   }
 
@@ -290,7 +322,7 @@ class Function {
   // Registers the stateless service `service_name` (fully qualified, e.g.
   // "example.shoppingcart.CartFront"). Aborts if it is not in the linked generated code or
   // is already registered.
-  Action& AddAction(std::string_view service_name);
+  Action& AddAction(std::string_view service_name, ActionOptions options = {});
 
   // Registers the value entity service `service_name` with state message State.
   template <typename State>
@@ -301,7 +333,9 @@ class Function {
                         EventSourcedOptions{.entity_type = std::move(options.entity_type),
                                             .passivation_timeout = options.passivation_timeout,
                                             .idempotency_retention =
-                                                options.idempotency_retention},
+                                                options.idempotency_retention,
+                                            .actor_name = std::move(options.actor_name),
+                                            .spawned = options.spawned},
                         options.state_ttl));
   }
 

@@ -43,20 +43,24 @@ class Forward {
   const std::string& method() const { return method_; }              // bare method name
   const std::string& payload_type() const { return payload_type_; }  // full message name
   const std::string& payload() const { return payload_; }            // serialized message
+  // A pipe (CommandContext::Pipe): `payload` is this command's reply, the target's request.
+  bool pipe() const { return pipe_; }
 
  private:
   friend class CommandContext;
   Forward(std::string service_name, std::string method, std::string payload_type,
-          std::string payload)
+          std::string payload, bool pipe = false)
       : service_name_(std::move(service_name)),
         method_(std::move(method)),
         payload_type_(std::move(payload_type)),
-        payload_(std::move(payload)) {}
+        payload_(std::move(payload)),
+        pipe_(pipe) {}
 
   std::string service_name_;
   std::string method_;
   std::string payload_type_;
   std::string payload_;
+  bool pipe_ = false;
 };
 
 // The outcome of a handler of a method whose output message is T: exactly one of a reply,
