@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "example/bank/bank.grpc.pb.h"
 #include "example/escart/escart.grpc.pb.h"
 #include "example/orders/orders.grpc.pb.h"
 #include "example/shoppingcart/shoppingcart.grpc.pb.h"
@@ -18,6 +19,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "integration/process.h"
+#include "massa/test/mesh.grpc.pb.h"
 
 namespace massa::testing {
 namespace {
@@ -25,6 +27,8 @@ namespace {
 namespace cart = ::example::shoppingcart;
 namespace escart = ::example::escart;
 namespace orders = ::example::orders;
+namespace bank = ::example::bank;
+namespace mesh = ::massa::test::mesh;
 
 constexpr auto kStartTimeout = std::chrono::seconds(30);
 
@@ -270,6 +274,95 @@ TEST_F(PostgresTest, TimersOutboxAndIdempotencyKeysSurviveAKill) {
                        << massa_->log();
   EXPECT_EQ(report.today().placed(), 2) << "each event once";
   EXPECT_EQ(report.today().paid(), 1) << "the retry was not applied again";
+}
+
+TEST_F(PostgresTest, SpawnedActorsAndABroadcastSurviveAKill) {
+  StartFunction(MESH_FUNCTION_BIN);
+  StartMassa();
+  for (const char* room : {"r1", "r2"}) {
+    HttpResult spawned = HttpCall(endpoints_.http_port, "POST",
+                                  std::string("/massa/v1/actors/massa.test.mesh.Room/") + room +
+                                      "/spawn");
+    ASSERT_EQ(spawned.status, 200) << spawned.body;
+  }
+  const auto to = [](const char* room) {
+    std::unique_ptr<grpc::ClientContext> context = Context();
+    context->AddMetadata("massa-entity-key", room);
+    return context;
+  };
+  auto rooms = mesh::Room::NewStub(channel_);
+  mesh::RoomState state;
+  ASSERT_TRUE(rooms->Post(to("r1").get(), mesh::Note(), &state).ok());
+  mesh::News news;
+  news.set_text("hello");
+  mesh::Empty empty;
+  ASSERT_TRUE(mesh::Front::NewStub(channel_)->Announce(Context().get(), news, &empty).ok());
+  massa_->Signal(SIGKILL);  // acknowledged; maybe delivered, maybe not
+  massa_->Wait(std::chrono::seconds(30));
+  StartMassa();
+  rooms = mesh::Room::NewStub(channel_);
+  const auto heard_once = [&] {
+    for (const char* room : {"r1", "r2"}) {
+      if (!rooms->Get(to(room).get(), mesh::GetRoom(), &state).ok() || state.news() != 1) {
+        return false;
+      }
+    }
+    return true;
+  };
+  for (int i = 0; i < 300 && !heard_once(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // a second delivery would show
+  EXPECT_TRUE(heard_once());
+  ASSERT_TRUE(rooms->Get(to("r1").get(), mesh::GetRoom(), &state).ok());
+  EXPECT_EQ(state.notes(), 1);
+  EXPECT_EQ(rooms->Get(to("r3").get(), mesh::GetRoom(), &state).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(PostgresTest, ConcurrentTransfersKeepTheTotal) {
+  StartFunction(BANK_FUNCTION_BIN);
+  StartMassa();
+  auto accounts = bank::Accounts::NewStub(channel_);
+  auto bank_stub = bank::Bank::NewStub(channel_);
+  bank::Balance balance;
+  for (int i = 0; i < 4; ++i) {
+    bank::Amount amount;
+    amount.set_account_id("a" + std::to_string(i));
+    amount.set_amount_cents(500);
+    ASSERT_TRUE(accounts->Deposit(Context().get(), amount, &balance).ok());
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < 16; ++i) {
+    threads.emplace_back([&, i] {
+      bank::TransferRequest request;
+      request.set_transfer_id("t" + std::to_string(i));
+      request.set_from_account("a" + std::to_string(i % 4));
+      request.set_to_account("a" + std::to_string((i + 1) % 4));
+      request.set_amount_cents(100 + 50 * i);
+      bank::TransferReply reply;
+      if (!bank_stub->Transfer(Context().get(), request, &reply).ok()) ++failures;
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  int64_t total = 0;
+  for (int i = 0; i < 4; ++i) {
+    bank::GetAccount get;
+    get.set_account_id("a" + std::to_string(i));
+    ASSERT_TRUE(accounts->GetBalance(Context().get(), get, &balance).ok());
+    total += balance.balance_cents();
+  }
+  EXPECT_EQ(total, 2000);
+  auto auditor = bank::Auditor::NewStub(channel_);
+  bank::AuditLog log;
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(auditor->GetLog(Context().get(), bank::GetAuditLog(), &log).ok());
+    if (log.completed() + log.failed() >= 16) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(log.completed() + log.failed(), 16);
 }
 
 }  // namespace
