@@ -153,10 +153,10 @@ absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Build(FunctionSpec spec) {
       return absl::InvalidArgumentError(absl::StrCat(
           "discovery: service '", name, "' is not in the descriptors the function sent", why));
     }
-    if (service_spec.kind == EntityKind::kCrdt) {
+    if (service_spec.kind == EntityKind::kCrdt &&
+        static_cast<int>(service_spec.crdt_type) == 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("discovery: service '", name, "' is of kind ",
-                       EntityKindName(service_spec.kind), ", which this massa does not serve yet"));
+          absl::StrCat("discovery: CRDT service '", name, "' does not say its data type"));
     }
     if (service_spec.state_ttl.count() > 0 && service_spec.kind != EntityKind::kValueEntity) {
       return absl::InvalidArgumentError(absl::StrCat(

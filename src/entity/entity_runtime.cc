@@ -12,6 +12,8 @@
 #include "absl/synchronization/notification.h"
 #include "common/metrics.h"
 #include "common/thread_pool.h"
+#include "crdt/change.h"
+#include "crdt/crdt.h"
 #include "entity/catalog.h"
 #include "entity/effects.h"
 #include "entity/idempotency.h"
@@ -46,6 +48,21 @@ constexpr size_t kForgottenKeys = 4096;
 // conditional write of its timer already makes it happen once.
 bool RecordsIdempotency(const Command& command) {
   return !command.idempotency_key.empty() && !command.timer.has_value();
+}
+
+// The label of a CRDT entity's stored state (the bytes are crdt::Crdt::Serialize()).
+constexpr std::string_view kCrdtStateType = "massa.crdt";
+
+// A CRDT entity's value from its cached state: the empty value of `type` when there is none.
+absl::StatusOr<crdt::Crdt> CrdtOf(const std::optional<TypedValue>& state, crdt::Type type) {
+  if (!state.has_value()) return crdt::Crdt(type);
+  absl::StatusOr<crdt::Crdt> value = crdt::Crdt::Parse(state->bytes);
+  if (!value.ok() || value->type() != type) {
+    return absl::InternalError(absl::StrCat("the stored value is not a ", crdt::TypeName(type),
+                                            value.ok() ? "" : ": ",
+                                            value.ok() ? "" : value.status().message()));
+  }
+  return value;
 }
 
 // A handler's broadcasts: each names a channel and a message type.
@@ -640,7 +657,10 @@ void EntityRuntime::Execute(const std::shared_ptr<Entity>& entity,
       return;
     }
   }
-  const bool event_sourced = pending->method->service->spec.kind == EntityKind::kEventSourced;
+  const ServiceSpec& spec = pending->method->service->spec;
+  const bool event_sourced = spec.kind == EntityKind::kEventSourced;
+  const EntityKind pending_kind = spec.kind;
+  const crdt::Type pending_crdt_type = spec.crdt_type;
   const auto started = clock_.Now();
   // While its handler runs, this entity waits in the chain of the calls the handler makes (the
   // function driver copies the chain); what follows the handler (forwards, effects) does not.
@@ -653,6 +673,13 @@ void EntityRuntime::Execute(const std::shared_ptr<Entity>& entity,
   };
   if (event_sourced) {
     function_.HandleEventSourced(command, entity->state, entity->sequence, std::move(on_outcome));
+  } else if (pending_kind == EntityKind::kCrdt) {
+    absl::StatusOr<crdt::Crdt> value = CrdtOf(entity->state, pending_crdt_type);
+    if (!value.ok()) {
+      on_outcome(value.status());
+      return;
+    }
+    function_.HandleCrdt(command, value->value(options_.replica_id), std::move(on_outcome));
   } else {
     function_.HandleValueEntity(command, entity->state, std::move(on_outcome));
   }
@@ -732,7 +759,45 @@ void EntityRuntime::OnEntityOutcome(const std::shared_ptr<Entity>& entity,
     AfterCommand(entity);
     return;
   }
+  if (pending->method->service->spec.kind == EntityKind::kCrdt && !outcome->failed() &&
+      outcome->crdt != nullptr) {
+    if (absl::Status applied = ApplyCrdtChange(*entity, *pending, *outcome); !applied.ok()) {
+      std::move(pending->done)(Error(std::move(applied)));
+      AfterCommand(entity);
+      return;
+    }
+  }
   Commit(entity, std::move(pending), *std::move(outcome), /*from_function=*/true);
+}
+
+absl::Status EntityRuntime::ApplyCrdtChange(const Entity& entity, const Pending& pending,
+                                            Outcome& outcome) const {
+  const ServiceSpec& spec = pending.method->service->spec;
+  const CrdtChange& change = *outcome.crdt;
+  if (change.remove) {
+    outcome.state_update = StateUpdate{std::nullopt};
+    return absl::OkStatus();
+  }
+  if (!change.operation.has_value()) return absl::OkStatus();
+  if (change.operation_type != spec.crdt_type) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        pending.method->path, ": a ", crdt::TypeName(change.operation_type),
+        " operation does not apply to entity ", entity.type, "/", entity.key, ", a ",
+        crdt::TypeName(spec.crdt_type), "; nothing was applied"));
+  }
+  absl::StatusOr<crdt::Crdt> value = CrdtOf(entity.state, spec.crdt_type);
+  if (!value.ok()) return value.status();
+  absl::StatusOr<crdt::Crdt> delta =
+      value->Apply(*change.operation, options_.replica_id, clock_.WallMillis());
+  if (!delta.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(pending.method->path, ": ",
+                                                   delta.status().message(),
+                                                   "; nothing was applied"));
+  }
+  // The delta is what a cluster will ship to the other replicas (issue 16); on one node the
+  // whole value is written.
+  outcome.state_update = StateUpdate{TypedValue{std::string(kCrdtStateType), value->Serialize()}};
+  return absl::OkStatus();
 }
 
 void EntityRuntime::Commit(const std::shared_ptr<Entity>& entity,

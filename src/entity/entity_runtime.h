@@ -75,6 +75,9 @@ struct RuntimeOptions {
   // How often expired state and idempotency records are reclaimed from the store; 0 = never
   // (tests call SweepExpired).
   std::chrono::milliseconds expiry_sweep_interval{60'000};
+  // This node's replica id in CRDT values (its counters, dots and votes). Stable across
+  // restarts; unique per node in a cluster.
+  std::string replica_id = "massa";
   TimerLimits timer_limits;
   OutboxOptions outbox;            // its fence is set from `fence`
   TimerSchedulerOptions timers;    // its fence and misfire grace are set from the above
@@ -186,6 +189,10 @@ class EntityRuntime {
   void Answer(std::unique_ptr<Pending> pending, Outcome outcome);
   void OnEntityOutcome(const std::shared_ptr<Entity>& entity, std::unique_ptr<Pending> pending,
                        absl::StatusOr<Outcome> outcome);
+  // CRDT entities: applies the outcome's change to the entity's value, as the state update the
+  // commit writes. INVALID_ARGUMENT for an operation that does not fit the entity's type.
+  absl::Status ApplyCrdtChange(const Entity& entity, const Pending& pending,
+                               Outcome& outcome) const;
   // Writes what `outcome` changes (state, idempotency record, timers, outbox), pipelined, and
   // replies once it is durable. `from_function`: the outcome is new (not a replay).
   void Commit(const std::shared_ptr<Entity>& entity, std::unique_ptr<Pending> pending,

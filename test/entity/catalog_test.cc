@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "crdt/crdt.h"
 #include "entity/test_util.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.pb.h"
@@ -121,11 +122,13 @@ TEST(CatalogTest, ServiceListedTwice) {
   EXPECT_THAT(MessageOf(status), AllOf(HasSubstr(kEcho), HasSubstr("listed twice")));
 }
 
-TEST(CatalogTest, CrdtIsNotServedYet) {
+TEST(CatalogTest, ACrdtServiceNeedsItsDataType) {
   absl::Status status = BuildError(SpecWith({Service(kCounter, EntityKind::kCrdt)}));
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(MessageOf(status),
-              AllOf(HasSubstr(kCounter), HasSubstr("crdt"), HasSubstr("does not serve")));
+  EXPECT_THAT(MessageOf(status), AllOf(HasSubstr(kCounter), HasSubstr("data type")));
+  ServiceSpec likes = Service(kCounter, EntityKind::kCrdt);
+  likes.crdt_type = crdt::Type::kPNCounter;
+  EXPECT_TRUE(BuildError(SpecWith({likes})).ok());
 }
 
 TEST(CatalogTest, EventSourcedServiceIsServedWithItsKeyAndStateType) {

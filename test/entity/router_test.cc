@@ -10,7 +10,10 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "crdt/change.h"
+#include "crdt/crdt.h"
 #include "entity/runtime_harness.h"
+#include "entity/state_codec.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -336,6 +339,75 @@ TEST_F(ActorTest, ABroadcastReachesEverySpawnedActorPageByPage) {
   ASSERT_TRUE(Eventually([this] { return runtime_->outbox().stats().in_flight == 0; }));
   absl::MutexLock lock(&mu);
   for (const auto& [key, times] : touched) EXPECT_EQ(times, 1) << key;
+}
+
+// CRDT entities: the runtime applies the handler's operation to the stored value.
+class CrdtRuntimeTest : public ActorTest {
+ protected:
+  void SetUp() override {
+    Start([](FunctionSpec& spec) {
+      ServiceSpec& session = Find(spec, kSession);
+      session.kind = EntityKind::kCrdt;
+      session.crdt_type = crdt::Type::kPNCounter;
+    });
+  }
+
+  // Each command of kSession answers with `change` (a reply of an empty Ping).
+  void Answer(std::shared_ptr<const CrdtChange> change) {
+    function_.OnValueEntity(kSession, [change](const Command&, const std::optional<TypedValue>&) {
+      Outcome outcome;
+      outcome.result = Reply{Ping(""), {}};
+      outcome.crdt = change;
+      return absl::StatusOr<Outcome>(std::move(outcome));
+    });
+  }
+
+  // The stored value of entity `id`, nullopt when there is none.
+  std::optional<crdt::Value> StoredValue(const std::string& id) {
+    absl::StatusOr<std::optional<std::string>> stored = store_.GetValue(kSession, id);
+    EXPECT_TRUE(stored.ok());
+    if (!stored.ok() || !stored->has_value()) return std::nullopt;
+    absl::StatusOr<TypedValue> state = DecodeState(**stored);
+    EXPECT_TRUE(state.ok());
+    absl::StatusOr<crdt::Crdt> value = crdt::Crdt::Parse(state->bytes);
+    EXPECT_TRUE(value.ok()) << value.status();
+    if (!value.ok()) return std::nullopt;
+    return value->value();
+  }
+
+  static std::shared_ptr<const CrdtChange> Change(crdt::Operation op, crdt::Type type) {
+    auto change = std::make_shared<CrdtChange>();
+    change->operation = std::move(op);
+    change->operation_type = type;
+    return change;
+  }
+};
+
+TEST_F(CrdtRuntimeTest, AnOperationIsAppliedToTheStoredValue) {
+  Answer(Change(crdt::Increment{5}, crdt::Type::kPNCounter));
+  ASSERT_TRUE(Call(MakeCommand(kSession, "Touch", GetRequest("k"))).status.ok());
+  ASSERT_TRUE(Call(MakeCommand(kSession, "Touch", GetRequest("k"))).status.ok());
+  std::optional<crdt::Value> value = StoredValue("k");
+  ASSERT_TRUE(value.has_value());
+  EXPECT_EQ(value->counter, 10);
+}
+
+TEST_F(CrdtRuntimeTest, AnOperationForAnotherTypeIsInvalidArgumentNamingBothAndWritesNothing) {
+  Answer(Change(crdt::SetChange{false, {}, {"x"}}, crdt::Type::kORSet));
+  CommandResult result = Call(MakeCommand(kSession, "Touch", GetRequest("k")));
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(MessageOf(result), AllOf(HasSubstr("ORSet"), HasSubstr("PNCounter")));
+  EXPECT_FALSE(StoredValue("k").has_value());
+}
+
+TEST_F(CrdtRuntimeTest, DeleteRemovesTheValue) {
+  Answer(Change(crdt::Increment{3}, crdt::Type::kPNCounter));
+  ASSERT_TRUE(Call(MakeCommand(kSession, "Touch", GetRequest("k"))).status.ok());
+  auto remove = std::make_shared<CrdtChange>();
+  remove->remove = true;
+  Answer(remove);
+  ASSERT_TRUE(Call(MakeCommand(kSession, "Touch", GetRequest("k"))).status.ok());
+  EXPECT_FALSE(StoredValue("k").has_value());
 }
 
 TEST_F(ActorTest, ABroadcastWithoutAChannelFailsTheCommand) {

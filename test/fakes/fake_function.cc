@@ -185,6 +185,10 @@ void FakeFunction::HandleValueEntity(const Command& command,
   Accept(Call{command, state, true, false, 0}, std::move(done));
 }
 
+void FakeFunction::HandleCrdt(const Command& command, const crdt::Value&, OutcomeCallback done) {
+  Accept(Call{command, std::nullopt, true, false, 0}, std::move(done));
+}
+
 void FakeFunction::HandleEventSourced(const Command& command,
                                       const std::optional<TypedValue>& state, uint64_t sequence,
                                       OutcomeCallback done) {

@@ -136,6 +136,8 @@ class FakeFunction final : public UserFunction {
   // UserFunction.
   absl::StatusOr<FunctionSpec> Discover(std::chrono::milliseconds timeout) override;
   void HandleAction(const Command& command, OutcomeCallback done) override;
+  // CRDT commands go to the service's OnValueEntity handler, with no state.
+  void HandleCrdt(const Command& command, const crdt::Value& value, OutcomeCallback done) override;
   void HandleValueEntity(const Command& command, const std::optional<TypedValue>& state,
                          OutcomeCallback done) override;
   void HandleEventSourced(const Command& command, const std::optional<TypedValue>& state,

@@ -4,8 +4,10 @@
 
 #include <string>
 
+#include "crdt/change.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "protocol/native/crdt_convert.h"
 
 namespace massa::native {
 namespace {
@@ -82,7 +84,7 @@ TEST(SpecFromProtoTest, FieldsAreMapped) {
   cart->set_snapshot_every(10);
   v1::ServiceSpec* journal = AddService(proto, "example.Journal", v1::ENTITY_KIND_EVENT_SOURCED);
   journal->set_delete_events_on_snapshot(true);
-  AddService(proto, "example.Votes", v1::ENTITY_KIND_CRDT);
+  AddService(proto, "example.Votes", v1::ENTITY_KIND_CRDT)->set_crdt_type(v1::CRDT_TYPE_VOTE);
 
   absl::StatusOr<FunctionSpec> spec = SpecFromProto(proto);
   ASSERT_TRUE(spec.ok()) << spec.status();
@@ -103,6 +105,76 @@ TEST(SpecFromProtoTest, FieldsAreMapped) {
   EXPECT_TRUE(spec->services[2].delete_events_on_snapshot);
   EXPECT_FALSE(service.delete_events_on_snapshot);
   EXPECT_EQ(spec->services[3].kind, EntityKind::kCrdt);
+  EXPECT_EQ(spec->services[3].crdt_type, crdt::Type::kVote);
+}
+
+TEST(SpecFromProtoTest, ACrdtServiceWithoutItsTypeIsRefusedNamingIt) {
+  v1::Spec proto = SpecWithVersion(1, 2);
+  AddService(proto, "example.Likes", v1::ENTITY_KIND_CRDT);
+  absl::StatusOr<FunctionSpec> spec = SpecFromProto(proto);
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(spec.status().message()), HasSubstr("example.Likes"));
+}
+
+// ---- CRDT responses --------------------------------------------------------------------------
+
+TEST(CrdtOutcomeFromProtoTest, DeltasBecomeOperationsOfTheirType) {
+  v1::CrdtResponse response;
+  response.mutable_client_action()->mutable_reply();
+  v1::ORSetDelta& set = *response.mutable_delta()->mutable_or_set();
+  *set.add_added() = AnyOf("x.Item", "a");
+  *set.add_removed() = AnyOf("x.Item", "b");
+  response.set_write_consistency(v1::WRITE_CONSISTENCY_MAJORITY);
+  absl::StatusOr<Outcome> outcome = CrdtOutcomeFromProto(response);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  ASSERT_NE(outcome->crdt, nullptr);
+  EXPECT_EQ(outcome->crdt->operation_type, crdt::Type::kORSet);
+  EXPECT_EQ(outcome->crdt->consistency, WriteConsistency::kMajority);
+  const auto* change = std::get_if<crdt::SetChange>(&*outcome->crdt->operation);
+  ASSERT_NE(change, nullptr);
+  ASSERT_EQ(change->add.size(), 1u);
+  EXPECT_EQ(change->add[0], AnyOf("x.Item", "a").SerializeAsString());
+
+  v1::CrdtResponse map;
+  v1::ORMapEntryDelta* entry = map.mutable_delta()->mutable_or_map()->add_updated();
+  *entry->mutable_key() = AnyOf("x.Key", "k");
+  entry->mutable_delta()->mutable_pn_counter()->set_change(-3);
+  outcome = CrdtOutcomeFromProto(map);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  const auto& updates = std::get<crdt::MapChange>(*outcome->crdt->operation).update;
+  ASSERT_EQ(updates.size(), 1u);
+  EXPECT_EQ(updates[0].type, crdt::Type::kPNCounter);
+  EXPECT_EQ(std::get<crdt::Increment>(*updates[0].operation).by, -3);
+
+  v1::CrdtResponse no_delta;
+  no_delta.mutable_delta()->mutable_or_map()->add_updated();
+  EXPECT_EQ(CrdtOutcomeFromProto(no_delta).status().code(), absl::StatusCode::kInvalidArgument);
+  v1::CrdtResponse deleted;
+  deleted.set_delete_(true);
+  outcome = CrdtOutcomeFromProto(deleted);
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_TRUE(outcome->crdt->remove);
+}
+
+TEST(CrdtValueToProtoTest, ValuesOfEveryShape) {
+  crdt::Value map;
+  map.type = crdt::Type::kORMap;
+  crdt::Value counter;
+  counter.type = crdt::Type::kPNCounter;
+  counter.counter = -2;
+  map.entries.push_back(crdt::MapEntry{AnyOf("x.Key", "k").SerializeAsString(), counter});
+  v1::CrdtValue out;
+  CrdtValueToProto(map, out);
+  ASSERT_EQ(out.or_map().entries_size(), 1);
+  EXPECT_EQ(out.or_map().entries(0).key().type_url(), "type.googleapis.com/x.Key");
+  EXPECT_EQ(out.or_map().entries(0).value().pn_counter().value(), -2);
+  crdt::Value vote;
+  vote.type = crdt::Type::kVote;
+  vote.vote = crdt::VoteValue{true, 2, 3};
+  out.Clear();
+  CrdtValueToProto(vote, out);
+  EXPECT_TRUE(out.vote().self_vote());
+  EXPECT_EQ(out.vote().total_voters(), 3u);
 }
 
 // ---- CommandToProto -----------------------------------------------------------------------

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +19,10 @@
 #include "absl/status/status.h"
 
 namespace massa {
+
+// What a CRDT entity's handler asks of its value (defined in src/crdt/change.h: an operation
+// of the CRDT library, or deleting the entity). Opaque here.
+struct CrdtChange;
 
 enum class EntityKind { kAction, kValueEntity, kEventSourced, kCrdt };
 
@@ -166,6 +171,8 @@ struct Outcome {
   std::vector<SideEffect> side_effects;
   std::vector<TimerEffect> timers;
   std::vector<Broadcast> broadcasts;
+  // CRDT entities: the change to the value; null = unchanged.
+  std::shared_ptr<const CrdtChange> crdt;
 
   bool failed() const { return std::holds_alternative<absl::Status>(result); }
 };

@@ -17,6 +17,10 @@
 #include "massa/entity/command.h"
 
 namespace massa {
+namespace crdt {
+enum class Type : uint8_t;  // src/crdt/crdt.h
+struct Value;
+}  // namespace crdt
 
 // A service's subscription to a channel: `method` handles the channel's messages.
 struct ChannelSubscription {
@@ -46,6 +50,8 @@ struct ServiceSpec {
   // Pooled actions: at most this many commands run at once (RESOURCE_EXHAUSTED beyond); 0 = any.
   uint32_t max_concurrency = 0;
   std::vector<ChannelSubscription> subscriptions;
+  // CRDT entities: the data type of their value; 0 = not a CRDT.
+  crdt::Type crdt_type{};
 };
 
 // What discovery returned: the services and the descriptors that define them.
@@ -101,6 +107,14 @@ class UserFunction {
   // outcome carries the events to persist and, when there are any, the state after them.
   virtual void HandleEventSourced(const Command& command, const std::optional<TypedValue>& state,
                                   uint64_t sequence, OutcomeCallback done) = 0;
+
+  // CRDT entities: `value` is the entity's current value (the empty value of its type when it
+  // has none). The outcome carries the change to the value (Outcome::crdt), if any.
+  virtual void HandleCrdt(const Command& command, const crdt::Value& value, OutcomeCallback done) {
+    (void)command;
+    (void)value;
+    std::move(done)(absl::UnimplementedError("this driver does not serve CRDT entities"));
+  }
 
   // Applies `events` (in order) to `state` with the function's event handlers; used to
   // rebuild state on activation.

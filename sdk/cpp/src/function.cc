@@ -87,6 +87,17 @@ Action& Function::AddAction(std::string_view service_name, ActionOptions options
   return Keep<Action>(data);
 }
 
+CrdtEntity& Function::AddCrdtEntity(std::string_view service_name, CrdtType type,
+                                    EntityOptions options) {
+  detail::ServiceData& data = RegisterService(
+      service_name, detail::Kind::kCrdt, nullptr,
+      EventSourcedOptions{.entity_type = std::move(options.entity_type),
+                          .passivation_timeout = options.passivation_timeout,
+                          .idempotency_retention = options.idempotency_retention});
+  data.crdt_type = type;
+  return Keep<CrdtEntity>(data);
+}
+
 detail::ServiceData& Function::RegisterService(std::string_view service_name, detail::Kind kind,
                                                const google::protobuf::Message* state_prototype,
                                                EventSourcedOptions options,

@@ -29,6 +29,8 @@ const char* KindName(Kind kind) {
       return "a value entity";
     case Kind::kEventSourced:
       return "an event-sourced entity";
+    case Kind::kCrdt:
+      return "a CRDT entity";
   }
   return "an unknown kind";
 }
@@ -41,6 +43,8 @@ v1::EntityKind ToProto(Kind kind) {
       return v1::ENTITY_KIND_VALUE_ENTITY;
     case Kind::kEventSourced:
       return v1::ENTITY_KIND_EVENT_SOURCED;
+    case Kind::kCrdt:
+      return v1::ENTITY_KIND_CRDT;
   }
   return v1::ENTITY_KIND_UNSPECIFIED;
 }
@@ -195,7 +199,7 @@ ServiceData& Registry::AddService(std::string_view name, Kind kind,
   for (const auto& other : services_) {
     if (other->name == service_name) Die("service " + service_name + " is registered twice");
   }
-  if (kind != Kind::kAction && state_prototype == nullptr) {
+  if (kind != Kind::kAction && kind != Kind::kCrdt && state_prototype == nullptr) {
     Die(std::string(KindName(kind)) + " like " + service_name + " needs a state type");
   }
   auto data = std::make_unique<ServiceData>();
@@ -335,6 +339,9 @@ absl::StatusOr<v1::Spec> Registry::Discover(const v1::ProxyInfo& info) const {
     out->set_idempotency_retention_ms(
         static_cast<uint64_t>(service->options.idempotency_retention.count()));
     out->set_state_ttl_ms(static_cast<uint64_t>(service->state_ttl.count()));
+    if (service->kind == Kind::kCrdt) {
+      out->set_crdt_type(static_cast<v1::CrdtType>(static_cast<int>(service->crdt_type)));
+    }
     out->set_actor_name(service->options.actor_name);
     out->set_spawned(service->options.spawned);
     out->set_max_concurrency(service->max_concurrency);
@@ -405,7 +412,7 @@ absl::StatusOr<std::unique_ptr<Call>> Registry::Prepare(const v1::Command& comma
       Unpack(command.payload(), *method->second.input_prototype, "the payload of " + full);
   if (!input.ok()) return input.status();
   call->input = *std::move(input);
-  if (kind == Kind::kAction) return call;
+  if (kind == Kind::kAction || kind == Kind::kCrdt) return call;
   absl::StatusOr<std::unique_ptr<pb::Message>> decoded =
       DecodeState(*service, state, "the state of " + service->name);
   if (!decoded.ok()) return decoded.status();
@@ -439,6 +446,24 @@ absl::Status Registry::HandleValueEntity(const v1::ValueEntityCommand& request,
   } else if (call.state_change == StateChange::kDelete) {
     response->mutable_state_action()->mutable_delete_();
   }
+  return absl::OkStatus();
+}
+
+absl::Status Registry::HandleCrdt(const v1::CrdtCommand& request,
+                                  v1::CrdtResponse* response) const {
+  absl::StatusOr<std::unique_ptr<Call>> prepared =
+      Prepare(request.command(), Kind::kCrdt, nullptr);
+  if (!prepared.ok()) return prepared.status();
+  Call& call = **prepared;
+  call.crdt_value = &request.value();
+  call.had_state = request.has_value();
+  Invoke(call);
+  if (!TakeOutcome(call, response)) return absl::OkStatus();
+  if (call.crdt_delta.delta_case() != v1::CrdtDelta::DELTA_NOT_SET) {
+    response->mutable_delta()->Swap(&call.crdt_delta);
+  }
+  response->set_delete_(call.crdt_delete);
+  response->set_write_consistency(static_cast<v1::WriteConsistency>(call.crdt_consistency));
   return absl::OkStatus();
 }
 

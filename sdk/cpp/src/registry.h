@@ -72,6 +72,7 @@ struct ServiceData {
   EventSourcedOptions options;  // the event-sourced settings are used by event-sourced only
   std::chrono::milliseconds state_ttl{0};  // value entities
   uint32_t max_concurrency = 0;            // actions: a pool's size
+  CrdtType crdt_type = CrdtType::kGCounter;  // CRDT entities
   std::vector<std::pair<std::string, std::string>> subscriptions;  // (channel, method)
   std::map<std::string, MethodData, std::less<>> methods;  // by bare method name
   // Event-sourced: by the event's full message name.
@@ -96,6 +97,11 @@ struct Call {
   int64_t state_ttl_ms = 0;                       // value entities: this write's TTL
   uint64_t sequence = 0;  // event-sourced: of the last event applied to `state`
   google::protobuf::RepeatedPtrField<google::protobuf::Any> events;  // event-sourced: emitted
+  // CRDT entities: the value Massa sent, and the change the handler asks for so far.
+  const protocol::v1::CrdtValue* crdt_value = nullptr;
+  protocol::v1::CrdtDelta crdt_delta;
+  bool crdt_delete = false;
+  int crdt_consistency = 0;  // a protocol::v1::WriteConsistency
   protocol::v1::ClientAction client_action;
   protocol::v1::Effects effects;
   std::string misuse;  // the first API misuse of the handler; fails the command (INTERNAL)
@@ -138,6 +144,8 @@ class Registry {
                             protocol::v1::ActionResponse* response) const;
   absl::Status HandleValueEntity(const protocol::v1::ValueEntityCommand& request,
                                  protocol::v1::ValueEntityResponse* response) const;
+  absl::Status HandleCrdt(const protocol::v1::CrdtCommand& request,
+                          protocol::v1::CrdtResponse* response) const;
   absl::Status HandleEventSourced(const protocol::v1::EventSourcedCommand& request,
                                   protocol::v1::EventSourcedResponse* response) const;
 

@@ -141,6 +141,9 @@ v1::FunctionFrame Answer(const Registry& registry, const v1::ProxyFrame& frame) 
     case v1::ProxyFrame::kFold:
       status = registry.Fold(frame.fold(), reply.mutable_fold());
       break;
+    case v1::ProxyFrame::kCrdt:
+      status = registry.HandleCrdt(frame.crdt(), reply.mutable_crdt());
+      break;
     default:
       status = absl::UnimplementedError("function " + registry.function_name() +
                                         " does not handle frames of kind " +

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "protocol/native/crdt_convert.h"
 
 namespace massa::native {
 namespace {
@@ -104,6 +105,15 @@ absl::StatusOr<FunctionSpec> SpecFromProto(const v1::Spec& spec) {
         std::min<uint64_t>(s.idempotency_retention_ms(), kMaxDurationMs));
     service.state_ttl =
         std::chrono::milliseconds(std::min<uint64_t>(s.state_ttl_ms(), kMaxDurationMs));
+    if (service.kind == EntityKind::kCrdt) {
+      std::optional<crdt::Type> type = CrdtTypeFromProto(s.crdt_type());
+      if (!type.has_value()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "discovery: CRDT service '", s.service_name(), "' needs a crdt_type (got ",
+            static_cast<int>(s.crdt_type()), ")"));
+      }
+      service.crdt_type = *type;
+    }
     service.actor_name = s.actor_name();
     service.spawned = s.spawned();
     service.max_concurrency = s.max_concurrency();

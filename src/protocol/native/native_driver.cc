@@ -11,6 +11,7 @@
 #include "grpcpp/grpcpp.h"
 #include "massa/protocol/v1/protocol.grpc.pb.h"
 #include "protocol/native/convert.h"
+#include "protocol/native/crdt_convert.h"
 #include "protocol/native/session.h"
 #include "rpc/cq_loop.h"
 #include "spdlog/spdlog.h"
@@ -232,6 +233,8 @@ absl::StatusOr<Outcome> OutcomeOf(absl::StatusOr<v1::FunctionFrame> frame) {
       return native::ValueEntityOutcomeFromProto(frame->value_entity());
     case v1::FunctionFrame::kEventSourced:
       return native::EventSourcedOutcomeFromProto(frame->event_sourced());
+    case v1::FunctionFrame::kCrdt:
+      return native::CrdtOutcomeFromProto(frame->crdt());
     default:
       return absl::InternalError(absl::StrCat(
           "the user function answered a command with a frame of another kind (",
@@ -278,6 +281,7 @@ absl::StatusOr<FunctionSpec> NativeDriver::Discover(std::chrono::milliseconds ti
   info.add_supported_kinds(v1::ENTITY_KIND_ACTION);
   info.add_supported_kinds(v1::ENTITY_KIND_VALUE_ENTITY);
   info.add_supported_kinds(v1::ENTITY_KIND_EVENT_SOURCED);
+  info.add_supported_kinds(v1::ENTITY_KIND_CRDT);
 
   grpc::ClientContext context;
   context.set_wait_for_ready(true);  // wait for the function to come up, until the deadline
@@ -370,6 +374,23 @@ void NativeDriver::HandleValueEntity(const Command& command,
   } else {
     std::move(done)(NotStarted());
   }
+}
+
+void NativeDriver::HandleCrdt(const Command& command, const crdt::Value& value,
+                              OutcomeCallback done) {
+  if (impl_->session == nullptr) {
+    std::move(done)(impl_->unary != nullptr
+                        ? absl::FailedPreconditionError(
+                              "CRDT entities need a function that speaks protocol 1.1 or later "
+                              "(session streams)")
+                        : NotStarted());
+    return;
+  }
+  v1::ProxyFrame frame;
+  v1::CrdtCommand& request = *frame.mutable_crdt();
+  native::CommandToProto(command, command.request_type, *request.mutable_command());
+  native::CrdtValueToProto(value, *request.mutable_value());
+  SendCommand(*impl_->session, command, std::move(frame), std::move(done));
 }
 
 void NativeDriver::HandleEventSourced(const Command& command,

@@ -43,6 +43,7 @@ class NativeDriver final : public UserFunction {
   std::string transport() const;
 
   void HandleAction(const Command& command, OutcomeCallback done) override;
+  void HandleCrdt(const Command& command, const crdt::Value& value, OutcomeCallback done) override;
   void HandleValueEntity(const Command& command, const std::optional<TypedValue>& state,
                          OutcomeCallback done) override;
   void HandleEventSourced(const Command& command, const std::optional<TypedValue>& state,

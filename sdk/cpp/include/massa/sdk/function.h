@@ -49,6 +49,7 @@
 #include <vector>
 
 #include "massa/sdk/context.h"
+#include "massa/sdk/crdt.h"
 #include "massa/sdk/result.h"
 #include "massa/sdk/status.h"
 
@@ -65,7 +66,7 @@ namespace detail {
 
 struct ServiceData;  // a registered service; private to the SDK
 
-enum class Kind { kAction, kValueEntity, kEventSourced };
+enum class Kind { kAction, kValueEntity, kEventSourced, kCrdt };
 
 // A handler with its types erased; it always completes `call` with one of the Set* below.
 using Handler = std::function<void(Call& call)>;
@@ -292,6 +293,14 @@ class EventSourcedEntity final : public ServiceOf<EventSourcedEntity<State>, Eve
   using ServiceOf<EventSourcedEntity<State>, EventContext<State>>::ServiceOf;
 };
 
+// A CRDT entity (massa/sdk/crdt.h): its value is a replicated data type that Massa owns and
+// merges; handlers read it and change it through the typed handles of CrdtContext.
+class CrdtEntity final : public ServiceOf<CrdtEntity, CrdtContext> {
+ private:
+  friend class Function;
+  using ServiceOf::ServiceOf;
+};
+
 // How a function serves Massa. Every field has a default.
 struct ServeOptions {
   // Threads that receive Massa's commands (one gRPC completion queue each) and, unless
@@ -348,6 +357,12 @@ class Function {
     return Keep<EventSourcedEntity<State>>(RegisterService(
         service_name, detail::Kind::kEventSourced, &State::default_instance(), std::move(options)));
   }
+
+  // Registers the CRDT entity service `service_name` whose entities hold a value of `type`
+  // (EntityOptions: entity_type, passivation_timeout, idempotency_retention; not state_ttl or
+  // actor settings).
+  CrdtEntity& AddCrdtEntity(std::string_view service_name, CrdtType type,
+                            EntityOptions options = {});
 
   // Serves on `address`: "unix:/path/to.sock" (a stale socket file is removed first) or
   // "host:port" (port 0 picks a free port). Returns once listening. Errors: INVALID_ARGUMENT
