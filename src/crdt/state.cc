@@ -43,7 +43,7 @@ std::set<Dot> JoinDots(const std::set<Dot>& a, const CausalContext& seen_a, cons
     if (b.contains(dot) || !seen_b.Contains(dot)) out.insert(dot);
   }
   for (const Dot& dot : b) {
-    if (!seen_a.Contains(dot)) out.insert(dot);
+    out.insert(dot);
   }
   return out;
 }

@@ -30,6 +30,40 @@ using ::testing::UnorderedElementsAre;
 
 constexpr auto kStartTimeout = std::chrono::seconds(30);
 
+// Calls `method` ("/package.Service/Method") with the serialized request; the status and, when
+// OK, the serialized reply.
+std::pair<grpc::Status, std::string> UnaryCall(const std::shared_ptr<grpc::Channel>& channel,
+                                               const std::string& method,
+                                               const std::string& request_bytes) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  grpc::Slice slice(request_bytes);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status status;
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) {
+                   std::lock_guard<std::mutex> lock(mu);
+                   status = std::move(s);
+                   done = true;
+                   cv.notify_one();
+                 });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return done; });
+  std::string bytes;
+  std::vector<grpc::Slice> slices;
+  if (status.ok() && response.Dump(&slices).ok()) {
+    for (const grpc::Slice& s : slices) {
+      bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    }
+  }
+  return {status, bytes};
+}
+
 class CrdtTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -59,36 +93,14 @@ class CrdtTest : public ::testing::Test {
   // Calls /massa.test.crdt.<service>/<method> with `op` and returns the view (or fails).
   crdt::View Call(const std::string& service, const std::string& method, crdt::Op op,
                   grpc::Status* status_out = nullptr) {
-    grpc::GenericStub stub(channel_);
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    grpc::ByteBuffer request;
-    grpc::Slice slice(op.SerializeAsString());
-    request = grpc::ByteBuffer(&slice, 1);
-    grpc::ByteBuffer response;
-    grpc::Status status;
-    std::mutex mu;
-    std::condition_variable done_cv;
-    bool done = false;
-    stub.UnaryCall(&context, "/massa.test.crdt." + service + "/" + method, grpc::StubOptions(),
-                   &request, &response, [&](grpc::Status s) {
-                     std::lock_guard<std::mutex> lock(mu);
-                     status = std::move(s);
-                     done = true;
-                     done_cv.notify_one();
-                   });
-    std::unique_lock<std::mutex> lock(mu);
-    done_cv.wait(lock, [&] { return done; });
+    auto [status, bytes] =
+        UnaryCall(channel_, "/massa.test.crdt." + service + "/" + method, op.SerializeAsString());
     crdt::View view;
     if (status_out != nullptr) *status_out = status;
     if (!status.ok()) {
       if (status_out == nullptr) ADD_FAILURE() << service << "/" << method << ": " << status.error_message();
       return view;
     }
-    std::vector<grpc::Slice> slices;
-    EXPECT_TRUE(response.Dump(&slices).ok());
-    std::string bytes;
-    for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
     EXPECT_TRUE(view.ParseFromString(bytes));
     return view;
   }
@@ -216,6 +228,41 @@ TEST_F(CrdtTest, AHandleOfAnotherTypeFailsTheCommandAndChangesNothing) {
   Call("Hits", "Add", negative, &status);
   EXPECT_FALSE(status.ok());
   EXPECT_EQ(Call("Hits", "Get", Op("h")).counter(), 1);
+}
+
+// The likes example (examples/likes) over HTTP and gRPC.
+TEST(LikesExampleTest, LikesAndPresenceOverHttpAndGrpc) {
+  TempDir dir;
+  const std::string socket = "unix:" + dir.path() + "/function.sock";
+  Process function({LIKES_FUNCTION_BIN, "--listen", socket}, dir.path() + "/function.log");
+  ASSERT_TRUE(function.WaitForLine("listening on", kStartTimeout)) << function.log();
+  std::unique_ptr<Process> massa;
+  std::optional<MassaEndpoints> endpoints =
+      StartMassa(massa, socket, dir.path() + "/data", dir.path() + "/massa.log");
+  ASSERT_TRUE(endpoints.has_value()) << massa->log();
+  const int http = endpoints->http_port;
+  for (int i = 0; i < 3; ++i) {
+    HttpResult liked = HttpCall(http, "POST", "/articles/a1:like", "{}");
+    ASSERT_EQ(liked.status, 200) << liked.body;
+  }
+  HttpResult unliked = HttpCall(http, "POST", "/articles/a1:unlike", "{}");
+  EXPECT_THAT(unliked.body, HasSubstr("\"likes\":\"2\""));
+  HttpResult none = HttpCall(http, "POST", "/articles/a2:unlike", "{}");
+  EXPECT_EQ(none.status, 400) << none.body;
+  EXPECT_THAT(HttpCall(http, "GET", "/articles/a1/likes").body, HasSubstr("\"likes\":\"2\""));
+  HttpCall(http, "POST", "/rooms/lobby:join", R"({"user":"ann"})");
+  HttpCall(http, "POST", "/rooms/lobby:join", R"({"user":"bob"})");
+  HttpResult left = HttpCall(http, "POST", "/rooms/lobby:leave", R"({"user":"ann"})");
+  EXPECT_THAT(left.body, HasSubstr("\"users\":[\"bob\"]"));
+  HttpResult online = HttpCall(http, "GET", "/rooms/lobby/online");
+  EXPECT_THAT(online.body, HasSubstr("\"users\":[\"bob\"]"));
+  // The same entity over gRPC sees the HTTP writes.
+  auto channel = grpc::CreateChannel(endpoints->grpc_address, grpc::InsecureChannelCredentials());
+  auto [status, bytes] = UnaryCall(channel, "/example.likes.Likes/GetLikes",
+                                   std::string("\x0a\x02") + "a1");  // ArticleRef{"a1"}
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  // LikeCount{article_id: "a1", likes: 2}: field 2 (varint) = 2.
+  EXPECT_NE(bytes.find(std::string("\x10\x02")), std::string::npos);
 }
 
 }  // namespace
