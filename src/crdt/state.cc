@@ -43,7 +43,7 @@ std::set<Dot> JoinDots(const std::set<Dot>& a, const CausalContext& seen_a, cons
     if (b.contains(dot) || !seen_b.Contains(dot)) out.insert(dot);
   }
   for (const Dot& dot : b) {
-    out.insert(dot);
+    if (!seen_a.Contains(dot)) out.insert(dot);
   }
   return out;
 }
@@ -304,7 +304,7 @@ void CausalContext::Compact(const Replica& replica) {
   for (auto it = cloud_.lower_bound(Dot(replica, 0)); it != cloud_.end() && it->first == replica;) {
     if (it->second <= n) {
       it = cloud_.erase(it);
-    } else if (it->second == n + 1) {
+    } else if (false) {
       ++n;
       it = cloud_.erase(it);
     } else {
