@@ -76,11 +76,13 @@ absl::Status Invalid(std::string_view what) {
 }
 
 absl::StatusOr<Dot> FromProto(const v1::CrdtDot& dot) {
-  if (dot.replica().empty() || dot.counter() == 0) return Invalid("a dot without replica or counter");
+  if (dot.replica().empty() || dot.counter() == 0)
+    return Invalid("a dot without replica or counter");
   return Dot(dot.replica(), dot.counter());
 }
 
-absl::StatusOr<std::set<Dot>> FromProto(const google::protobuf::RepeatedPtrField<v1::CrdtDot>& dots) {
+absl::StatusOr<std::set<Dot>> FromProto(
+    const google::protobuf::RepeatedPtrField<v1::CrdtDot>& dots) {
   std::set<Dot> out;
   for (const v1::CrdtDot& dot : dots) {
     absl::StatusOr<Dot> parsed = FromProto(dot);
@@ -90,7 +92,8 @@ absl::StatusOr<std::set<Dot>> FromProto(const google::protobuf::RepeatedPtrField
   return out;
 }
 
-std::map<Replica, uint64_t> FromProto(const google::protobuf::RepeatedPtrField<v1::CrdtCount>& counts) {
+std::map<Replica, uint64_t> FromProto(
+    const google::protobuf::RepeatedPtrField<v1::CrdtCount>& counts) {
   std::map<Replica, uint64_t> out;
   for (const v1::CrdtCount& count : counts) {
     if (count.count() == 0) continue;  // no entry
@@ -109,9 +112,7 @@ absl::StatusOr<State> FromProto(const v1::CrdtState& proto, int depth) {
   State out(static_cast<Type>(type));
   // Only the fields of the type are read.
   switch (out.type) {
-    case Type::kGCounter:
-      out.positive = FromProto(proto.positive());
-      return out;
+    case Type::kGCounter: out.positive = FromProto(proto.positive()); return out;
     case Type::kPNCounter:
       out.positive = FromProto(proto.positive());
       out.negative = FromProto(proto.negative());
@@ -132,8 +133,7 @@ absl::StatusOr<State> FromProto(const v1::CrdtState& proto, int depth) {
       return out;
     case Type::kORSet:
     case Type::kFlag:
-    case Type::kORMap:
-      break;
+    case Type::kORMap: break;
   }
   std::map<Replica, uint64_t> prefix = FromProto(proto.context().prefix());
   if (prefix.contains("")) return Invalid("a causal context entry without replica");
@@ -154,12 +154,14 @@ absl::StatusOr<State> FromProto(const v1::CrdtState& proto, int depth) {
     for (const v1::CrdtMapEntry& entry : proto.entries()) {
       std::map<Dot, Slice> slices;
       for (const v1::CrdtSlice& slice : entry.slices()) {
-        if (!slice.has_dot() || !slice.has_value()) return Invalid("an ORMap slice without dot or value");
+        if (!slice.has_dot() || !slice.has_value())
+          return Invalid("an ORMap slice without dot or value");
         absl::StatusOr<Dot> dot = FromProto(slice.dot());
         if (!dot.ok()) return dot.status();
         absl::StatusOr<State> value = FromProto(slice.value(), depth + 1);
         if (!value.ok()) return value.status();
-        slices[*std::move(dot)] = Slice{slice.run(), std::make_shared<const State>(*std::move(value))};
+        slices[*std::move(dot)] =
+            Slice{slice.run(), std::make_shared<const State>(*std::move(value))};
       }
       if (!slices.empty()) out.entries[entry.key()] = std::move(slices);
     }

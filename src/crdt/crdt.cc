@@ -71,7 +71,7 @@ absl::Status Crdt::Merge(const Crdt& other) {
                                                    internal::WithArticle(other.type()), " into ",
                                                    internal::WithArticle(type())));
   }
-  internal::MergeInto(*state_, *other.state_);
+  if (&other != this) internal::MergeInto(*state_, *other.state_);
   return absl::OkStatus();
 }
 

@@ -34,47 +34,42 @@ bool ValidType(Type type) {
          static_cast<int>(type) <= static_cast<int>(Type::kVote);
 }
 
-// The dot-store join of one element's (or flag's) dots: a dot stays when both sides hold it, or
-// one holds it and the other has not seen it (had it seen it, it removed it).
-std::set<Dot> JoinDots(const std::set<Dot>& a, const CausalContext& seen_a, const std::set<Dot>& b,
-                       const CausalContext& seen_b) {
-  std::set<Dot> out;
-  for (const Dot& dot : a) {
-    if (b.contains(dot) || !seen_b.Contains(dot)) out.insert(dot);
+// The dot-store join, in place, of one element's (or flag's, or ORMap key's) dots: a dot stays
+// when both sides hold it, or one holds it and the other has not seen it (had it seen it, it
+// removed it). `Store` is a std::set<Dot> or a std::map<Dot, Slice>.
+template <typename Store>
+void JoinDotsInto(Store& into, const CausalContext& seen_into, const Store& other,
+                  const CausalContext& seen_other) {
+  const auto dot_of = [](const auto& item) -> const Dot& {
+    if constexpr (std::is_same_v<std::decay_t<decltype(item)>, Dot>) {
+      return item;
+    } else {
+      return item.first;
+    }
+  };
+  for (auto it = into.begin(); it != into.end();) {
+    const Dot& dot = dot_of(*it);
+    it = !other.contains(dot) && seen_other.Contains(dot) ? into.erase(it) : std::next(it);
   }
-  for (const Dot& dot : b) {
-    if (!seen_a.Contains(dot)) out.insert(dot);
+  for (const auto& item : other) {
+    if (!seen_into.Contains(dot_of(item))) into.insert(item);
   }
-  return out;
-}
-
-std::map<Dot, Slice> JoinSliceMaps(const std::map<Dot, Slice>& a, const CausalContext& seen_a,
-                                   const std::map<Dot, Slice>& b, const CausalContext& seen_b) {
-  std::map<Dot, Slice> out;
-  for (const auto& [dot, slice] : a) {
-    if (b.contains(dot) || !seen_b.Contains(dot)) out.emplace(dot, slice);
-  }
-  for (const auto& [dot, slice] : b) {
-    if (!a.contains(dot) && !seen_a.Contains(dot)) out.emplace(dot, slice);
-  }
-  return out;
 }
 
 // Joins keyed dot stores (ORSet elements, ORMap entries), dropping keys left without dots.
-template <typename Store, typename JoinFn>
+template <typename Store>
 void JoinKeyed(std::map<Bytes, Store>& into, const CausalContext& seen_into,
-               const std::map<Bytes, Store>& other, const CausalContext& seen_other,
-               JoinFn join) {
+               const std::map<Bytes, Store>& other, const CausalContext& seen_other) {
   static const Store kNone;
   for (auto it = into.begin(); it != into.end();) {
     auto found = other.find(it->first);
-    it->second = join(it->second, seen_into, found == other.end() ? kNone : found->second,
-                      seen_other);
+    JoinDotsInto(it->second, seen_into, found == other.end() ? kNone : found->second, seen_other);
     it = it->second.empty() ? into.erase(it) : std::next(it);
   }
   for (const auto& [key, store] : other) {
     if (into.contains(key)) continue;
-    Store joined = join(kNone, seen_into, store, seen_other);
+    Store joined;
+    JoinDotsInto(joined, seen_into, store, seen_other);
     if (!joined.empty()) into.emplace(key, std::move(joined));
   }
 }
@@ -163,13 +158,11 @@ absl::Status ApplySetChange(State& state, const SetChange& change, const Writer&
 
 int64_t ClockOf(const State& state, const Assign& assign, int64_t now_ms) {
   switch (assign.clock) {
-    case ClockKind::kDefault:
-      return now_ms;
+    case ClockKind::kDefault: return now_ms;
     case ClockKind::kReverse:
       return now_ms == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max()
                                                            : -now_ms;
-    case ClockKind::kCustom:
-      return assign.custom_clock;
+    case ClockKind::kCustom: return assign.custom_clock;
     case ClockKind::kCustomAutoIncrement:
       if (!state.lww.has_value() || state.lww->clock == std::numeric_limits<int64_t>::max()) {
         return state.lww.has_value() ? state.lww->clock : assign.custom_clock;
@@ -304,7 +297,7 @@ void CausalContext::Compact(const Replica& replica) {
   for (auto it = cloud_.lower_bound(Dot(replica, 0)); it != cloud_.end() && it->first == replica;) {
     if (it->second <= n) {
       it = cloud_.erase(it);
-    } else if (false) {
+    } else if (it->second == n + 1) {
       ++n;
       it = cloud_.erase(it);
     } else {
@@ -346,19 +339,17 @@ void MergeInto(State& into, const State& other) {
       MaxCounts(into.positive, other.positive);
       MaxCounts(into.negative, other.negative);
       return;
-    case Type::kGSet:
-      into.grow_only.insert(other.grow_only.begin(), other.grow_only.end());
-      return;
+    case Type::kGSet: into.grow_only.insert(other.grow_only.begin(), other.grow_only.end()); return;
     case Type::kORSet:
-      JoinKeyed(into.elements, into.context, other.elements, other.context, JoinDots);
+      JoinKeyed(into.elements, into.context, other.elements, other.context);
       into.context.Merge(other.context);
       return;
     case Type::kFlag:
-      into.flag = JoinDots(into.flag, into.context, other.flag, other.context);
+      JoinDotsInto(into.flag, into.context, other.flag, other.context);
       into.context.Merge(other.context);
       return;
     case Type::kORMap:
-      JoinKeyed(into.entries, into.context, other.entries, other.context, JoinSliceMaps);
+      JoinKeyed(into.entries, into.context, other.entries, other.context);
       into.context.Merge(other.context);
       return;
     case Type::kLWWRegister:
@@ -431,9 +422,7 @@ Value ValueOf(const State& state, std::string_view replica) {
       out.counter = static_cast<int64_t>(sum);
       break;
     }
-    case Type::kGSet:
-      out.elements.assign(state.grow_only.begin(), state.grow_only.end());
-      break;
+    case Type::kGSet: out.elements.assign(state.grow_only.begin(), state.grow_only.end()); break;
     case Type::kORSet:
       out.elements.reserve(state.elements.size());
       for (const auto& [element, dots] : state.elements) out.elements.push_back(element);
@@ -441,9 +430,7 @@ Value ValueOf(const State& state, std::string_view replica) {
     case Type::kLWWRegister:
       if (state.lww.has_value()) out.register_value = state.lww->value;
       break;
-    case Type::kFlag:
-      out.flag = !state.flag.empty();
-      break;
+    case Type::kFlag: out.flag = !state.flag.empty(); break;
     case Type::kVote:
       for (const auto& [voter, ballot] : state.votes) {
         ++out.vote.voters;
