@@ -22,6 +22,43 @@ google::protobuf::Any AnyOf(const std::string& type, const std::string& bytes) {
 
 std::string MessageOf(const absl::Status& status) { return std::string(status.message()); }
 
+TEST(SpawnInvocationTest, AnInvocationAlwaysCarriesItsContextAndItsActorsIdentity) {
+  Invocation invocation;
+  invocation.system = "spawn-system";
+  invocation.actor = "room-7";
+  invocation.parent = "room";
+  invocation.action = "post";
+  invocation.payload = AnyOf("user.Note", "n").SerializeAsString();
+  invocation.state = AnyOf("user.Room", "s").SerializeAsString();
+  invocation.tags = {{"k", "v"}};
+  invocation.metadata = {{"request-timeout", "5000"}};
+  invocation.caller = "lobby";
+  ::spawn::ActorInvocation sent;
+  ASSERT_TRUE(sent.ParseFromString(EncodeInvocation(invocation)));
+  EXPECT_EQ(sent.actor().name(), "room-7");
+  EXPECT_EQ(sent.actor().system(), "spawn-system");
+  EXPECT_EQ(sent.actor().parent(), "room");
+  EXPECT_EQ(sent.action_name(), "post");
+  EXPECT_EQ(sent.value().type_url(), "type.googleapis.com/user.Note");
+  ASSERT_TRUE(sent.has_current_context());
+  EXPECT_EQ(sent.current_context().state().value(), "s");
+  EXPECT_EQ(sent.current_context().tags().at("k"), "v");
+  EXPECT_EQ(sent.current_context().metadata().at("request-timeout"), "5000");
+  EXPECT_EQ(sent.current_context().self().name(), "room-7");
+  EXPECT_EQ(sent.current_context().caller().name(), "lobby");
+  EXPECT_EQ(sent.caller().name(), "lobby");
+
+  Invocation bare;
+  bare.system = "spawn-system";
+  bare.actor = "joe";
+  bare.action = "get";
+  ASSERT_TRUE(sent.ParseFromString(EncodeInvocation(bare)));
+  EXPECT_TRUE(sent.has_noop()) << "no payload: the noop field";
+  EXPECT_TRUE(sent.has_current_context()) << "always, even empty";
+  EXPECT_FALSE(sent.current_context().has_state());
+  EXPECT_FALSE(sent.has_caller());
+}
+
 TEST(SpawnInvocationTest, ReplyStateTagsAndAWholeWorkflow) {
   ::spawn::ActorInvocationResponse response;
   *response.mutable_value() = AnyOf("user.Reply", "r");

@@ -35,6 +35,33 @@ absl::Status Bad(const std::string& what) {
 
 }  // namespace
 
+std::string EncodeInvocation(const Invocation& invocation) {
+  pb::ActorInvocation out;
+  const auto id = [&invocation](::spawn::actors::ActorId& target, const std::string& name,
+                                const std::string& parent) {
+    target.set_name(name);
+    target.set_system(invocation.system);
+    target.set_parent(parent);
+  };
+  id(*out.mutable_actor(), invocation.actor, invocation.parent);
+  out.set_action_name(invocation.action);
+  pb::Context& context = *out.mutable_current_context();
+  if (invocation.state.has_value()) context.mutable_state()->ParseFromString(*invocation.state);
+  context.mutable_tags()->insert(invocation.tags.begin(), invocation.tags.end());
+  context.mutable_metadata()->insert(invocation.metadata.begin(), invocation.metadata.end());
+  id(*context.mutable_self(), invocation.actor, invocation.parent);
+  if (!invocation.caller.empty()) {
+    id(*context.mutable_caller(), invocation.caller, "");
+    id(*out.mutable_caller(), invocation.caller, "");
+  }
+  if (invocation.payload.has_value() && !IsNoop(*invocation.payload)) {
+    out.mutable_value()->ParseFromString(*invocation.payload);
+  } else {
+    out.mutable_noop();
+  }
+  return out.SerializeAsString();
+}
+
 bool IsNoop(std::string_view any_bytes) {
   google::protobuf::Any any;
   return any.ParseFromArray(any_bytes.data(), static_cast<int>(any_bytes.size())) &&

@@ -49,6 +49,25 @@ struct InvocationResult {
   bool checkpoint = false;
 };
 
+// An invocation Massa sends to the SDK (POST /api/v1/actors/actions).
+struct Invocation {
+  std::string system;  // the actor system the SDK registered (SDKs check it)
+  std::string actor;
+  std::string parent;  // an unnamed actor's template; empty for named and pooled actors
+  std::string action;
+  std::optional<std::string> payload;  // a serialized google.protobuf.Any; nullopt = noop
+  std::optional<std::string> state;    // the actor's state (a serialized Any); nullopt = none
+  std::map<std::string, std::string> tags;
+  std::map<std::string, std::string> metadata;
+  std::string caller;  // the invoking actor; empty = none (a client)
+};
+
+// The body of an invocation: a spawn.ActorInvocation that always carries current_context (the
+// Node SDK fails without it) with the state, tags, metadata, caller and self; the actor's
+// ActorId has the system and, for an unnamed actor, its parent (the Python SDK checks both); a
+// payload or, without one, the `noop` field.
+std::string EncodeInvocation(const Invocation& invocation);
+
 // Whether a serialized Any is a Noop (spawn.Noop or eigr.functions.protocol.Noop).
 bool IsNoop(std::string_view any_bytes);
 
