@@ -29,6 +29,7 @@ struct EntityRuntime::Pending {
   uint64_t epoch = 0;              // the entity's epoch when the command started (entities only)
   std::unique_ptr<Pending> next;  // the mailbox is an intrusive FIFO of waiting commands
   bool read_done = false;         // ReadForCommand ran for it
+  std::optional<crdt::Crdt> crdt;  // CRDT entities: the value handed to the function, parsed once
 };
 
 namespace {
@@ -63,6 +64,19 @@ absl::StatusOr<crdt::Crdt> CrdtOf(const std::optional<TypedValue>& state, crdt::
                                             value.ok() ? "" : value.status().message()));
   }
   return value;
+}
+
+// The state in a stored value (nullopt: none); INTERNAL when it does not decode.
+absl::StatusOr<std::optional<TypedValue>> StateOf(const store::VersionedValue& stored,
+                                                  std::string_view type, std::string_view key) {
+  if (!stored.value.has_value()) return std::optional<TypedValue>();
+  absl::StatusOr<TypedValue> state = DecodeState(*stored.value);
+  if (!state.ok()) {
+    spdlog::error("entity {}/{}: {}", type, key, state.status().ToString());
+    return absl::InternalError(absl::StrCat("stored state of entity ", std::string(type), "/",
+                                            std::string(key), " is unreadable"));
+  }
+  return std::optional<TypedValue>(*std::move(state));
 }
 
 // A handler's broadcasts: each names a channel and a message type.
@@ -297,7 +311,7 @@ void EntityRuntime::Submit(const MethodInfo& method, Command command, ResultCall
         std::move(done)(std::move(result));
         in_flight_.fetch_sub(1, std::memory_order_relaxed);
       },
-      0, nullptr});
+      0, nullptr, false, std::nullopt});
 
   const ServiceSpec& spec = method.service->spec;
   if (spec.kind == EntityKind::kAction) {
@@ -517,19 +531,14 @@ bool EntityRuntime::Activate(Entity& entity, Pending& pending) {
         stored.status().message()))));
     return false;
   }
-  entity.state.reset();
+  absl::StatusOr<std::optional<TypedValue>> state = StateOf(*stored, entity.type, entity.key);
+  if (!state.ok()) {
+    std::move(pending.done)(Error(state.status()));
+    return false;
+  }
+  entity.state = *std::move(state);
   entity.sequence = stored->version;
   entity.expires_ms = stored->expires_ms;
-  if (stored->value.has_value()) {
-    absl::StatusOr<TypedValue> state = DecodeState(*stored->value);
-    if (!state.ok()) {
-      spdlog::error("entity {}/{}: {}", entity.type, entity.key, state.status().ToString());
-      std::move(pending.done)(Error(absl::InternalError(absl::StrCat(
-          "stored state of entity ", entity.type, "/", entity.key, " is unreadable"))));
-      return false;
-    }
-    entity.state = *std::move(state);
-  }
   entity.activated = true;
   return true;
 }
@@ -657,10 +666,17 @@ void EntityRuntime::Execute(const std::shared_ptr<Entity>& entity,
       return;
     }
   }
-  const ServiceSpec& spec = pending->method->service->spec;
-  const bool event_sourced = spec.kind == EntityKind::kEventSourced;
-  const EntityKind pending_kind = spec.kind;
-  const crdt::Type pending_crdt_type = spec.crdt_type;
+  const ServiceSpec& spec = pending->method->service->spec;  // in the catalog: outlives pending
+  if (spec.kind == EntityKind::kCrdt) {
+    absl::StatusOr<crdt::Crdt> value = CrdtOf(entity->state, spec.crdt_type);
+    if (!value.ok()) {
+      std::move(pending->done)(Error(value.status()));
+      AfterCommand(entity);
+      return;
+    }
+    pending->crdt = *std::move(value);
+  }
+  const crdt::Crdt* crdt_value = pending->crdt.has_value() ? &*pending->crdt : nullptr;
   const auto started = clock_.Now();
   // While its handler runs, this entity waits in the chain of the calls the handler makes (the
   // function driver copies the chain); what follows the handler (forwards, effects) does not.
@@ -671,15 +687,10 @@ void EntityRuntime::Execute(const std::shared_ptr<Entity>& entity,
     ObserveFunctionCall(started, outcome.ok());
     OnEntityOutcome(entity, std::move(pending), std::move(outcome));
   };
-  if (event_sourced) {
+  if (spec.kind == EntityKind::kEventSourced) {
     function_.HandleEventSourced(command, entity->state, entity->sequence, std::move(on_outcome));
-  } else if (pending_kind == EntityKind::kCrdt) {
-    absl::StatusOr<crdt::Crdt> value = CrdtOf(entity->state, pending_crdt_type);
-    if (!value.ok()) {
-      on_outcome(value.status());
-      return;
-    }
-    function_.HandleCrdt(command, value->value(options_.replica_id), std::move(on_outcome));
+  } else if (crdt_value != nullptr) {
+    function_.HandleCrdt(command, crdt_value->value(options_.replica_id), std::move(on_outcome));
   } else {
     function_.HandleValueEntity(command, entity->state, std::move(on_outcome));
   }
@@ -770,7 +781,7 @@ void EntityRuntime::OnEntityOutcome(const std::shared_ptr<Entity>& entity,
   Commit(entity, std::move(pending), *std::move(outcome), /*from_function=*/true);
 }
 
-absl::Status EntityRuntime::ApplyCrdtChange(const Entity& entity, const Pending& pending,
+absl::Status EntityRuntime::ApplyCrdtChange(const Entity& entity, Pending& pending,
                                             Outcome& outcome) const {
   const ServiceSpec& spec = pending.method->service->spec;
   const CrdtChange& change = *outcome.crdt;
@@ -785,10 +796,9 @@ absl::Status EntityRuntime::ApplyCrdtChange(const Entity& entity, const Pending&
         " operation does not apply to entity ", entity.type, "/", entity.key, ", a ",
         crdt::TypeName(spec.crdt_type), "; nothing was applied"));
   }
-  absl::StatusOr<crdt::Crdt> value = CrdtOf(entity.state, spec.crdt_type);
-  if (!value.ok()) return value.status();
+  crdt::Crdt& value = *pending.crdt;  // parsed by Execute
   absl::StatusOr<crdt::Crdt> delta =
-      value->Apply(*change.operation, options_.replica_id, clock_.WallMillis());
+      value.Apply(*change.operation, options_.replica_id, clock_.WallMillis());
   if (!delta.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(pending.method->path, ": ",
                                                    delta.status().message(),
@@ -796,7 +806,7 @@ absl::Status EntityRuntime::ApplyCrdtChange(const Entity& entity, const Pending&
   }
   // The delta is what a cluster will ship to the other replicas (issue 16); on one node the
   // whole value is written.
-  outcome.state_update = StateUpdate{TypedValue{std::string(kCrdtStateType), value->Serialize()}};
+  outcome.state_update = StateUpdate{TypedValue{std::string(kCrdtStateType), value.Serialize()}};
   return absl::OkStatus();
 }
 
@@ -1016,17 +1026,14 @@ void EntityRuntime::RunReentrant(std::unique_ptr<Pending> pending) {
                        stored.status().message()))));
       return;
     }
-    std::optional<TypedValue> state;
-    const bool expired = stored->expires_ms != 0 && stored->expires_ms <= clock_.WallMillis();
-    if (stored->value.has_value() && !expired) {
-      absl::StatusOr<TypedValue> decoded = DecodeState(*stored->value);
-      if (!decoded.ok()) {
-        std::move(pending->done)(Error(absl::InternalError(absl::StrCat(
-            "stored state of entity ", type, "/", command.entity_key, " is unreadable"))));
-        return;
-      }
-      state = *std::move(decoded);
+    absl::StatusOr<std::optional<TypedValue>> decoded =
+        StateOf(*stored, type, command.entity_key);
+    if (!decoded.ok()) {
+      std::move(pending->done)(Error(decoded.status()));
+      return;
     }
+    std::optional<TypedValue> state = *std::move(decoded);
+    if (stored->expires_ms != 0 && stored->expires_ms <= clock_.WallMillis()) state.reset();
     const auto started = clock_.Now();
     function_.HandleValueEntity(command, state, [this, started, pending = std::move(pending)](
                                                     absl::StatusOr<Outcome> outcome) mutable {
@@ -1080,7 +1087,11 @@ void EntityRuntime::Spawn(const ServiceInfo& service, std::string name, ResultCa
     event.sequence = 1;
     event.type = "massa.internal.v1.Spawned";
     event.timestamp_ms = clock_.WallMillis();
-    batch.appends.push_back(store::JournalAppend{registry, name, 0, {std::move(event)}});
+    store::JournalAppend append;
+    append.entity_type = registry;
+    append.key = name;
+    append.events.push_back(std::move(event));
+    batch.appends.push_back(std::move(append));
     // (An entity refused before its spawn was never activated: its next command loads it.)
     store_.Write(std::move(batch), [&service, name, answer = std::move(answer)](
                                        absl::Status status) mutable {

@@ -191,8 +191,7 @@ class EntityRuntime {
                        absl::StatusOr<Outcome> outcome);
   // CRDT entities: applies the outcome's change to the entity's value, as the state update the
   // commit writes. INVALID_ARGUMENT for an operation that does not fit the entity's type.
-  absl::Status ApplyCrdtChange(const Entity& entity, const Pending& pending,
-                               Outcome& outcome) const;
+  absl::Status ApplyCrdtChange(const Entity& entity, Pending& pending, Outcome& outcome) const;
   // Writes what `outcome` changes (state, idempotency record, timers, outbox), pipelined, and
   // replies once it is durable. `from_function`: the outcome is new (not a replay).
   void Commit(const std::shared_ptr<Entity>& entity, std::unique_ptr<Pending> pending,
