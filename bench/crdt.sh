@@ -23,7 +23,6 @@ out="bench/results/crdt-$(date -u +%Y%m%d-%H%M%S).jsonl"
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 record "{\"scenario\":\"machine\",\"date\":\"$(date -u +%FT%TZ)\",\"cpus\":$(nproc),\"commit\":\"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\",\"seconds_per_scenario\":$seconds}"
-median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
 
 # ---- 1. and 2. Counters -------------------------------------------------------------------
 start_function bank "$build/examples/bank/bank-function"

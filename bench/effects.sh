@@ -42,7 +42,6 @@ for round in 1 2 3; do
     --keys 1000 --concurrency 32 --duration "$seconds" --idempotency-keys)")
 done
 stop_massa
-median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
 p=$(median "${plain[@]}") k=$(median "${keyed[@]}")
 overhead=$(awk -v p="$p" -v k="$k" 'BEGIN {printf "%.1f", (p - k) * 100 / p}')
 cpu_of() {  # SCENARIO-PREFIX: the median of massa's CPU per call over the rounds

@@ -11,6 +11,10 @@ trap cleanup EXIT
 
 # record JSON: appends one result record to $out; rss_kb PID: a process's resident memory.
 record() { echo "$1" >>"$out"; }
+field() {  # SCENARIO FIELD: a field of the scenario's last record in $out
+  grep "\"scenario\":\"$1\"" "$out" | tail -1 | grep -o "\"$2\":[0-9.]*" | cut -d: -f2
+}
+median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }  # of three values
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 # For scripts that start massa and functions themselves; they set $massa, $loadgen and $out.

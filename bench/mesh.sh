@@ -28,10 +28,6 @@ out="bench/results/mesh-$(date -u +%Y%m%d-%H%M%S).jsonl"
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 record "{\"scenario\":\"machine\",\"date\":\"$(date -u +%FT%TZ)\",\"cpus\":$(nproc),\"commit\":\"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\",\"seconds_per_scenario\":$seconds,\"messages\":$messages}"
-field() {  # SCENARIO FIELD: a field of the scenario's last record
-  grep "\"scenario\":\"$1\"" "$out" | tail -1 | grep -o "\"$2\":[0-9.]*" | cut -d: -f2
-}
-median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
 # drain: waits until the outbox is empty and no delivery is in flight (at most 10 minutes).
 drain() {
   for _ in $(seq 6000); do

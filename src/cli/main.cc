@@ -131,8 +131,14 @@ void AddServeOptions(CLI::App& app, CLI::App& serve, massa::ServeConfig& config,
   auto add = [&](const std::string& name, auto& value, const std::string& help) {
     return serve.add_option("--" + name, value, help)->envname(EnvName(name))->capture_default_str();
   };
+  add("protocol", config.protocol,
+      "the function's protocol: native (Massa's, gRPC) or spawn (a Spawn SDK over HTTP; it "
+      "registers its actors on --spawn-listen)");
   add("function", config.function,
-      "address of the user function: unix:/path or host:port");
+      "address of the user function: unix:/path or host:port (with --protocol spawn: the SDK's "
+      "HTTP server, default 127.0.0.1:8090)");
+  add("spawn-listen", config.spawn_listen,
+      "with --protocol spawn: where the Spawn sidecar API listens (host:port)");
   add("grpc-listen", config.grpc_listen,
       "address to serve gRPC on: host:port (port 0 picks a free port) or unix:/path");
   add("http-listen", config.http_listen,

@@ -540,6 +540,7 @@ bool EntityRuntime::Activate(Entity& entity, Pending& pending) {
   entity.sequence = stored->version;
   entity.expires_ms = stored->expires_ms;
   entity.activated = true;
+  pending.command.activating = true;
   return true;
 }
 

@@ -16,9 +16,10 @@ void Router::Dispatch(Command command, ResultCallback done) {
     Spawn(std::move(command), std::move(done));
     return;
   }
-  const MethodInfo* method = catalog_.FindMethod(command.service, command.method);
+  const Catalog& catalog = this->catalog();
+  const MethodInfo* method = catalog.FindMethod(command.service, command.method);
   if (method == nullptr) {
-    std::string what = catalog_.FindService(command.service) == nullptr
+    std::string what = catalog.FindService(command.service) == nullptr
                            ? absl::StrCat("unknown service '", command.service, "'")
                            : absl::StrCat("unknown method '", command.method, "' of service '",
                                           command.service, "'");
@@ -57,7 +58,7 @@ void Router::Dispatch(Command command, ResultCallback done) {
   if (command.addressed && entity) {
     absl::Status agrees = command.entity_key.empty()
                               ? absl::InvalidArgumentError("addressed to an empty entity key")
-                              : catalog_.CheckAddressedKey(*method, command.payload,
+                              : catalog.CheckAddressedKey(*method, command.payload,
                                                            command.entity_key);
     if (!agrees.ok()) {
       std::move(done)(CommandResult{
@@ -65,7 +66,7 @@ void Router::Dispatch(Command command, ResultCallback done) {
       return;
     }
   } else {
-    absl::StatusOr<std::string> key = catalog_.ExtractKey(*method, command.payload);
+    absl::StatusOr<std::string> key = catalog.ExtractKey(*method, command.payload);
     if (!key.ok()) {
       std::move(done)(CommandResult{
           absl::InvalidArgumentError(absl::StrCat(method->path, ": ", key.status().message())),
@@ -116,7 +117,7 @@ void Router::TakeAddress(Command& command) {
 }
 
 void Router::Spawn(Command command, ResultCallback done) {
-  const ServiceInfo* service = catalog_.FindService(command.service);
+  const ServiceInfo* service = catalog().FindService(command.service);
   if (service == nullptr) {
     std::move(done)(CommandResult{
         absl::NotFoundError(absl::StrCat("cannot spawn an actor of unknown service '",
@@ -172,7 +173,7 @@ absl::Status Router::CheckCallChain(Command& command, const MethodInfo& method) 
 
 std::vector<ChannelSubscriber> Router::SubscribersOf(std::string_view channel) const {
   std::vector<ChannelSubscriber> out;
-  for (const MethodInfo* method : catalog_.SubscribersOf(channel)) {
+  for (const MethodInfo* method : catalog().SubscribersOf(channel)) {
     const ServiceSpec& spec = method->service->spec;
     out.push_back(ChannelSubscriber{spec.name, method->name, method->request_type,
                                     spec.actor_name,
@@ -183,10 +184,10 @@ std::vector<ChannelSubscriber> Router::SubscribersOf(std::string_view channel) c
 
 absl::Status Router::CheckTarget(std::string_view service, std::string_view method,
                                  std::string_view payload_type) const {
-  const MethodInfo* found = catalog_.FindMethod(service, method);
+  const MethodInfo* found = catalog().FindMethod(service, method);
   if (found == nullptr) {
     return absl::InvalidArgumentError(
-        catalog_.FindService(service) == nullptr
+        catalog().FindService(service) == nullptr
             ? absl::StrCat("unknown service '", std::string(service), "'")
             : absl::StrCat("unknown method '", std::string(method), "' of service '",
                            std::string(service), "'"));

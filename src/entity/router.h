@@ -3,6 +3,7 @@
 // issue adds placement and forwarding to the owner here.
 #pragma once
 
+#include <atomic>
 #include <string_view>
 
 #include <vector>
@@ -26,7 +27,12 @@ class Router final : public Dispatcher {
   // The metadata (gRPC) or header (HTTP) that addresses a command to an entity by key.
   static constexpr std::string_view kEntityKeyHeader = "massa-entity-key";
 
-  Router(const Catalog& catalog, EntityRuntime& runtime) : catalog_(catalog), runtime_(runtime) {}
+  Router(const Catalog& catalog, EntityRuntime& runtime) : catalog_(&catalog), runtime_(runtime) {}
+
+  // Serves `catalog` from now on (a Spawn SDK registered again). Commands already routed keep
+  // what they resolved: the old catalog must outlive them (the server keeps every catalog).
+  void SetCatalog(const Catalog& catalog) { catalog_.store(&catalog, std::memory_order_release); }
+  const Catalog& catalog() const { return *catalog_.load(std::memory_order_acquire); }
 
   // Errors (through `done`): UNIMPLEMENTED for an unknown service or method or a streaming
   // method; INVALID_ARGUMENT for a request that does not decode or lacks its entity key (or,
@@ -55,7 +61,7 @@ class Router final : public Dispatcher {
   static void TakeAddress(Command& command);
   void Spawn(Command command, ResultCallback done);
 
-  const Catalog& catalog_;
+  std::atomic<const Catalog*> catalog_;
   EntityRuntime& runtime_;
 };
 

@@ -11,7 +11,13 @@
 namespace massa {
 
 struct ServeConfig {
-  std::string function = "unix:/tmp/massa-function.sock";  // the user function's address
+  // How massa talks to the function: "native" (Massa's protocol over gRPC, discovery at start)
+  // or "spawn" (a Spawn SDK: it registers on the Spawn API, massa calls its HTTP server).
+  std::string protocol = "native";
+  // The user function's address; with --protocol spawn the default is the SDKs' 127.0.0.1:8090.
+  std::string function = "unix:/tmp/massa-function.sock";
+  // --protocol spawn: where the Spawn sidecar API listens (host:port; port 0 picks one).
+  std::string spawn_listen = "127.0.0.1:9001";
   std::string grpc_listen = "0.0.0.0:9000";
   std::string http_listen = "0.0.0.0:8080";   // HTTP/JSON ingress; "off" disables it
   std::string admin_listen = "0.0.0.0:9090";  // /metrics, /healthz, /readyz; "off" disables it

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/metrics.h"
@@ -25,6 +26,8 @@
 #include "massa/store/store.h"
 #include "net/http_server.h"
 #include "protocol/native/native_driver.h"
+#include "protocol/spawn/sidecar_api.h"
+#include "protocol/spawn/spawn_driver.h"
 #include "rpc/loop_service.h"
 #include "server/admin_reads.h"
 #include "server/http_api.h"
@@ -93,8 +96,17 @@ struct Server::Impl {
   ServeConfig config;
   MetricsRegistry metrics;
   store::StorePtr store;
-  std::unique_ptr<NativeDriver> driver;
+  // The function's driver: native, or Spawn (whose SDK registers its actors at any time).
+  std::unique_ptr<NativeDriver> native;
+  std::unique_ptr<spawn::SpawnDriver> spawn_driver;
+  UserFunction* driver = nullptr;
+  // What is served: native, the discovered services; Spawn, none until a registration
+  // installs a catalog. Every catalog a registration installed is kept for the server's life
+  // (commands in flight point into the one that routed them; registrations are rare).
   std::unique_ptr<Catalog> catalog;
+  absl::Mutex install_mu;
+  std::vector<std::unique_ptr<Catalog>> installed ABSL_GUARDED_BY(install_mu);
+  bool background_started ABSL_GUARDED_BY(install_mu) = false;
   std::unique_ptr<RequestMetrics> request_metrics;
   std::unique_ptr<EntityRuntime> runtime;
   std::unique_ptr<Router> router;
@@ -103,6 +115,7 @@ struct Server::Impl {
   std::unique_ptr<GrpcIngress> ingress;
   std::unique_ptr<http::Transcoder> transcoder;
   std::unique_ptr<HttpServer> api;
+  std::unique_ptr<HttpServer> spawn_api;  // --protocol spawn: the sidecar API for the SDK
   std::unique_ptr<ThreadPool> admin_reads;
   std::unique_ptr<HttpServer> admin;
   std::atomic<bool> draining{false};
@@ -113,11 +126,19 @@ struct Server::Impl {
 
   absl::Status Ready() const {
     if (draining.load()) return absl::UnavailableError("draining after SIGTERM");
+    if (spawn_driver != nullptr && spawn_driver->system() == nullptr) {
+      return absl::UnavailableError("no Spawn SDK has registered its actors yet");
+    }
     if (!driver->Reachable()) return absl::UnavailableError("the user function is unreachable");
     return store->Health();
   }
 
   absl::Status Build();
+  // Starts the outbox and the timers (once): at start for a native function; for a Spawn SDK at
+  // its first registration, so that no delivery or tick runs before its actors are known.
+  void StartBackground();
+  // --protocol spawn: serves a registered actor system from now on.
+  absl::Status Install(std::shared_ptr<const spawn::System> system);
   void Stop(std::chrono::milliseconds grace);
 };
 
@@ -130,13 +151,32 @@ absl::Status Server::Impl::Build() {
   }
   store = *std::move(opened);
 
-  driver = std::make_unique<NativeDriver>(NativeDriverOptions{
-      config.function, config.call_timeout, config.max_message_bytes, config.function_streams,
-      static_cast<uint32_t>(config.function_max_in_flight)});
-  spdlog::info("discovering the user function at {}", config.function);
-  absl::StatusOr<FunctionSpec> spec = driver->Discover(config.discovery_timeout);
-  if (!spec.ok()) return spec.status();
-  absl::StatusOr<std::unique_ptr<Catalog>> built = Catalog::Build(*std::move(spec));
+  absl::StatusOr<std::unique_ptr<Catalog>> built;
+  if (config.protocol == "spawn") {
+    std::string address = config.function == ServeConfig().function ? "127.0.0.1:8090"
+                                                                     : config.function;
+    if (address.rfind("tcp://", 0) == 0) address = address.substr(6);
+    spawn::SpawnDriverOptions options;
+    options.address = address;
+    options.call_timeout = config.call_timeout;
+    options.max_message_bytes = static_cast<size_t>(config.max_message_bytes);
+    options.min_timer_interval = config.timer_min_interval;
+    absl::StatusOr<std::unique_ptr<spawn::SpawnDriver>> started = spawn::SpawnDriver::Start(options);
+    if (!started.ok()) return started.status();
+    spawn_driver = *std::move(started);
+    driver = spawn_driver.get();
+    spdlog::info("waiting for a Spawn SDK at {} to register on {}", address, config.spawn_listen);
+    built = Catalog::Build(FunctionSpec{});
+  } else {
+    native = std::make_unique<NativeDriver>(NativeDriverOptions{
+        config.function, config.call_timeout, config.max_message_bytes, config.function_streams,
+        static_cast<uint32_t>(config.function_max_in_flight)});
+    driver = native.get();
+    spdlog::info("discovering the user function at {}", config.function);
+    absl::StatusOr<FunctionSpec> spec = native->Discover(config.discovery_timeout);
+    if (!spec.ok()) return spec.status();
+    built = Catalog::Build(*std::move(spec));
+  }
   if (!built.ok()) return built.status();
   catalog = *std::move(built);
   for (const auto& service : catalog->services()) {
@@ -257,7 +297,7 @@ absl::Status Server::Impl::Build() {
   if (!started.ok()) return started.status();
   ingress = *std::move(started);
   // The function's streams run on the ingress's threads: a proxied call stays on one thread.
-  driver->Start(&ingress->loop());
+  if (native != nullptr) native->Start(&ingress->loop());
   ingress->Serve();
 
   grpc_address = config.grpc_listen;
@@ -303,8 +343,75 @@ absl::Status Server::Impl::Build() {
     if (!bound.ok()) return bound.status();
     admin = *std::move(bound);
   }
+  if (spawn_driver != nullptr) {
+    spawn::SidecarOptions sidecar;
+    sidecar.driver = spawn_driver.get();
+    sidecar.dispatcher = router.get();
+    sidecar.install = [this](std::shared_ptr<const spawn::System> system) {
+      return Install(std::move(system));
+    };
+    sidecar.ready = [this] { return Ready(); };
+    sidecar.metrics = &metrics;
+    HttpServerOptions options;
+    options.listen = config.spawn_listen;
+    options.max_body_bytes = static_cast<size_t>(config.max_message_bytes);
+    options.name = "massa-spawn";
+    absl::StatusOr<std::unique_ptr<HttpServer>> bound =
+        HttpServer::Start(options, spawn::SidecarApi(std::move(sidecar)));
+    if (!bound.ok()) return bound.status();
+    spawn_api = *std::move(bound);
+    return absl::OkStatus();
+  }
   // Deliveries left by an earlier run, and timers, start once everything serves.
+  StartBackground();
+  return absl::OkStatus();
+}
+
+void Server::Impl::StartBackground() {
+  absl::MutexLock lock(&install_mu);
+  if (background_started || draining.load()) return;
+  background_started = true;
   runtime->StartBackground();
+}
+
+absl::Status Server::Impl::Install(std::shared_ptr<const spawn::System> system) {
+  if (draining.load()) return absl::UnavailableError("massa is shutting down");
+  absl::StatusOr<std::unique_ptr<Catalog>> built = Catalog::Build(system->spec());
+  if (!built.ok()) return built.status();
+  {
+    absl::MutexLock lock(&install_mu);
+    installed.push_back(*std::move(built));
+    // The driver knows the new actors before the router sends it their commands.
+    spawn_driver->SetSystem(system);
+    router->SetCatalog(*installed.back());
+  }
+  const std::string sdk(absl::StripAsciiWhitespace(system->sdk()));
+  spdlog::info("Spawn actor system '{}' registered ({} actors, SDK {})", system->name(),
+               system->actors().size(), sdk.empty() ? "unnamed" : sdk);
+  StartBackground();
+  // Spawn activates named actors on registration: their init action runs and their timer
+  // actions start without waiting for a first invocation (so do pooled actors' timers).
+  for (const auto& actor : system->actors()) {
+    const spawn::ActorDefinition& definition = actor->definition;
+    const bool named = definition.kind == spawn::ActorKind::kNamed;
+    if (!(named && (definition.stateful || !actor->init_action.empty() ||
+                    !definition.timers.empty())) &&
+        !(definition.kind == spawn::ActorKind::kPooled && !definition.timers.empty())) {
+      continue;
+    }
+    Command activate;
+    activate.service = actor->service;
+    activate.method = spawn::kActivateMethod;
+    if (named) {
+      activate.entity_key = definition.name;
+      activate.addressed = true;
+    }
+    router->Dispatch(std::move(activate), [name = definition.name](CommandResult result) {
+      if (!result.status.ok()) {
+        spdlog::warn("activating Spawn actor {}: {}", name, result.status.ToString());
+      }
+    });
+  }
   return absl::OkStatus();
 }
 
@@ -324,12 +431,14 @@ void Server::Impl::Stop(std::chrono::milliseconds grace) {
     ingress->Shutdown(system_deadline);
   });
   if (api != nullptr) api->Drain();
+  if (spawn_api != nullptr) spawn_api->Drain();
 
   // 2. Drain: every call accepted on any protocol is answered.
   auto idle = [this] {
     return (runtime == nullptr || runtime->in_flight() == 0) &&
            (ingress == nullptr || ingress->in_flight() == 0) &&
-           (api == nullptr || api->open_connections() == 0);
+           (api == nullptr || api->open_connections() == 0) &&
+           (spawn_api == nullptr || spawn_api->open_connections() == 0);
   };
   if (!WaitUntil(idle, deadline)) {
     // 3. Out of time: what waits for the function fails now (UNAVAILABLE), and the store
@@ -346,10 +455,13 @@ void Server::Impl::Stop(std::chrono::milliseconds grace) {
       std::_Exit(1);
     }
     // Answers handed to the HTTP server are written at once.
-    WaitUntil([this] { return api == nullptr || api->in_flight() == 0; },
-              Steady::now() + std::chrono::seconds(1));
+    WaitUntil([this] {
+      return (api == nullptr || api->in_flight() == 0) &&
+             (spawn_api == nullptr || spawn_api->in_flight() == 0);
+    }, Steady::now() + std::chrono::seconds(1));
   }
   if (api != nullptr) api->Stop();
+  if (spawn_api != nullptr) spawn_api->Stop();
   if (grpc_stop.joinable()) grpc_stop.join();
 
   // 4. Background work.
@@ -363,12 +475,15 @@ void Server::Impl::Stop(std::chrono::milliseconds grace) {
   store.reset();
   // 7. The runtime and what it used.
   api.reset();
+  spawn_api.reset();
   admin.reset();
   ingress.reset();
   grpc_services.clear();
   router.reset();
   runtime.reset();
-  driver.reset();
+  driver = nullptr;
+  native.reset();
+  spawn_driver.reset();
 }
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -393,6 +508,10 @@ std::string Server::grpc_address() const { return impl_->grpc_address; }
 int Server::http_port() const { return impl_->api == nullptr ? 0 : impl_->api->port(); }
 
 int Server::admin_port() const { return impl_->admin == nullptr ? 0 : impl_->admin->port(); }
+
+int Server::spawn_port() const {
+  return impl_->spawn_api == nullptr ? 0 : impl_->spawn_api->port();
+}
 
 void Server::RefreshHealth() {
   if (impl_->draining.load()) return;
@@ -433,6 +552,11 @@ absl::Status Serve(const ServeConfig& config) {
     std::printf("massa: admin on %s:%d\n",
                 config.admin_listen.substr(0, config.admin_listen.rfind(':')).c_str(),
                 (*server)->admin_port());
+  }
+  if ((*server)->spawn_port() != 0) {
+    std::printf("massa: serving Spawn on %s:%d\n",
+                config.spawn_listen.substr(0, config.spawn_listen.rfind(':')).c_str(),
+                (*server)->spawn_port());
   }
   std::fflush(stdout);
 

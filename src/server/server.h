@@ -38,6 +38,7 @@ class Server {
   std::string grpc_address() const;
   int http_port() const;
   int admin_port() const;
+  int spawn_port() const;  // --protocol spawn: the Spawn sidecar API
 
   // Re-evaluates readiness (function reachable, store healthy, not draining) and sets the gRPC
   // health status from it; /readyz evaluates it on every request.

@@ -34,15 +34,9 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kStartTimeout = std::chrono::seconds(30);
 constexpr auto kEventually = std::chrono::seconds(30);
 
-// Polls `done` every 20 ms until it holds or `timeout` passes; returns whether it holds.
 template <typename F>
 bool Eventually(F done, std::chrono::milliseconds timeout = kEventually) {
-  const auto until = Clock::now() + timeout;
-  while (!done()) {
-    if (Clock::now() >= until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
+  return PollUntil(std::move(done), timeout);
 }
 
 std::unique_ptr<grpc::ClientContext> Context(const std::string& idempotency_key = "") {

@@ -105,6 +105,12 @@ std::optional<MassaEndpoints> StartMassa(std::unique_ptr<Process>& process,
   endpoints.http_port = port_of("massa: serving HTTP on ");
   endpoints.admin_port = port_of("massa: admin on ");
   if (endpoints.http_port == 0 || endpoints.admin_port == 0) return std::nullopt;
+  for (size_t i = 0; i + 1 < extra.size(); ++i) {
+    if (extra[i] == "--protocol" && extra[i + 1] == "spawn") {
+      endpoints.spawn_port = port_of("massa: serving Spawn on ");
+      if (endpoints.spawn_port == 0) return std::nullopt;
+    }
+  }
   return endpoints;
 }
 

@@ -8,10 +8,22 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 namespace massa::testing {
+
+// Polls `done` every 20 ms until it holds or `timeout` passes; returns whether it holds.
+template <typename F>
+bool PollUntil(F done, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
 
 class Process {
  public:
@@ -45,6 +57,7 @@ struct MassaEndpoints {
   std::string grpc_address;  // host:port
   int http_port = 0;
   int admin_port = 0;
+  int spawn_port = 0;  // the Spawn sidecar API, with `--protocol spawn` among the arguments
 };
 
 // Starts `massa serve` (`binary`, default MASSA_BIN) for the function at `function_address`,

@@ -34,6 +34,8 @@ TEST(ValidateTest, GoodValuesAreAccepted) {
       [](ServeConfig& c) { c.max_message_bytes = 1 << 30; },
       [](ServeConfig& c) { c.log_level = "off"; },
       [](ServeConfig& c) { c.log_level = "trace"; },
+      [](ServeConfig& c) { c.protocol = "spawn"; },
+      [](ServeConfig& c) { c.protocol = "spawn", c.spawn_listen = "0.0.0.0:0"; },
   };
   for (size_t i = 0; i < std::size(cases); ++i) {
     SCOPED_TRACE(i);
@@ -63,6 +65,10 @@ TEST(ValidateTest, EachBadOptionIsNamed) {
       {"grpc-listen", [](ServeConfig& c) { c.grpc_listen = "0.0.0.0:0000065536"; }},
       {"function", [](ServeConfig& c) { c.function = "tcp://"; }},
       {"function", [](ServeConfig& c) { c.function = "tcp://host"; }},
+      {"protocol", [](ServeConfig& c) { c.protocol = "cloudstate"; }},
+      {"spawn-listen", [](ServeConfig& c) { c.protocol = "spawn", c.spawn_listen = "9001"; }},
+      {"spawn-listen",
+       [](ServeConfig& c) { c.protocol = "spawn", c.spawn_listen = "unix:/run/spawn.sock"; }},
       {"store", [](ServeConfig& c) { c.store = "redis"; }},
       {"store", [](ServeConfig& c) { c.store = ""; }},
       {"store", [](ServeConfig& c) { c.store = "mysql://db/massa"; }},

@@ -74,6 +74,9 @@ struct Command {
   // Instead of running a method: spawns the unnamed actor `entity_key` of `service` (a service
   // whose spec sets `spawned`), durably; spawning an existing one is a no-op. Empty reply.
   bool spawn = false;
+  // Set by the runtime on the first command an entity runs after its activation (its state
+  // just loaded): drivers with activation hooks (Spawn's `init` action) run them first.
+  bool activating = false;
 };
 
 // A message of a known protobuf type: the fully qualified message name and its bytes.

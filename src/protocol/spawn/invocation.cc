@@ -96,6 +96,7 @@ absl::StatusOr<InvocationResult> ParseInvocationResult(std::string_view body) {
     invocation.metadata.insert(request.metadata().begin(), request.metadata().end());
     invocation.scheduled_to_ms = request.scheduled_to();
     invocation.register_ref = request.register_ref();
+    invocation.parent = request.actor().id().parent();
     out.effects.push_back(std::move(invocation));
   }
   if (workflow.has_broadcast() && !workflow.broadcast().channel_group().empty()) {

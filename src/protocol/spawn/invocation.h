@@ -26,6 +26,7 @@ struct EffectInvocation {
   std::map<std::string, std::string> metadata;
   int64_t scheduled_to_ms = 0;  // Unix ms; 0 = now
   std::string register_ref;     // spawn the actor from this template first
+  std::string parent;           // an unnamed actor's template (ActorId.parent)
 };
 
 struct InvocationResult {
