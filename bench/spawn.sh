@@ -48,16 +48,24 @@ start_function bank "$build/examples/bank/bank-function" MASSA_FUNCTION_HANDLER_
 start_massa bank
 http_port=$(grep -o 'serving HTTP on .*' "$work"/massa-bank-*.log | grep -o '[0-9]*$')
 
-spawn_load() {  # SCENARIO CONCURRENCY
-  "$bench" load --mode spawn --port "$spawn_port" --keys 1000 --concurrency "$2" \
-    --duration "$seconds" --scenario "$1" --json-out "$out" >/dev/null
+cpu_ms() { awk '{printf "%d", ($14 + $15) * 1000 / 100}' "/proc/$1/stat"; }  # utime+stime
+# LOAD MODE PORT PID SCENARIO CONCURRENCY: one closed-loop run, plus massa's CPU per call (us).
+http_load() {
+  local before after calls
+  before=$(cpu_ms "$3")
+  "$bench" load --mode "$1" --port "$2" --keys 1000 --concurrency "$5" --warmup 0 \
+    --duration "$seconds" --scenario "$4" --json-out "$out" --skip-setup >/dev/null
+  after=$(cpu_ms "$3")
+  calls=$(awk -v r="$(field "$4" calls_per_s)" -v s="$seconds" 'BEGIN {printf "%d", r * s}')
+  record "{\"scenario\":\"$4-cpu\",\"massa_cpu_us_per_call\":$(( (after - before) * 1000 / (calls > 0 ? calls : 1) ))}"
 }
-native_load() {  # SCENARIO CONCURRENCY
-  "$bench" load --mode native --port "$http_port" --keys 1000 --concurrency "$2" \
-    --duration "$seconds" --scenario "$1" --json-out "$out" >/dev/null
-}
+spawn_load() { http_load spawn "$spawn_port" "$spawn_pid" "$1" "$2"; }    # SCENARIO CONCURRENCY
+native_load() { http_load native "$http_port" "$massa_pid" "$1" "$2"; }   # SCENARIO CONCURRENCY
+# Registration, 1,000 spawned accounts, and a warm-up of both sides.
+"$bench" load --mode spawn --port "$spawn_port" --keys 1000 --duration 1 >/dev/null
+"$bench" load --mode native --port "$http_port" --keys 1000 --duration 1 >/dev/null
 for concurrency in 32 1; do
-  s=() n=() g=() sp=() np=() gp=()
+  s=() n=() g=() sp=() np=() gp=() sc=() nc=()
   for round in 1 2 3; do
     spawn_load "spawn-c$concurrency-r$round" "$concurrency"
     native_load "native-c$concurrency-r$round" "$concurrency"
@@ -70,12 +78,16 @@ for concurrency in 32 1; do
     sp+=("$(field "spawn-c$concurrency-r$round" p50_us)")
     np+=("$(field "native-c$concurrency-r$round" p50_us)")
     gp+=("$(field "native-grpc-c$concurrency-r$round" p50_us)")
+    sc+=("$(field "spawn-c$concurrency-r$round-cpu" massa_cpu_us_per_call)")
+    nc+=("$(field "native-c$concurrency-r$round-cpu" massa_cpu_us_per_call)")
   done
   S=$(median "${s[@]}") N=$(median "${n[@]}") G=$(median "${g[@]}")
   SP=$(median "${sp[@]}") NP=$(median "${np[@]}") GP=$(median "${gp[@]}")
-  echo "$concurrency in flight: spawn $S calls/s (p50 $SP us), native over HTTP $N calls/s" \
-    "(p50 $NP us), native over gRPC $G calls/s (p50 $GP us)"
-  record "{\"scenario\":\"spawn-vs-native-c$concurrency\",\"spawn_calls_per_s\":$S,\"spawn_p50_us\":$SP,\"native_http_calls_per_s\":$N,\"native_http_p50_us\":$NP,\"native_grpc_calls_per_s\":$G,\"native_grpc_p50_us\":$GP}"
+  SC=$(median "${sc[@]}") NC=$(median "${nc[@]}")
+  echo "$concurrency in flight: spawn $S calls/s (p50 $SP us, massa CPU $SC us/call), native" \
+    "over HTTP $N calls/s (p50 $NP us, massa CPU $NC us/call), native over gRPC $G calls/s" \
+    "(p50 $GP us)"
+  record "{\"scenario\":\"spawn-vs-native-c$concurrency\",\"spawn_calls_per_s\":$S,\"spawn_p50_us\":$SP,\"spawn_massa_cpu_us_per_call\":$SC,\"native_http_calls_per_s\":$N,\"native_http_p50_us\":$NP,\"native_http_massa_cpu_us_per_call\":$NC,\"native_grpc_calls_per_s\":$G,\"native_grpc_p50_us\":$GP}"
 done
 echo "massa RSS: spawn $(rss_kb "$spawn_pid") kB, native $(rss_kb "$massa_pid") kB"
 record "{\"scenario\":\"rss\",\"spawn_kb\":$(rss_kb "$spawn_pid"),\"native_kb\":$(rss_kb "$massa_pid")}"

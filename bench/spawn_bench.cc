@@ -85,6 +85,7 @@ struct LoadOptions {
   double warmup_s = 1;
   std::string scenario = "spawn";
   std::string json_out;
+  bool setup = true;  // spawn: register the system and spawn the accounts first
 };
 
 // One blocking request (setup: registration, spawns).
@@ -118,7 +119,7 @@ int RunLoad(const LoadOptions& options) {
   auto client = massa::HttpClient::Start(client_options);
   if (!client.ok()) return 1;
   const bool spawn_mode = options.mode == "spawn";
-  if (spawn_mode) {
+  if (spawn_mode && options.setup) {
     spawn::RegistrationRequest registration;
     spawn::actors::ActorSystem& system = *registration.mutable_actor_system();
     system.set_name("bench");
@@ -250,6 +251,7 @@ int main(int argc, char** argv) {
   load->add_option("--warmup", options.warmup_s, "seconds before measuring");
   load->add_option("--scenario", options.scenario, "name in the output");
   load->add_option("--json-out", options.json_out, "append a JSON record here");
+  load->add_flag("!--skip-setup", options.setup, "spawn: the system is registered already");
   CLI11_PARSE(app, argc, argv);
   if (*sdk) return RunSdk();
   return RunLoad(options);
