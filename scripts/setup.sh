@@ -8,6 +8,7 @@ packages=(
   protobuf-compiler libprotobuf-dev protobuf-compiler-grpc libgrpc++-dev
   librocksdb-dev libboost1.81-dev zlib1g-dev
   libpq-dev postgresql-15
+  etcd-server etcd-client golang-etcd-server-dev golang-github-gogo-protobuf-dev
   libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev

@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 
+#include "absl/functional/any_invocable.h"
 #include "grpcpp/completion_queue.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/async_unary_call.h"
@@ -44,23 +45,24 @@ class LoopService {
   virtual void Start(CqLoop& loop) = 0;
 };
 
-// Serves one unary method: `request` is the generated AsyncService's RequestFoo, `handler`
-// fills the response and returns the status; it runs on the loop's thread and must not block.
+// The generated AsyncService's RequestFoo of a unary method Foo.
 template <typename Service, typename Request, typename Response>
 using RequestMethod = void (Service::*)(grpc::ServerContext*, Request*,
                                         grpc::ServerAsyncResponseWriter<Response>*,
                                         grpc::CompletionQueue*, grpc::ServerCompletionQueue*,
                                         void*);
 
+// One unary call: its handler gets the request and a `reply` to call exactly once, then or later
+// and from any thread, with the status and the response.
 template <typename Service, typename Request, typename Response>
-class UnaryCall final : public CqTag {
+class AsyncUnaryCall final : public CqTag {
  public:
-  using Handler = std::function<grpc::Status(const Request&, Response*)>;
+  using Reply = absl::AnyInvocable<void(grpc::Status, Response) &&>;
+  using Handler = std::function<void(const Request&, Reply)>;
 
-  // Posts a request for the next call on queue `i` of `loop`.
   static void Post(Service& service, RequestMethod<Service, Request, Response> method,
                    CqLoop& loop, size_t i, std::shared_ptr<Handler> handler) {
-    auto* call = new UnaryCall(service, method, loop, i, std::move(handler));
+    auto* call = new AsyncUnaryCall(service, method, loop, i, std::move(handler));
     (service.*method)(&call->context_, &call->request_, &call->writer_, loop.queue(i),
                       loop.server_queue(i), call);
   }
@@ -72,18 +74,19 @@ class UnaryCall final : public CqTag {
     }
     Post(service_, method_, loop_, queue_, handler_);
     answered_ = true;
-    Response response;
-    grpc::Status status = (*handler_)(request_, &response);
-    if (status.ok()) {
-      writer_.Finish(response, status, this);
-    } else {
-      writer_.FinishWithError(status, this);
-    }
+    (*handler_)(request_, [this](grpc::Status status, Response response) {
+      response_ = std::move(response);
+      if (status.ok()) {
+        writer_.Finish(response_, status, this);
+      } else {
+        writer_.FinishWithError(status, this);
+      }
+    });
   }
 
  private:
-  UnaryCall(Service& service, RequestMethod<Service, Request, Response> method, CqLoop& loop,
-            size_t queue, std::shared_ptr<Handler> handler)
+  AsyncUnaryCall(Service& service, RequestMethod<Service, Request, Response> method,
+                 CqLoop& loop, size_t queue, std::shared_ptr<Handler> handler)
       : service_(service),
         method_(method),
         loop_(loop),
@@ -98,18 +101,34 @@ class UnaryCall final : public CqTag {
   std::shared_ptr<Handler> handler_;
   grpc::ServerContext context_;
   Request request_;
+  Response response_;
   grpc::ServerAsyncResponseWriter<Response> writer_;
   bool answered_ = false;
 };
 
 template <typename Service, typename Request, typename Response, typename F>
-void ServeUnary(Service& service, RequestMethod<Service, Request, Response> method, CqLoop& loop,
-                F handler) {
-  auto shared = std::make_shared<typename UnaryCall<Service, Request, Response>::Handler>(
+void ServeUnaryAsync(Service& service, RequestMethod<Service, Request, Response> method,
+                     CqLoop& loop, F handler) {
+  auto shared = std::make_shared<typename AsyncUnaryCall<Service, Request, Response>::Handler>(
       std::move(handler));
   for (size_t i = 0; i < loop.size(); ++i) {
-    UnaryCall<Service, Request, Response>::Post(service, method, loop, i, shared);
+    AsyncUnaryCall<Service, Request, Response>::Post(service, method, loop, i, shared);
   }
+}
+
+// Serves one unary method: `request` is the generated AsyncService's RequestFoo, `handler`
+// fills the response and returns the status; it runs on the loop's thread and must not block.
+template <typename Service, typename Request, typename Response, typename F>
+void ServeUnary(Service& service, RequestMethod<Service, Request, Response> method, CqLoop& loop,
+                F handler) {
+  ServeUnaryAsync(service, method, loop,
+                  [handler = std::move(handler)](
+                      const Request& request,
+                      typename AsyncUnaryCall<Service, Request, Response>::Reply reply) {
+                    Response response;
+                    grpc::Status status = handler(request, &response);
+                    std::move(reply)(std::move(status), std::move(response));
+                  });
 }
 
 }  // namespace massa::rpc

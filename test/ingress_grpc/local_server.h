@@ -27,6 +27,7 @@ class LocalServer {
     if (local->server_ == nullptr || port == 0) return nullptr;
     local->loop_->Start();
     for (rpc::LoopService* service : services) service->Start(*local->loop_);
+    local->port_ = port;
     local->channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
                                           grpc::InsecureChannelCredentials());
     return local;
@@ -35,6 +36,7 @@ class LocalServer {
   ~LocalServer() { Shutdown(std::chrono::system_clock::now()); }
 
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
 
   // As grpc::Server::Shutdown, then drains the loop. Idempotent.
   void Shutdown() { Shutdown(std::chrono::system_clock::time_point::max()); }
@@ -54,6 +56,7 @@ class LocalServer {
   std::unique_ptr<rpc::CqLoop> loop_;
   std::unique_ptr<grpc::Server> server_;
   std::shared_ptr<grpc::Channel> channel_;
+  int port_ = 0;
 };
 
 }  // namespace massa::testing
