@@ -138,7 +138,7 @@ void AddServeOptions(CLI::App& app, CLI::App& serve, massa::ServeConfig& config,
       "address of the user function: unix:/path or host:port (with --protocol spawn: the SDK's "
       "HTTP server, default 127.0.0.1:8090)");
   add("spawn-listen", config.spawn_listen,
-      "with --protocol spawn: where the Spawn sidecar API listens (host:port)");
+      "with --protocol spawn: where the Spawn sidecar API listens (host:port or unix:/path)");
   add("grpc-listen", config.grpc_listen,
       "address to serve gRPC on: host:port (port 0 picks a free port) or unix:/path");
   add("http-listen", config.http_listen,

@@ -1,6 +1,10 @@
 #include "net/http_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio.hpp>
@@ -20,6 +24,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+// TCP or a Unix domain socket, chosen by the listen address.
+using stream_protocol = asio::generic::stream_protocol;
 
 const std::string kEmpty;
 
@@ -44,7 +50,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   HttpServerOptions options;
   HttpHandler handler;
   asio::io_context io;
-  tcp::acceptor acceptor;
+  asio::basic_socket_acceptor<stream_protocol> acceptor;
+  std::string unix_path;  // the socket file, removed on Stop; empty for TCP
   // Keeps the threads running while every connection waits for a handler's answer (nothing
   // else would be pending on the io_context then).
   asio::executor_work_guard<asio::io_context::executor_type> work;
@@ -66,7 +73,7 @@ namespace {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server)
+  Session(stream_protocol::socket socket, std::shared_ptr<HttpServer::Impl> server)
       : stream_(std::move(socket)), server_(std::move(server)) {}
 
   ~Session() {
@@ -86,7 +93,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Close() {
     closed_ = true;
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.socket().shutdown(stream_protocol::socket::shutdown_both, ignored);
     stream_.close();
   }
 
@@ -188,7 +195,7 @@ class Session : public std::enable_shared_from_this<Session> {
                       });
   }
 
-  beast::tcp_stream stream_;
+  beast::basic_stream<stream_protocol> stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpServer::Impl> server_;
@@ -200,7 +207,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
 void HttpServer::Impl::Accept() {
   acceptor.async_accept(asio::make_strand(io), [self = shared_from_this()](
-                                                   beast::error_code ec, tcp::socket socket) {
+                                                   beast::error_code ec, stream_protocol::socket socket) {
     if (ec) {
       if (ec != asio::error::operation_aborted && !self->draining.load()) {
         spdlog::warn("{}: accept failed: {}", self->options.name, ec.message());
@@ -233,33 +240,54 @@ HttpServer::~HttpServer() { Stop(); }
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
                                                               HttpHandler handler) {
   auto impl = std::make_shared<Impl>(options, std::move(handler));
-  size_t colon = options.listen.rfind(':');
-  if (colon == std::string::npos) {
-    return absl::InvalidArgumentError("'" + options.listen + "' is not host:port");
-  }
-  std::string host = options.listen.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
   beast::error_code ec;
-  auto address = asio::ip::make_address(host, ec);
-  if (ec) return absl::InvalidArgumentError("'" + host + "' is not an IP address");
-  int port_number = 0;
-  try {
-    port_number = std::stoi(options.listen.substr(colon + 1));
-  } catch (...) {
-    return absl::InvalidArgumentError("'" + options.listen + "' has no valid port");
+  stream_protocol::endpoint endpoint;
+  if (options.listen.rfind("unix:", 0) == 0) {
+    impl->unix_path = options.listen.substr(5);
+    if (impl->unix_path.empty() || impl->unix_path.size() >= sizeof(sockaddr_un::sun_path)) {
+      return absl::InvalidArgumentError("'" + options.listen + "' is not unix:/path (under " +
+                                        std::to_string(sizeof(sockaddr_un::sun_path)) +
+                                        " bytes)");
+    }
+    ::unlink(impl->unix_path.c_str());  // a stale socket of an earlier run
+    endpoint = asio::local::stream_protocol::endpoint(impl->unix_path);
+  } else {
+    size_t colon = options.listen.rfind(':');
+    if (colon == std::string::npos) {
+      return absl::InvalidArgumentError("'" + options.listen + "' is not host:port or unix:/path");
+    }
+    std::string host = options.listen.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    auto address = asio::ip::make_address(host, ec);
+    if (ec) return absl::InvalidArgumentError("'" + host + "' is not an IP address");
+    int port_number = 0;
+    try {
+      port_number = std::stoi(options.listen.substr(colon + 1));
+    } catch (...) {
+      return absl::InvalidArgumentError("'" + options.listen + "' has no valid port");
+    }
+    endpoint = tcp::endpoint(address, static_cast<unsigned short>(port_number));
   }
-  tcp::endpoint endpoint(address, static_cast<unsigned short>(port_number));
   impl->acceptor.open(endpoint.protocol(), ec);
-  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && impl->unix_path.empty()) {
+    impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  }
   if (!ec) impl->acceptor.bind(endpoint, ec);
   if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     return absl::UnavailableError("cannot listen for " + options.name + " on " + options.listen +
                                   ": " + ec.message());
   }
-  impl->port = impl->acceptor.local_endpoint().port();
+  if (impl->unix_path.empty()) {
+    // The port the kernel picked (for port 0): from the bound address, IPv4 or IPv6.
+    const stream_protocol::endpoint bound = impl->acceptor.local_endpoint();
+    const sockaddr* address = bound.data();
+    impl->port = ntohs(address->sa_family == AF_INET6
+                           ? reinterpret_cast<const sockaddr_in6*>(address)->sin6_port
+                           : reinterpret_cast<const sockaddr_in*>(address)->sin_port);
+  }
   impl->Accept();
   for (int i = 0; i < std::max(1, options.threads); ++i) {
     impl->threads.emplace_back([impl = impl.get(), i] {
@@ -313,6 +341,7 @@ void HttpServer::Stop() {
     for (auto& session : impl_->LiveSessions()) session->Close();
     impl_->io.restart();
     impl_->io.run();
+    if (!impl_->unix_path.empty()) ::unlink(impl_->unix_path.c_str());
   });
 }
 

@@ -42,7 +42,9 @@ using HttpResponder = absl::AnyInvocable<void(HttpResponse) &&>;
 using HttpHandler = std::function<void(HttpRequest request, HttpResponder respond)>;
 
 struct HttpServerOptions {
-  std::string listen = "0.0.0.0:8080";  // host:port; port 0 picks a free one
+  // host:port (port 0 picks a free one), or unix:/path (a Unix domain socket; a stale socket
+  // file at the path is replaced, and the file is removed on Stop).
+  std::string listen = "0.0.0.0:8080";
   size_t max_body_bytes = 4 << 20;      // larger bodies get 413
   std::chrono::milliseconds idle_timeout{60'000};
   int threads = 1;
@@ -58,7 +60,7 @@ class HttpServer {
       const HttpServerOptions& options, HttpHandler handler);
   ~HttpServer();  // Stop()
 
-  int port() const;
+  int port() const;  // 0 for a Unix domain socket
 
   // Stops accepting connections and closes those waiting for a request; requests already
   // (partly) received are still handled and answered with `Connection: close`, and each

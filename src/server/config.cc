@@ -61,9 +61,8 @@ absl::Status Validate(const ServeConfig& config) {
   if (config.protocol != "native" && config.protocol != "spawn") {
     return Invalid("protocol", absl::StrCat("'", config.protocol, "' is not one of native, spawn"));
   }
-  if (config.protocol == "spawn" &&
-      (!IsAddress(config.spawn_listen) || config.spawn_listen.rfind("unix:", 0) == 0)) {
-    return Invalid("spawn-listen", "'" + config.spawn_listen + "' is not host:port");
+  if (config.protocol == "spawn" && !IsAddress(config.spawn_listen)) {
+    return Invalid("spawn-listen", "'" + config.spawn_listen + "' is not host:port or unix:/path");
   }
   if (config.passivation_timeout.count() <= 0) {
     return Invalid("passivation-timeout", "must be positive");

@@ -16,7 +16,8 @@ struct ServeConfig {
   std::string protocol = "native";
   // The user function's address; with --protocol spawn the default is the SDKs' 127.0.0.1:8090.
   std::string function = "unix:/tmp/massa-function.sock";
-  // --protocol spawn: where the Spawn sidecar API listens (host:port; port 0 picks one).
+  // --protocol spawn: where the Spawn sidecar API listens (host:port, port 0 picks one; or
+  // unix:/path, as Spawn's PROXY_UDS_ADDRESS).
   std::string spawn_listen = "127.0.0.1:9001";
   std::string grpc_listen = "0.0.0.0:9000";
   std::string http_listen = "0.0.0.0:8080";   // HTTP/JSON ingress; "off" disables it

@@ -553,10 +553,14 @@ absl::Status Serve(const ServeConfig& config) {
                 config.admin_listen.substr(0, config.admin_listen.rfind(':')).c_str(),
                 (*server)->admin_port());
   }
-  if ((*server)->spawn_port() != 0) {
-    std::printf("massa: serving Spawn on %s:%d\n",
-                config.spawn_listen.substr(0, config.spawn_listen.rfind(':')).c_str(),
-                (*server)->spawn_port());
+  if (config.protocol == "spawn") {
+    if (config.spawn_listen.rfind("unix:", 0) == 0) {
+      std::printf("massa: serving Spawn on %s\n", config.spawn_listen.c_str());
+    } else {
+      std::printf("massa: serving Spawn on %s:%d\n",
+                  config.spawn_listen.substr(0, config.spawn_listen.rfind(':')).c_str(),
+                  (*server)->spawn_port());
+    }
   }
   std::fflush(stdout);
 

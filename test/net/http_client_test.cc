@@ -16,6 +16,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -277,6 +278,29 @@ TEST(HttpClientTest, PostsABinaryBodyAndSendsTheHeaders) {
   EXPECT_EQ(seen.Header("content-length"), std::to_string(body.size()));
   EXPECT_EQ(seen.Header("connection"), "keep-alive");
   EXPECT_EQ(seen.Header("accept"), "*/*");
+}
+
+// Massa's HTTP server on a Unix domain socket (the Spawn sidecar API's option), the client on
+// the same path: a round trip, port() 0, a stale socket file replaced, the file gone after Stop.
+TEST(HttpClientTest, ServerAndClientOnAUnixSocket) {
+  const std::string path = "/tmp/massa-http-test-" + std::to_string(::getpid()) + ".sock";
+  { std::ofstream stale(path); }  // a leftover of an earlier run
+  HttpServerOptions options;
+  options.listen = "unix:" + path;
+  options.name = "test-unix";
+  auto server = HttpServer::Start(options, Echo);
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_EQ((*server)->port(), 0);
+  auto client = StartClient("unix:" + path);
+  Result result = SendAndWait(*client, std::string("over a \0 socket", 15));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->body, std::string("over a \0 socket", 15));
+  client->Shutdown();
+  (*server)->Stop();
+  EXPECT_NE(::access(path.c_str(), F_OK), 0) << "the socket file was left behind";
+  HttpServerOptions bad = options;
+  bad.listen = "unix:";
+  EXPECT_EQ(HttpServer::Start(bad, Echo).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(HttpClientTest, ReusesOneConnectionForSequentialRequests) {
