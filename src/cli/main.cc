@@ -96,6 +96,7 @@ struct DurationFlags {
   std::string timer_min_interval = "1s";
   std::string timer_misfire_grace = "1s";
   std::string expiry_sweep_interval = "60s";
+  std::string lease_ttl = "5s";
 };
 
 // The PostgreSQL password: MASSA_STORE_PASSWORD, else the file named by --store-password-file
@@ -190,6 +191,16 @@ void AddServeOptions(CLI::App& app, CLI::App& serve, massa::ServeConfig& config,
       "how long a request applied under an idempotency-key is remembered (a retry within it "
       "gets the stored reply), unless its service sets a retention")
       ->check(DurationCheck);
+  add("cluster", config.cluster,
+      "run as a node of a cluster: etcd://host:port of an etcd member (needs --store postgres://...)");
+  add("cluster-name", config.cluster_name, "nodes with the same cluster name share the work");
+  add("node-id", config.node_id, "this node's id in the cluster (default: the host name)");
+  add("advertise-address", config.advertise_address,
+      "host:port other nodes dial to forward commands here (default: the gRPC address)");
+  add("partitions", config.partitions, "partitions of the cluster (fixed when it is created)");
+  add("lease-ttl", durations.lease_ttl,
+      "the node's etcd lease: a node silent this long loses its partitions")
+      ->check(DurationCheck);
   add("timer-min-interval", durations.timer_min_interval,
       "the shortest interval a recurring timer may have")
       ->check(DurationCheck);
@@ -265,6 +276,7 @@ int main(int argc, char** argv) {
     config.io_spin = *massa::ParseFineDuration(durations.io_spin);
     config.idempotency_retention = Duration(durations.idempotency_retention);
     config.timer_min_interval = Duration(durations.timer_min_interval);
+    config.lease_ttl = Duration(durations.lease_ttl);
     config.timer_misfire_grace = Duration(durations.timer_misfire_grace);
     config.expiry_sweep_interval = Duration(durations.expiry_sweep_interval);
     absl::Status valid = ReadStorePassword(config);

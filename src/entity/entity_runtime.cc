@@ -820,7 +820,7 @@ void EntityRuntime::Commit(const std::shared_ptr<Entity>& entity,
   const bool failed = outcome.failed();
   const int64_t now = clock_.WallMillis();
   store::WriteBatch batch;
-  batch.fence = options_.fence;
+  batch.fence = FenceFor(entity->type, entity->key);
   // A tick moves its timer on first, conditional on the tick's due time, so that it changes
   // the state once; what the handler does to the same timer comes after it, and wins.
   if (command.timer.has_value()) {
@@ -1083,7 +1083,7 @@ void EntityRuntime::Spawn(const ServiceInfo& service, std::string name, ResultCa
       return;
     }
     store::WriteBatch batch;
-    batch.fence = options_.fence;
+    batch.fence = FenceFor(service.spec.entity_type, name);
     Event event;
     event.sequence = 1;
     event.type = "massa.internal.v1.Spawned";
@@ -1214,6 +1214,24 @@ void EntityRuntime::ObserveFunctionCall(std::chrono::steady_clock::time_point st
         std::chrono::duration<double>(clock_.Now() - started).count());
   }
   if (!reached && metrics_.function_errors != nullptr) metrics_.function_errors->Add();
+}
+
+size_t EntityRuntime::Release(
+    const std::function<bool(std::string_view entity_type, std::string_view key)>& which) {
+  size_t busy = 0;
+  for (size_t i = 0; i < kShards; ++i) {
+    Shard& shard = shards_[i];
+    absl::MutexLock lock(&shard.mu);
+    absl::erase_if(shard.entities, [&](const auto& entry) {
+      Entity& e = *entry.second;
+      if (!which(e.type, e.key)) return false;
+      if (!e.running && e.mailbox.empty() && e.writes_in_flight == 0) return true;
+      e.needs_reload = true;  // the next command to take it reads the store again
+      ++busy;
+      return false;
+    });
+  }
+  return busy;
 }
 
 std::vector<std::pair<std::string, size_t>> EntityRuntime::ActiveByType() const {

@@ -70,6 +70,10 @@ struct RuntimeOptions {
   // Fencing token of this node's writes (the owner epoch, once entities have owners in a
   // cluster); a store shared with a node holding a higher token refuses them. 0 = none.
   uint64_t fence = 0;
+  // In a cluster: the fencing token of a write of entity (entity type, key), the owner epoch of
+  // its partition on this node (0 when this node does not own it: the store then refuses the
+  // write if anyone owned it since). Unset = `fence` for every entity.
+  std::function<uint64_t(std::string_view entity_type, std::string_view key)> fence_of;
   // How long idempotency records are kept where the service's spec sets no retention.
   std::chrono::milliseconds idempotency_retention{std::chrono::hours(24)};
   // How often expired state and idempotency records are reclaimed from the store; 0 = never
@@ -119,12 +123,24 @@ class EntityRuntime {
   // passivation timeout. Returns how many were passivated.
   size_t PassivateIdle();
 
+  // For entities moving to another owner (a cluster's partition handoff): drops the cached
+  // entities that `which` selects and that are idle (no command running or waiting, no write
+  // in flight), and marks the others to reload from the store on their next command. Returns
+  // how many selected entities are still busy (0: none of them runs or writes here any more).
+  size_t Release(const std::function<bool(std::string_view entity_type, std::string_view key)>&
+                     which);
+
   // Entities currently active (state cached or a command queued).
   size_t active_entities() const;
   // The same, per entity type.
   std::vector<std::pair<std::string, size_t>> ActiveByType() const;
   // Commands waiting in mailboxes (not counting those running).
   size_t waiting_commands() const;
+
+  // The fencing token of a write of entity (entity_type, key) (RuntimeOptions::fence_of).
+  uint64_t FenceFor(std::string_view entity_type, std::string_view key) const {
+    return options_.fence_of ? options_.fence_of(entity_type, key) : options_.fence;
+  }
 
   // Commands accepted and not yet answered.
   int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }

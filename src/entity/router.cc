@@ -101,6 +101,10 @@ void Router::Dispatch(Command command, ResultCallback done) {
       return;
     }
   }
+  if (placement_ != nullptr && entity &&
+      placement_->TakeRemote(spec.entity_type, command, done)) {
+    return;
+  }
   command.request_type = method->request_type;
   runtime_.Submit(*method, std::move(command), std::move(done));
 }
@@ -145,6 +149,7 @@ void Router::Spawn(Command command, ResultCallback done) {
         {}});
     return;
   }
+  if (placement_ != nullptr && placement_->TakeRemote(spec.entity_type, command, done)) return;
   runtime_.Spawn(*service, command.entity_key, std::move(done));
 }
 

@@ -18,6 +18,17 @@ class Catalog;
 class EntityRuntime;
 struct MethodInfo;
 
+// Where an entity's commands run in a cluster (src/cluster/node.h): on this node, or on the
+// node that owns the entity's partition, which the command is forwarded to.
+class Placement {
+ public:
+  virtual ~Placement() = default;
+  // For `command`, routed (its entity key known) to an entity of `entity_type`: when another
+  // node owns the entity (or none does yet), takes the command and `done` and answers through
+  // `done`, returning true; when this node owns it, returns false (the router runs it here).
+  virtual bool TakeRemote(std::string_view entity_type, Command& command, ResultCallback& done) = 0;
+};
+
 // Thread-safe.
 class Router final : public Dispatcher {
  public:
@@ -33,6 +44,10 @@ class Router final : public Dispatcher {
   // what they resolved: the old catalog must outlive them (the server keeps every catalog).
   void SetCatalog(const Catalog& catalog) { catalog_.store(&catalog, std::memory_order_release); }
   const Catalog& catalog() const { return *catalog_.load(std::memory_order_acquire); }
+
+  // In a cluster: entity commands (and spawns) whose entity another node owns go there. Set
+  // before the first Dispatch; must outlive the router.
+  void SetPlacement(Placement* placement) { placement_ = placement; }
 
   // Errors (through `done`): UNIMPLEMENTED for an unknown service or method or a streaming
   // method; INVALID_ARGUMENT for a request that does not decode or lacks its entity key (or,
@@ -63,6 +78,7 @@ class Router final : public Dispatcher {
 
   std::atomic<const Catalog*> catalog_;
   EntityRuntime& runtime_;
+  Placement* placement_ = nullptr;
 };
 
 }  // namespace massa

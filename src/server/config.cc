@@ -64,6 +64,29 @@ absl::Status Validate(const ServeConfig& config) {
   if (config.protocol == "spawn" && !IsAddress(config.spawn_listen)) {
     return Invalid("spawn-listen", "'" + config.spawn_listen + "' is not host:port or unix:/path");
   }
+  if (!config.cluster.empty()) {
+    if (config.cluster.rfind("etcd://", 0) != 0 || !IsAddress(config.cluster.substr(7))) {
+      return Invalid("cluster", "'" + config.cluster + "' is not etcd://host:port");
+    }
+    if (config.protocol != "native") {
+      return Invalid("cluster", "a cluster runs functions of the native protocol (not " +
+                                    config.protocol + ") for now");
+    }
+    if (!IsPostgresUri(config.store)) {
+      return Invalid("cluster", "the nodes of a cluster share their state: use --store "
+                                "postgres://... (not " + config.store + ")");
+    }
+    if (config.partitions < 1 || config.partitions > 65536) {
+      return Invalid("partitions", "must be between 1 and 65536");
+    }
+    if (config.lease_ttl < std::chrono::seconds(1)) {
+      return Invalid("lease-ttl", "must be at least 1s");
+    }
+    if (!config.advertise_address.empty() && (!IsAddress(config.advertise_address) ||
+                                              config.advertise_address.rfind("unix:", 0) == 0)) {
+      return Invalid("advertise-address", "'" + config.advertise_address + "' is not host:port");
+    }
+  }
   if (config.passivation_timeout.count() <= 0) {
     return Invalid("passivation-timeout", "must be positive");
   }

@@ -53,6 +53,13 @@ struct ServeConfig {
   int function_max_in_flight = 1024;
   // How long a request's idempotency record is kept, unless its service sets a retention.
   std::chrono::milliseconds idempotency_retention{std::chrono::hours(24)};
+  // A cluster (docs/cluster.md): etcd://host:port of an etcd member, or empty for one node.
+  std::string cluster;
+  std::string cluster_name = "massa";  // key prefix in etcd: nodes with the same name cooperate
+  std::string node_id;                 // unique per node; default: the host name
+  std::string advertise_address;       // what other nodes dial (this node's gRPC); default: as bound
+  int partitions = 64;                 // fixed when the cluster is created
+  std::chrono::milliseconds lease_ttl{5000};
   // The shortest interval a recurring timer may have.
   std::chrono::milliseconds timer_min_interval{1000};
   // A recurring timer's tick firing later than this was missed (its policy decides).

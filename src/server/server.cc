@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -13,6 +14,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "cluster/node.h"
+#include "cluster/partition.h"
+#include "cluster/peer.h"
 #include "common/metrics.h"
 #include "common/thread_pool.h"
 #include "entity/catalog.h"
@@ -110,6 +114,8 @@ struct Server::Impl {
   std::unique_ptr<RequestMetrics> request_metrics;
   std::unique_ptr<EntityRuntime> runtime;
   std::unique_ptr<Router> router;
+  // --cluster: this node's membership, claims and placement (set before the ingress serves).
+  std::unique_ptr<cluster::ClusterNode> cluster;
   HealthState health;
   std::vector<std::unique_ptr<rpc::LoopService>> grpc_services;
   std::unique_ptr<GrpcIngress> ingress;
@@ -130,6 +136,9 @@ struct Server::Impl {
       return absl::UnavailableError("no Spawn SDK has registered its actors yet");
     }
     if (!driver->Reachable()) return absl::UnavailableError("the user function is unreachable");
+    if (cluster != nullptr && !cluster->healthy()) {
+      return absl::UnavailableError("this node's lease on etcd is not alive");
+    }
     return store->Health();
   }
 
@@ -210,6 +219,12 @@ absl::Status Server::Impl::Build() {
   runtime_options.timer_limits.min_interval = config.timer_min_interval;
   runtime_options.timer_limits.misfire_grace = config.timer_misfire_grace;
   runtime_options.expiry_sweep_interval = config.expiry_sweep_interval;
+  if (!config.cluster.empty()) {
+    // Each write carries its partition's claim token (the cluster starts before any command).
+    runtime_options.fence_of = [this](std::string_view type, std::string_view key) {
+      return cluster == nullptr ? uint64_t{0} : cluster->FenceOf(type, key);
+    };
+  }
   runtime = std::make_unique<EntityRuntime>(runtime_options, *driver, *store);
   router = std::make_unique<Router>(*catalog, *runtime);
   runtime->SetDispatcher(router.get());
@@ -282,6 +297,7 @@ absl::Status Server::Impl::Build() {
   grpc_services.push_back(NewHealthService(health));
   grpc_services.push_back(NewReflectionService(*catalog, ReflectionVersion::kV1));
   grpc_services.push_back(NewReflectionService(*catalog, ReflectionVersion::kV1Alpha));
+  if (!config.cluster.empty()) grpc_services.push_back(cluster::NewPeerService(*router));
   GrpcIngressOptions grpc_options;
   grpc_options.listen = config.grpc_listen;
   grpc_options.max_message_bytes = config.max_message_bytes;
@@ -298,13 +314,56 @@ absl::Status Server::Impl::Build() {
   ingress = *std::move(started);
   // The function's streams run on the ingress's threads: a proxied call stays on one thread.
   if (native != nullptr) native->Start(&ingress->loop());
-  ingress->Serve();
 
   grpc_address = config.grpc_listen;
   if (grpc_address.rfind("unix:", 0) != 0) {
     grpc_address = absl::StrCat(grpc_address.substr(0, grpc_address.rfind(':')), ":",
                                 ingress->port());
   }
+  if (!config.cluster.empty()) {
+    cluster::ClusterOptions options;
+    options.etcd_endpoint = config.cluster.substr(7);
+    options.cluster = config.cluster_name;
+    options.node_id = config.node_id;
+    if (options.node_id.empty()) {
+      char host[256] = {};
+      gethostname(host, sizeof(host) - 1);
+      options.node_id = host;
+    }
+    options.peer_address = config.advertise_address.empty() ? grpc_address
+                                                            : config.advertise_address;
+    options.partitions = static_cast<uint32_t>(config.partitions);
+    options.lease_ttl = config.lease_ttl;
+    options.release_entities = [this, n = options.partitions](uint32_t partition) {
+      return runtime->Release([n, partition](std::string_view type, std::string_view key) {
+        return cluster::PartitionOf(type, key, n) == partition;
+      });
+    };
+    absl::StatusOr<std::unique_ptr<cluster::ClusterNode>> joined =
+        cluster::ClusterNode::Start(options);
+    if (!joined.ok()) {
+      return absl::Status(joined.status().code(),
+                          absl::StrCat("cannot join the cluster at ", config.cluster, ": ",
+                                       joined.status().message()));
+    }
+    cluster = *std::move(joined);
+    cluster->SetLocal(router.get());
+    router->SetPlacement(cluster.get());
+    spdlog::info("node {} of cluster '{}' ({} partitions), reachable at {}", options.node_id,
+                 config.cluster_name, config.partitions, options.peer_address);
+    cluster::ClusterNode* node = cluster.get();
+    metrics.AddGauge("massa_cluster_members", "Live members of the cluster, as this node sees it.",
+                     [node] { return static_cast<double>(node->stats().members); });
+    metrics.AddGauge("massa_cluster_partitions_owned", "Partitions whose claim this node holds.",
+                     [node] { return static_cast<double>(node->stats().owned); });
+    metrics.AddCounterFunction("massa_cluster_forwarded_total",
+                               "Commands forwarded to the node that owns their entity.",
+                               [node] { return static_cast<double>(node->stats().forwarded); });
+    metrics.AddCounterFunction("massa_cluster_handoffs_total",
+                               "Partitions this node released to a new owner.",
+                               [node] { return static_cast<double>(node->stats().releases); });
+  }
+  ingress->Serve();
 
   if (config.http_listen != "off") {
     absl::StatusOr<std::unique_ptr<http::Transcoder>> transcoded = http::Transcoder::Build(*catalog);
@@ -464,8 +523,9 @@ void Server::Impl::Stop(std::chrono::milliseconds grace) {
   if (spawn_api != nullptr) spawn_api->Stop();
   if (grpc_stop.joinable()) grpc_stop.join();
 
-  // 4. Background work.
+  // 4. Background work, and this node's claims (the others take its partitions at once).
   if (runtime != nullptr) runtime->StopBackground();
+  if (cluster != nullptr) cluster->Stop();
   // 5. The function's connections, then the threads that ran them and the gRPC calls.
   if (driver != nullptr) driver->Shutdown();
   if (ingress != nullptr) ingress->Stop();
@@ -479,6 +539,7 @@ void Server::Impl::Stop(std::chrono::milliseconds grace) {
   admin.reset();
   ingress.reset();
   grpc_services.clear();
+  cluster.reset();
   router.reset();
   runtime.reset();
   driver = nullptr;

@@ -441,6 +441,41 @@ TEST_F(EntityRuntimeTest, IdleEntityIsPassivatedAfterItsTimeout) {
   EXPECT_EQ(runtime_->active_entities(), 0u);
 }
 
+// A partition handed to another node (Release): its idle entities leave the cache at once; a
+// busy one is reported busy and reloads from the store on its next command; the others stay.
+TEST_F(EntityRuntimeTest, ReleasedEntitiesLeaveTheCacheAndReloadFromTheStore) {
+  ASSERT_TRUE(Increment("a", 1).status.ok());
+  ASSERT_TRUE(Increment("b", 1).status.ok());
+  ASSERT_EQ(runtime_->active_entities(), 2u);
+  auto only_a = [](std::string_view, std::string_view key) { return key == "a"; };
+  EXPECT_EQ(runtime_->Release(only_a), 0u);
+  EXPECT_EQ(runtime_->active_entities(), 1u);
+  Store("a", 40);  // the next owner wrote it meanwhile
+  EXPECT_EQ(Get("a"), 40);
+
+  absl::Notification entered;
+  absl::Notification unblock;
+  function_.OnValueEntity(kCounter, [&](const Command& command,
+                                        const std::optional<TypedValue>& state) {
+    if (!entered.HasBeenNotified()) {
+      entered.Notify();
+      unblock.WaitForNotification();
+    }
+    return CounterHandler(command, state);
+  });
+  // The fake function answers on the caller's thread: the command runs on a thread of its own.
+  CommandResult done;
+  std::thread running([&] { done = Increment("a", 1); });
+  entered.WaitForNotification();
+  EXPECT_EQ(runtime_->Release(only_a), 1u) << "a command of the entity still runs";
+  unblock.Notify();
+  running.join();
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  Store("a", 7);  // written elsewhere after the handoff
+  EXPECT_EQ(Get("a"), 7) << "the entity marked busy must reload on its next command";
+  EXPECT_EQ(Get("b"), 1);
+}
+
 TEST_F(EntityRuntimeTest, UseRestartsTheIdleTime) {
   ASSERT_TRUE(Increment("a", 1).status.ok());
   clock_.Advance(std::chrono::seconds(8));

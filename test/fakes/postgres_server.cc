@@ -1,12 +1,9 @@
 #include "fakes/postgres_server.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,33 +43,6 @@ std::string FindBinDir() {
     if (Executable(dir + "/initdb") && Executable(dir + "/pg_ctl")) return dir;
   }
   return "";
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-std::string Tail(const std::string& text, size_t n = 2000) {
-  return text.size() <= n ? text : "..." + text.substr(text.size() - n);
-}
-
-// A port nobody listens on right now.
-absl::StatusOr<int> FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return absl::InternalError("socket() failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-                  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  close(fd);
-  if (!ok) return absl::InternalError("cannot bind a loopback port");
-  return ntohs(addr.sin_port);
 }
 
 // Alive and not a zombie.
@@ -158,9 +128,9 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
   // The port is chosen before the server binds it: another process may take it meanwhile,
   // so a failed start is tried again on another port.
   for (int attempt = 0; status.ok() && attempt < 3; ++attempt) {
-    absl::StatusOr<int> port = FreePort();
-    if (!port.ok()) return port.status();
-    server->port_ = *port;
+    const int port = FreeLoopbackPort();
+    if (port < 0) return absl::InternalError("cannot bind a loopback port");
+    server->port_ = port;
     status = server->StartServer();
     if (status.ok()) return server;
   }

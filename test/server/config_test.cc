@@ -37,6 +37,12 @@ TEST(ValidateTest, GoodValuesAreAccepted) {
       [](ServeConfig& c) { c.protocol = "spawn"; },
       [](ServeConfig& c) { c.protocol = "spawn", c.spawn_listen = "0.0.0.0:0"; },
       [](ServeConfig& c) { c.protocol = "spawn", c.spawn_listen = "unix:/var/run/spawn.sock"; },
+      [](ServeConfig& c) { c.store = "postgres://db/massa", c.cluster = "etcd://etcd:2379"; },
+      [](ServeConfig& c) {
+        c.store = "postgres://db/massa", c.cluster = "etcd://127.0.0.1:2379";
+        c.partitions = 1, c.lease_ttl = std::chrono::seconds(1);
+        c.advertise_address = "10.0.0.1:9000";
+      },
   };
   for (size_t i = 0; i < std::size(cases); ++i) {
     SCOPED_TRACE(i);
@@ -87,6 +93,27 @@ TEST(ValidateTest, EachBadOptionIsNamed) {
       {"max-message-bytes", [](ServeConfig& c) { c.max_message_bytes = (1 << 30) + 1; }},
       {"log-level", [](ServeConfig& c) { c.log_level = "verbose"; }},
       {"log-level", [](ServeConfig& c) { c.log_level = "INFO"; }},
+      {"cluster", [](ServeConfig& c) { c.store = "postgres://db/m", c.cluster = "etcd:2379"; }},
+      {"cluster", [](ServeConfig& c) { c.store = "postgres://db/m", c.cluster = "etcd://etcd"; }},
+      {"cluster", [](ServeConfig& c) { c.cluster = "etcd://etcd:2379"; }},  // rocksdb
+      {"cluster",
+       [](ServeConfig& c) {
+         c.store = "postgres://db/m", c.cluster = "etcd://etcd:2379", c.protocol = "spawn";
+       }},
+      {"partitions",
+       [](ServeConfig& c) {
+         c.store = "postgres://db/m", c.cluster = "etcd://etcd:2379", c.partitions = 0;
+       }},
+      {"lease-ttl",
+       [](ServeConfig& c) {
+         c.store = "postgres://db/m", c.cluster = "etcd://etcd:2379";
+         c.lease_ttl = std::chrono::milliseconds(500);
+       }},
+      {"advertise-address",
+       [](ServeConfig& c) {
+         c.store = "postgres://db/m", c.cluster = "etcd://etcd:2379";
+         c.advertise_address = "unix:/run/massa.sock";
+       }},
   };
   for (size_t i = 0; i < std::size(cases); ++i) {
     const BadCase& c = cases[i];
