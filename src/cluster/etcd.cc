@@ -81,6 +81,7 @@ struct EtcdCluster::Impl {
   std::atomic<bool> alive{false};             // the last keep-alive succeeded
   std::atomic<bool> expired{false};
   std::atomic<bool> running{false};
+  std::atomic<bool> withdrawn{false};  // SetMember(false): not listed, also after a Rejoin
 
   std::thread keepalive_thread;
   std::thread watch_thread;
@@ -123,7 +124,8 @@ struct EtcdCluster::Impl {
     return FromGrpc(status, "LeaseRevoke");
   }
 
-  // Puts member_key on lease `id` unless some lease holds it: ALREADY_EXISTS naming the holder.
+  // Puts member_key on lease `id` unless another lease holds it: ALREADY_EXISTS naming the
+  // holder.
   absl::Status Register(int64_t id) {
     etcdserverpb::TxnRequest txn;
     etcdserverpb::Compare* compare = txn.add_compare();
@@ -144,7 +146,9 @@ struct EtcdCluster::Impl {
     if (response.succeeded()) return absl::OkStatus();
     std::string holder = "?";
     if (response.responses_size() > 0 && response.responses(0).response_range().kvs_size() > 0) {
-      holder = response.responses(0).response_range().kvs(0).value();
+      const mvccpb::KeyValue& held = response.responses(0).response_range().kvs(0);
+      if (held.lease() == id) return absl::OkStatus();  // listed already
+      holder = held.value();
     }
     return absl::AlreadyExistsError(absl::StrCat("node id '", options.node_id,
                                                  "' is held by a live node at ", holder));
@@ -156,7 +160,7 @@ struct EtcdCluster::Impl {
     absl::StatusOr<std::pair<int64_t, int64_t>> granted = Grant();
     if (!granted.ok()) return granted.status();
     const auto [id, ttl] = *granted;
-    absl::Status status = Register(id);
+    absl::Status status = withdrawn ? absl::OkStatus() : Register(id);
     if (!status.ok()) {
       (void)Revoke(id);
       return status;
@@ -542,6 +546,31 @@ absl::Status EtcdCluster::Rejoin() {
   spdlog::info("etcd: node {} rejoined cluster {} (lease {:x})", impl_->options.node_id,
                impl_->options.cluster, impl_->lease_id.load());
   return absl::OkStatus();
+}
+
+absl::Status EtcdCluster::SetMember(bool member) {
+  absl::MutexLock lifecycle(&impl_->lifecycle_mu);
+  if (impl_->stopped) return absl::FailedPreconditionError("etcd: this node left the cluster");
+  impl_->withdrawn = !member;
+  if (member) {
+    if (impl_->expired) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the lease of node ", impl_->options.node_id, " expired: Rejoin()"));
+    }
+    return impl_->Register(impl_->lease_id);
+  }
+  // Only this lease's key: after a restart under the same id, another lease may hold it.
+  etcdserverpb::TxnRequest txn;
+  etcdserverpb::Compare* compare = txn.add_compare();
+  compare->set_key(impl_->member_key);
+  compare->set_target(etcdserverpb::Compare::LEASE);
+  compare->set_result(etcdserverpb::Compare::EQUAL);
+  compare->set_lease(impl_->lease_id);
+  txn.add_success()->mutable_request_delete_range()->set_key(impl_->member_key);
+  etcdserverpb::TxnResponse response;
+  grpc::ClientContext context;
+  impl_->SetDeadline(context, /*wait_for_ready=*/true);
+  return FromGrpc(impl_->kv->Txn(&context, txn, &response), "Txn (withdraw)");
 }
 
 void EtcdCluster::Leave() {

@@ -98,6 +98,13 @@ class EtcdCluster {
   // UNAVAILABLE when etcd cannot be reached (try again).
   [[nodiscard]] absl::Status Rejoin();
 
+  // Lists this node among the members (true) or withdraws it (false: deletes its member key,
+  // while its lease and claims stay, so that it can hand its partitions over before it goes,
+  // or while its function is down). A withdrawn node stays withdrawn across Rejoin().
+  // Idempotent. FAILED_PRECONDITION after Leave() or while the lease is expired (for true);
+  // UNAVAILABLE when etcd does not answer.
+  [[nodiscard]] absl::Status SetMember(bool member);
+
   // Stops keeping the lease alive and watching, and revokes the lease: this node's membership
   // and claims go at once. Idempotent.
   void Leave();

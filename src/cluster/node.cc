@@ -26,6 +26,8 @@ constexpr char kForwardedMetadata[] = "massa-forwarded";
 constexpr char kOwnerWaitMetadata[] = "massa-owner-wait";
 constexpr auto kRebalanceEvery = std::chrono::milliseconds(250);
 constexpr auto kOwnerRetry = std::chrono::milliseconds(20);
+constexpr auto kClaimRetry = std::chrono::milliseconds(50);
+constexpr int kFunctionDownRounds = 4;  // rounds of kRebalanceEvery: a second
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -67,6 +69,10 @@ struct ClusterNode::Impl {
   uint64_t claims = 0;
   uint64_t releases = 0;
   bool stopping = false;
+  bool members_changed = false;
+  bool departing = false;          // Depart(): withdrawn for good
+  bool withdrawn = false;          // not listed among the members (function down, or departing)
+  int function_down_rounds = 0;    // consecutive rebalance rounds with the function down
   std::condition_variable wake;
   // Commands waiting for their partition's owner, by when to look again.
   std::multimap<Steady::time_point, std::pair<Command, ResultCallback>> waiting;
@@ -82,12 +88,14 @@ struct ClusterNode::Impl {
     }
     std::sort(ids.begin(), ids.end());
     for (uint32_t p = 0; p < options.partitions; ++p) desired[p] = DesiredOwner(p, ids);
+    members_changed = true;  // rebalance now, not at the next round
     wake.notify_all();
   }
 
   // Claims the partitions this node should own and hands over the others; with the lease lost,
-  // forgets every claim (the claims went with the lease, or will).
-  void Rebalance() {
+  // forgets every claim (the claims went with the lease, or will). Returns whether a partition
+  // this node should own is still held by another node (its claim is to be tried again soon).
+  bool Rebalance() {
     if (!etcd->healthy()) {
       {
         std::lock_guard<std::mutex> lock(mu);
@@ -99,15 +107,17 @@ struct ClusterNode::Impl {
       if (absl::Status rejoined = etcd->Rejoin(); rejoined.ok()) {
         spdlog::warn("cluster: node {} lost its lease and joined again", options.node_id);
       }
-      return;
+      return false;
     }
+    FollowFunction();
     std::vector<uint32_t> leaving;
+    bool pending = false;
     for (uint32_t p = 0; p < options.partitions; ++p) {
       bool want = false;
       bool held = false;
       {
         std::lock_guard<std::mutex> lock(mu);
-        if (stopping) return;
+        if (stopping) return false;
         want = desired[p] == options.node_id;
         held = tokens[p] != 0;
         if (!want && held) {
@@ -125,10 +135,49 @@ struct ClusterNode::Impl {
           tokens[p] = *token;
           accepting[p] = true;
           ++claims;
-        }  // held by the old owner until it releases (or its lease expires): next round
+        } else {
+          pending = true;  // held by the old owner until it releases (or its lease expires)
+        }
       }
     }
     if (!leaving.empty()) HandOver(leaving);
+    return pending;
+  }
+
+  // Withdraws from the members while the function is down (after kFunctionDownRounds rounds),
+  // and is listed again when it is back (unless departing).
+  void FollowFunction() {
+    if (!options.function_up) return;
+    const bool up = options.function_up();
+    bool change = false;
+    bool member = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      function_down_rounds = up ? 0 : function_down_rounds + 1;
+      if (!withdrawn && function_down_rounds >= kFunctionDownRounds) {
+        change = true;
+        member = false;
+      } else if (withdrawn && up && !departing) {
+        change = true;
+        member = true;
+      }
+    }
+    if (!change) return;
+    absl::Status status = etcd->SetMember(member);
+    if (!status.ok()) {
+      spdlog::warn("cluster: {} the members: {}", member ? "joining" : "leaving",
+                   status.ToString());
+      return;
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    withdrawn = !member;
+    if (member) {
+      spdlog::warn("cluster: the function of node {} is back: it takes partitions again",
+                   options.node_id);
+    } else {
+      spdlog::warn("cluster: the function of node {} is down: it hands its partitions over",
+                   options.node_id);
+    }
   }
 
   // Hands `partitions` (no longer taking commands) to their new owners: waits (a bounded time)
@@ -181,13 +230,17 @@ struct ClusterNode::Impl {
         std::unique_lock<std::mutex> lock(mu);
         Steady::time_point until = next_rebalance;
         if (!waiting.empty()) until = std::min(until, waiting.begin()->first);
-        wake.wait_until(lock, until, [&] { return stopping; });
+        wake.wait_until(lock, until, [&] { return stopping || members_changed; });
         if (stopping) break;
+        if (members_changed) {
+          members_changed = false;
+          next_rebalance = Steady::now();
+        }
       }
       RunWaiting();
       if (Steady::now() >= next_rebalance) {
-        Rebalance();
-        next_rebalance = Steady::now() + kRebalanceEvery;
+        // A partition waiting for its old owner's release is tried again soon.
+        next_rebalance = Steady::now() + (Rebalance() ? kClaimRetry : kRebalanceEvery);
       }
     }
     // Whatever still waits is answered.
@@ -325,6 +378,30 @@ ClusterStats ClusterNode::stats() const {
 }
 
 bool ClusterNode::healthy() const { return impl_->etcd->healthy(); }
+
+bool ClusterNode::Depart(std::chrono::milliseconds timeout) {
+  Impl& impl = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(impl.mu);
+    if (impl.stopping) return true;
+    impl.departing = true;
+  }
+  if (absl::Status status = impl.etcd->SetMember(false); !status.ok()) {
+    spdlog::warn("cluster: node {} could not withdraw before leaving: {}", impl.options.node_id,
+                 status.ToString());
+    return false;
+  }
+  {
+    std::lock_guard<std::mutex> lock(impl.mu);
+    impl.withdrawn = true;
+  }
+  const Steady::time_point deadline = Steady::now() + timeout;
+  while (Steady::now() < deadline) {
+    if (stats().owned == 0) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return stats().owned == 0;
+}
 
 void ClusterNode::Stop() {
   {

@@ -39,6 +39,10 @@ struct ClusterOptions {
   // when the node gives a partition up (until it returns 0 or drain_timeout passes) and when it
   // takes one (a copy cached from an earlier ownership is stale). Unset = nothing is cached.
   std::function<size_t(uint32_t partition)> release_entities;
+  // Whether this node's function answers. A node whose function stays down for a second
+  // withdraws from the members (the others take its partitions; it still forwards what it
+  // receives) and is listed again once the function is back. Unset = always up.
+  std::function<bool()> function_up;
 };
 
 struct ClusterStats {
@@ -73,7 +77,12 @@ class ClusterNode final : public Placement {
   // Set before serving.
   void SetLocal(Dispatcher* local);
 
-  // Releases every claim and leaves the cluster (SIGTERM). Idempotent.
+  // A planned leave (SIGTERM), before the node stops serving: withdraws from the members and
+  // waits, at most `timeout`, until it handed every partition over (the others claim them;
+  // meanwhile it forwards what it receives). Returns whether it did within `timeout`.
+  bool Depart(std::chrono::milliseconds timeout);
+
+  // Releases every claim and leaves the cluster. Idempotent.
   void Stop();
 
  public:

@@ -334,6 +334,7 @@ absl::Status Server::Impl::Build() {
                                                             : config.advertise_address;
     options.partitions = static_cast<uint32_t>(config.partitions);
     options.lease_ttl = config.lease_ttl;
+    options.function_up = [this] { return driver->Reachable(); };
     options.release_entities = [this, n = options.partitions](uint32_t partition) {
       return runtime->Release([n, partition](std::string_view type, std::string_view key) {
         return cluster::PartitionOf(type, key, n) == partition;
@@ -477,6 +478,13 @@ absl::Status Server::Impl::Install(std::shared_ptr<const spawn::System> system) 
 void Server::Impl::Stop(std::chrono::milliseconds grace) {
   const Steady::time_point deadline = Steady::now() + grace;
   const auto system_deadline = std::chrono::system_clock::now() + grace;
+
+  // 0. In a cluster: hand every partition over while still serving (what arrives meanwhile is
+  // forwarded to the new owners), within half the grace period.
+  if (cluster != nullptr && !cluster->Depart(grace / 2)) {
+    spdlog::warn("cluster: not every partition was handed over within {} ms; the rest go with "
+                 "this node's lease", (grace / 2).count());
+  }
 
   // 1. Stop accepting, on every protocol.
   draining.store(true);

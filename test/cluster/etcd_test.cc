@@ -194,6 +194,34 @@ TEST_F(EtcdClusterTest, AnAbandonedNodeGoesAfterItsTtlWithItsClaims) {
   EXPECT_TRUE(a->healthy());  // a kept its own lease alive all along
 }
 
+// A node withdrawn from the members (it is leaving, or its function is down) keeps its lease
+// and claims, so it can hand them over; listed again, the others see it again.
+TEST_F(EtcdClusterTest, AWithdrawnNodeKeepsItsClaimsAndCanBeListedAgain) {
+  auto ra = Recorder::Make();
+  std::unique_ptr<EtcdCluster> a = Join("a", kLongTtl, ra);
+  std::unique_ptr<EtcdCluster> b = Join("b", kLongTtl);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(b->Claim(3).ok());
+  ASSERT_TRUE(WaitFor([&] { return ra->last() == Ids{"a", "b"}; }, kWait));
+
+  ASSERT_TRUE(b->SetMember(false).ok());
+  ASSERT_TRUE(b->SetMember(false).ok());  // idempotent
+  EXPECT_TRUE(WaitFor([&] { return ra->last() == Ids{"a"}; }, kWait))
+      << ::testing::PrintToString(ra->calls());
+  EXPECT_TRUE(b->healthy());
+  absl::StatusOr<std::pair<std::string, int64_t>> holder = a->Holder(3);
+  ASSERT_TRUE(holder.ok()) << holder.status();
+  EXPECT_EQ(holder->first, "b") << "a withdrawn node's claims stay until it releases them";
+  EXPECT_TRUE(absl::IsFailedPrecondition(a->Claim(3).status()));
+
+  ASSERT_TRUE(b->SetMember(true).ok());
+  ASSERT_TRUE(b->SetMember(true).ok());  // idempotent
+  EXPECT_TRUE(WaitFor([&] { return ra->last() == Ids{"a", "b"}; }, kWait))
+      << ::testing::PrintToString(ra->calls());
+  b->Leave();
+  EXPECT_TRUE(absl::IsFailedPrecondition(b->SetMember(true)));
+}
+
 TEST_F(EtcdClusterTest, TheSameNodeIdWhileItsHolderLivesIsAlreadyExists) {
   std::unique_ptr<EtcdCluster> a = Join("a", kLongTtl);
   ASSERT_TRUE(a);

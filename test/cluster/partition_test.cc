@@ -78,7 +78,9 @@ TEST(PartitionTest, AJoinMovesAboutOneNthOnlyToTheNewMemberAndALeaveOnlyTheLeave
   const std::vector<std::string> three = {"node-0", "node-1", "node-3"};
   for (uint32_t p = 0; p < kPartitions; ++p) {
     const std::string before = DesiredOwner(p, four);
-    if (before != "node-2") EXPECT_EQ(DesiredOwner(p, three), before) << "partition " << p;
+    if (before != "node-2") {
+      EXPECT_EQ(DesiredOwner(p, three), before) << "partition " << p;
+    }
   }
 }
 

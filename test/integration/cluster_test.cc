@@ -1,18 +1,26 @@
 // A cluster of real massa nodes on loopback (docs/cluster.md): a throwaway etcd and PostgreSQL,
 // three shopping-cart functions and three `massa serve --cluster`; commands go to any node and
-// reach their entity's owner; a node killed with SIGKILL loses nothing acknowledged; without
-// etcd every node stops serving, and serves again when etcd is back.
+// reach their entity's owner; nothing acknowledged is lost when a node is killed, frozen,
+// leaves or joins, or loses its function; a cut peer link moves no ownership; without etcd
+// every node stops serving, and serves again when etcd is back.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "example/orders/orders.grpc.pb.h"
 #include "example/shoppingcart/shoppingcart.grpc.pb.h"
 #include "fakes/etcd_server.h"
 #include "fakes/postgres_server.h"
@@ -24,6 +32,7 @@ namespace massa::testing {
 namespace {
 
 namespace cart = ::example::shoppingcart;
+namespace orders = ::example::orders;
 
 constexpr int kNodes = 3;
 constexpr int kPartitions = 16;
@@ -38,6 +47,107 @@ std::unique_ptr<grpc::ClientContext> Context(std::chrono::seconds deadline = std
 }
 
 std::string CartId(int i) { return "c" + std::to_string(i); }
+
+// A TCP relay on loopback that the test controls: relays each connection to 127.0.0.1:target
+// until Cut(), which closes every relayed connection and refuses new ones until Restore().
+class TcpRelay {
+ public:
+  TcpRelay() {
+    listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+        listen(listener_, 64) == 0 &&
+        getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port_ = ntohs(addr.sin_port);
+    }
+    threads_.emplace_back([this] { Accept(); });
+  }
+  ~TcpRelay() {
+    stop_ = true;
+    for (;;) {  // pumps started by the accept loop meanwhile are joined too
+      std::vector<std::thread> threads;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        threads.swap(threads_);
+      }
+      if (threads.empty()) break;
+      for (std::thread& thread : threads) thread.join();
+    }
+    close(listener_);
+  }
+
+  int port() const { return port_; }
+  void SetTarget(int port) { target_ = port; }
+  void Cut() { ++generation_, cut_ = true; }
+  void Restore() { cut_ = false; }
+
+ private:
+  void Accept() {
+    while (!stop_) {
+      pollfd ready{listener_, POLLIN, 0};
+      if (poll(&ready, 1, 50) <= 0) continue;
+      const int client = accept(listener_, nullptr, nullptr);
+      if (client < 0) continue;
+      const int server = cut_ || target_ == 0 ? -1 : Connect(target_);
+      if (server < 0) {
+        close(client);
+        continue;
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      threads_.emplace_back([this, client, server, generation = generation_.load()] {
+        Pump(client, server, generation);
+      });
+    }
+  }
+
+  static int Connect(int port) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      close(fd);
+      return -1;
+    }
+    return fd;
+  }
+
+  // Copies bytes both ways until either side closes, the relay stops or the link is cut.
+  void Pump(int a, int b, int generation) {
+    char buffer[16384];
+    pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+    while (!stop_ && generation_ == generation) {
+      if (poll(fds, 2, 50) <= 0) continue;
+      bool closed = false;
+      for (int i = 0; i < 2 && !closed; ++i) {
+        if (fds[i].revents == 0) continue;
+        const ssize_t n = read(fds[i].fd, buffer, sizeof(buffer));
+        closed = n <= 0;
+        for (ssize_t sent = 0; !closed && sent < n;) {
+          const ssize_t w = write(fds[1 - i].fd, buffer + sent, static_cast<size_t>(n - sent));
+          closed = w <= 0;
+          sent += std::max<ssize_t>(w, 0);
+        }
+      }
+      if (closed) break;
+    }
+    close(a);
+    close(b);
+  }
+
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<int> target_{0};
+  std::atomic<bool> cut_{false};
+  std::atomic<int> generation_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<std::thread> threads_;
+};
 
 // The value of metric `name` (summed over labels) in /metrics of the admin port; -1 when the
 // admin server does not answer.
@@ -93,24 +203,38 @@ class ClusterTest : public ::testing::Test {
     int starts = 0;
   };
 
-  void StartNode(int i) {
+  // Starts node i's function unless it runs, then (unless `function_only`) its massa.
+  void StartNode(int i, bool function_only = false) {
     Node& node = nodes_[i];
     const std::string socket = "unix:" + dir_.path() + "/function-" + std::to_string(i) + ".sock";
     if (node.function == nullptr) {
+      std::vector<std::string> argv = {"/usr/bin/env"};
+      argv.insert(argv.end(), function_env_.begin(), function_env_.end());
+      argv.insert(argv.end(), {function_bin_, "--listen", socket});
       node.function = std::make_unique<Process>(
-          std::vector<std::string>{CART_FUNCTION_BIN, "--listen", socket},
-          dir_.path() + "/function-" + std::to_string(i) + ".log");
+          argv, dir_.path() + "/function-" + std::to_string(i) + ".log");
       ASSERT_TRUE(node.function->WaitForLine("listening on", kStartTimeout))
           << node.function->log();
+    }
+    if (function_only) return;
+    std::vector<std::string> flags = {
+        "--store", conninfo_, "--cluster", "etcd://" + etcd_->endpoint(), "--node-id",
+        "n" + std::to_string(i), "--partitions", std::to_string(kPartitions), "--lease-ttl", "2s"};
+    // The other nodes reach n2 through the relay.
+    if (i == 2 && relay_ != nullptr) {
+      flags.push_back("--advertise-address");
+      flags.push_back("127.0.0.1:" + std::to_string(relay_->port()));
     }
     std::optional<MassaEndpoints> endpoints = StartMassa(
         node.massa, socket, dir_.path() + "/unused",
         dir_.path() + "/massa-" + std::to_string(i) + "-" + std::to_string(node.starts++) + ".log",
-        {"--store", conninfo_, "--cluster", "etcd://" + etcd_->endpoint(), "--node-id",
-         "n" + std::to_string(i), "--partitions", std::to_string(kPartitions), "--lease-ttl",
-         "2s"});
+        flags);
     ASSERT_TRUE(endpoints.has_value()) << node.massa->log();
     node.endpoints = *endpoints;
+    if (i == 2 && relay_ != nullptr) {
+      const std::string& address = endpoints->grpc_address;
+      relay_->SetTarget(std::stoi(address.substr(address.rfind(':') + 1)));
+    }
     node.channel = grpc::CreateChannel(endpoints->grpc_address, grpc::InsecureChannelCredentials());
   }
 
@@ -158,6 +282,9 @@ class ClusterTest : public ::testing::Test {
   }
 
   static inline PostgresServer* postgres_ = nullptr;
+  std::unique_ptr<TcpRelay> relay_;  // set (before SetUp) to put n2's peer link through it
+  std::string function_bin_ = CART_FUNCTION_BIN;  // the function beside every node
+  std::vector<std::string> function_env_;         // NAME=value in its environment
   TempDir dir_;
   std::unique_ptr<EtcdServer> etcd_;
   std::string conninfo_;
@@ -339,6 +466,138 @@ TEST_F(ClusterTest, AFrozenNodeLosesItsPartitionsIsFencedAndRejoins) {
   }
   const std::string log = nodes_[2].massa->log();
   EXPECT_NE(log.find("lost its lease and joined again"), std::string::npos) << log;
+}
+
+// A node whose function is down withdraws from the members: the others take its partitions,
+// and it still takes commands for them (it forwards them). With the function back it is a
+// member again and owns partitions.
+TEST_F(ClusterTest, ANodeWhoseFunctionIsDownHandsItsPartitionsOverAndTakesThemBack) {
+  nodes_[2].function->Signal(SIGKILL);
+  ASSERT_NE(nodes_[2].function->Wait(std::chrono::seconds(10)), -1);
+  nodes_[2].function.reset();
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        return Metric(nodes_[0].endpoints.admin_port, "massa_cluster_members") == 2 &&
+               Metric(nodes_[2].endpoints.admin_port, "massa_cluster_partitions_owned") == 0 &&
+               Metric(nodes_[0].endpoints.admin_port, "massa_cluster_partitions_owned") +
+                       Metric(nodes_[1].endpoints.admin_port, "massa_cluster_partitions_owned") ==
+                   kPartitions;
+      },
+      kEventually))
+      << nodes_[2].massa->log();
+  for (int c = 0; c < kCarts; ++c) {
+    EXPECT_TRUE(Add(nodes_[2].channel, CartId(c)).ok()) << "n2 should forward " << CartId(c);
+    EXPECT_EQ(Quantity(0, CartId(c)), 1) << CartId(c);
+  }
+  ASSERT_NO_FATAL_FAILURE(StartNode(2, /*function_only=*/true));
+  ASSERT_NO_FATAL_FAILURE(WaitForPartitions({0, 1, 2}));
+  EXPECT_GT(Metric(nodes_[2].endpoints.admin_port, "massa_cluster_partitions_owned"), 0);
+  for (int c = 0; c < kCarts; ++c) EXPECT_EQ(Quantity(2, CartId(c)), 1) << CartId(c);
+}
+
+class ClusterLinkTest : public ClusterTest {
+ protected:
+  ClusterLinkTest() { relay_ = std::make_unique<TcpRelay>(); }
+};
+
+// The peer link to n2 cut (etcd still sees every node): commands for n2's entities sent to
+// another node fail with UNAVAILABLE, ownership does not move, n2 still serves them itself,
+// and with the link back they are forwarded again.
+TEST_F(ClusterLinkTest, ACutPeerLinkIsUnavailableAndMovesNoOwnership) {
+  ASSERT_NE(relay_->port(), 0);
+  for (int c = 0; c < kCarts; ++c) ASSERT_TRUE(Add(nodes_[0].channel, CartId(c)).ok()) << c;
+  const double n2_owned = Metric(nodes_[2].endpoints.admin_port, "massa_cluster_partitions_owned");
+  ASSERT_GT(n2_owned, 0);
+
+  relay_->Cut();
+  std::vector<int> unreachable;
+  for (int c = 0; c < kCarts; ++c) {
+    grpc::Status status = Add(nodes_[0].channel, CartId(c));
+    if (!status.ok()) {
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+      unreachable.push_back(c);
+    }
+  }
+  EXPECT_FALSE(unreachable.empty()) << "no cart of n2 among " << kCarts;
+  for (int c : unreachable) {
+    EXPECT_EQ(Quantity(2, CartId(c)), 1) << CartId(c) << ": n2 serves its own entities";
+  }
+  EXPECT_EQ(Metric(nodes_[2].endpoints.admin_port, "massa_cluster_partitions_owned"), n2_owned);
+  EXPECT_EQ(Metric(nodes_[0].endpoints.admin_port, "massa_cluster_members"), kNodes);
+
+  relay_->Restore();
+  for (int c : unreachable) {
+    EXPECT_TRUE(PollUntil([&] { return Quantity(0, CartId(c)) == 1; }, kEventually))
+        << CartId(c) << " is not forwarded again";
+  }
+}
+
+class ClusterOrdersTest : public ClusterTest {
+ protected:
+  ClusterOrdersTest() {
+    function_bin_ = ORDERS_FUNCTION_BIN;
+    function_env_ = {"ORDERS_PAYMENT_WINDOW=1h"};
+  }
+};
+
+// Orders placed through every node, each with a payment deadline (a durable timer) and events
+// to the report (the outbox); the node owning some of them is killed before the deadlines: each
+// deadline fires once, on the orders' new owners, and the report counts every order and every
+// cancellation exactly once, though every node scans the timers and the outbox.
+TEST_F(ClusterOrdersTest, ADeadNodesTimersFireOnceOnTheNewOwner) {
+  constexpr int kOrders = 12;
+  auto channel_of = [&](int i) { return nodes_[i % kNodes].channel; };
+  for (int i = 0; i < kOrders; ++i) {
+    orders::PlaceOrder place;
+    place.set_order_id("o" + std::to_string(i));
+    place.set_customer("ann");
+    place.set_total_cents(500);
+    place.set_payment_window_ms(3000);
+    orders::Order reply;
+    grpc::Status status = orders::Orders::NewStub(channel_of(i))->Place(Context().get(), place, &reply);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  nodes_[2].massa->Signal(SIGKILL);
+  ASSERT_NE(nodes_[2].massa->Wait(std::chrono::seconds(10)), -1);
+  auto get = [&](int i) -> std::optional<orders::Order> {
+    orders::GetOrder request;
+    request.set_order_id("o" + std::to_string(i));
+    orders::Order reply;
+    if (!orders::Orders::NewStub(channel_of(i % 2))->Get(Context().get(), request, &reply).ok()) {
+      return std::nullopt;
+    }
+    return reply;
+  };
+  auto report = [&]() -> std::optional<orders::ReportState> {
+    orders::GetReport request;
+    request.set_report_id("all");
+    orders::ReportState reply;
+    if (!orders::Reports::NewStub(nodes_[0].channel)->Get(Context().get(), request, &reply).ok()) {
+      return std::nullopt;
+    }
+    return reply;
+  };
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        for (int i = 0; i < kOrders; ++i) {
+          std::optional<orders::Order> order = get(i);
+          if (!order.has_value() || order->status() != orders::ORDER_STATUS_CANCELLED) return false;
+        }
+        return true;
+      },
+      kEventually))
+      << "every unpaid order should be cancelled by its deadline";
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        std::optional<orders::ReportState> r = report();
+        return r.has_value() && r->today().cancelled() == kOrders;
+      },
+      kEventually));
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // a duplicate would arrive by now
+  std::optional<orders::ReportState> r = report();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->today().placed(), kOrders) << "each placement reported once";
+  EXPECT_EQ(r->today().cancelled(), kOrders) << "each deadline fired once";
 }
 
 // etcd gone: every node stops serving entities (consistency over availability) and turns not

@@ -170,10 +170,10 @@ HttpResult HttpConnection::Request(const std::string& method, const std::string&
     if (end_of_headers == std::string::npos) {
       end_of_headers = data.find("\r\n\r\n");
       if (end_of_headers != std::string::npos) {
-        std::string headers = data.substr(0, end_of_headers);
-        for (char& c : headers) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        const size_t at = headers.find("content-length:");
-        length = at == std::string::npos ? 0 : std::stoul(headers.substr(at + 15));
+        std::string head = data.substr(0, end_of_headers);
+        for (char& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        const size_t at = head.find("content-length:");
+        length = at == std::string::npos ? 0 : std::stoul(head.substr(at + 15));
       }
     }
     if (end_of_headers != std::string::npos && data.size() >= end_of_headers + 4 + length) break;

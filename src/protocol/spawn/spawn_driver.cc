@@ -122,7 +122,9 @@ using RunPtr = std::shared_ptr<Run>;
 void Answer(const RunPtr& run);
 
 void Fail(const RunPtr& run, absl::Status status) {
-  std::move(run->done)(Outcome{std::move(status)});
+  Outcome failed;
+  failed.result = std::move(status);
+  std::move(run->done)(std::move(failed));
 }
 
 // Takes what an invocation's reply says about the actor into the run's state.
@@ -430,12 +432,12 @@ void Main(const RunPtr& run) {
   std::optional<std::string> payload;
   if (!run->command.payload.empty()) payload = run->command.payload;
   Invoke(run, action, std::move(payload),
-         [](const RunPtr& run, absl::StatusOr<InvocationResult> result) {
+         [](const RunPtr& invoked, absl::StatusOr<InvocationResult> result) {
            if (!result.ok()) {
-             Fail(run, result.status());
+             Fail(invoked, result.status());
              return;
            }
-           Finish(run, *std::move(result));
+           Finish(invoked, *std::move(result));
          });
 }
 
@@ -460,14 +462,14 @@ void Activate(const RunPtr& run) {
     return;
   }
   Invoke(run, run->actor->init_action, std::nullopt,
-         [](const RunPtr& run, absl::StatusOr<InvocationResult> result) {
+         [](const RunPtr& initialized, absl::StatusOr<InvocationResult> result) {
            if (!result.ok()) {
-             Fail(run, absl::Status(result.status().code(),
-                                    absl::StrCat("activating: ", result.status().message())));
+             Fail(initialized, absl::Status(result.status().code(),
+                                            absl::StrCat("activating: ", result.status().message())));
              return;
            }
-           TakeState(*run, *result);
-           Main(run);
+           TakeState(*initialized, *result);
+           Main(initialized);
          });
 }
 
@@ -518,8 +520,10 @@ RunPtr NewRun(const std::shared_ptr<Impl>& impl, const Command& command, Outcome
   std::shared_ptr<const System> system = impl->Current();
   const Actor* actor = system == nullptr ? nullptr : system->FindService(command.service);
   if (actor == nullptr) {
-    std::move(done)(Outcome{absl::NotFoundError(absl::StrCat(
-        "no registered actor serves ", command.service, " (the SDK registered without it)"))});
+    Outcome failed;
+    failed.result = absl::NotFoundError(absl::StrCat(
+        "no registered actor serves ", command.service, " (the SDK registered without it)"));
+    std::move(done)(std::move(failed));
     return nullptr;
   }
   auto run = std::make_shared<Run>();
