@@ -23,17 +23,12 @@ cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   scripts/postgres-throwaway.sh stop "$work/pg" || true
+  scripts/etcd-throwaway.sh stop "$work/etcd"
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
 
-etcd --name massa --data-dir "$work/etcd" \
-  --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
-  --listen-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \
-  --initial-advertise-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \
-  --initial-cluster "massa=http://127.0.0.1:$((etcd_port + 1))" >"$work/etcd.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$etcd_port/health" | grep -q true && break; sleep 0.1; done
+etcd=$(scripts/etcd-throwaway.sh start "$work/etcd" "$etcd_port" "$((etcd_port + 1))")
 store=$(scripts/postgres-throwaway.sh start "$work/pg")
 echo "etcd on 127.0.0.1:$etcd_port, PostgreSQL at $store"
 

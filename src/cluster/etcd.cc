@@ -436,6 +436,7 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(
     return absl::UnavailableError(absl::StrCat("etcd at ", o.endpoint, " cannot be reached within ",
                                                o.rpc_timeout.count(), " ms"));
   }
+  impl->withdrawn = !o.listed;
   absl::Status status = impl->Join();
   if (!status.ok()) return status;
   absl::StatusOr<int64_t> revision = impl->ReadMembers();

@@ -45,6 +45,8 @@ struct EtcdOptions {
   std::chrono::milliseconds ttl{5000};
   // The bound of every call to etcd.
   std::chrono::milliseconds rpc_timeout{2000};
+  // Whether Start lists the node among the members; false: it starts withdrawn (SetMember).
+  bool listed = true;
 };
 
 // Thread-safe. Owns two threads: one keeps the lease alive, one watches the members (and calls

@@ -70,8 +70,9 @@ struct ClusterNode::Impl {
   uint64_t releases = 0;
   bool stopping = false;
   bool members_changed = false;
+  bool serving = false;            // Serve() was called
   bool departing = false;          // Depart(): withdrawn for good
-  bool withdrawn = false;          // not listed among the members (function down, or departing)
+  bool withdrawn = true;           // not listed (before Serve, function down, or departing)
   int function_down_rounds = 0;    // consecutive rebalance rounds with the function down
   std::condition_variable wake;
   // Commands waiting for their partition's owner, by when to look again.
@@ -154,10 +155,10 @@ struct ClusterNode::Impl {
     {
       std::lock_guard<std::mutex> lock(mu);
       function_down_rounds = up ? 0 : function_down_rounds + 1;
-      if (!withdrawn && function_down_rounds >= kFunctionDownRounds) {
+      if (!withdrawn && serving && function_down_rounds >= kFunctionDownRounds) {
         change = true;
         member = false;
-      } else if (withdrawn && up && !departing) {
+      } else if (withdrawn && up && serving && !departing) {
         change = true;
         member = true;
       }
@@ -272,6 +273,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterOptions o
   etcd.node_id = options.node_id;
   etcd.peer_address = options.peer_address;
   etcd.ttl = options.lease_ttl;
+  etcd.listed = false;  // Serve() lists it
   Impl* raw = impl.get();
   absl::StatusOr<std::unique_ptr<EtcdCluster>> joined = EtcdCluster::Start(
       etcd, [raw](const std::vector<Member>& members) { raw->OnMembers(members); });
@@ -378,6 +380,16 @@ ClusterStats ClusterNode::stats() const {
 }
 
 bool ClusterNode::healthy() const { return impl_->etcd->healthy(); }
+
+absl::Status ClusterNode::Serve() {
+  Impl& impl = *impl_;
+  absl::Status listed = impl.etcd->SetMember(true);
+  if (!listed.ok()) return listed;
+  std::lock_guard<std::mutex> lock(impl.mu);
+  impl.serving = true;
+  impl.withdrawn = false;
+  return absl::OkStatus();
+}
 
 bool ClusterNode::Depart(std::chrono::milliseconds timeout) {
   Impl& impl = *impl_;

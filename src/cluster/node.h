@@ -57,9 +57,14 @@ struct ClusterStats {
 // Thread-safe.
 class ClusterNode final : public Placement {
  public:
-  // Joins the cluster (etcd.h) and starts claiming the partitions this node should own.
-  // UNAVAILABLE when etcd cannot be reached; ALREADY_EXISTS for a node id in use.
+  // Connects to the cluster (etcd.h) with a lease, not yet listed among the members: until
+  // Serve(), no partition comes here and the node forwards every entity command.
+  // UNAVAILABLE when etcd cannot be reached.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<ClusterNode>> Start(ClusterOptions options);
+
+  // Once this node answers its peers (its gRPC serves): lists it among the members, and it
+  // starts claiming the partitions it should own. ALREADY_EXISTS for a node id in use.
+  [[nodiscard]] absl::Status Serve();
   ~ClusterNode() override;  // Stop()
 
   bool TakeRemote(std::string_view entity_type, Command& command, ResultCallback& done) override;

@@ -365,6 +365,13 @@ absl::Status Server::Impl::Build() {
                                [node] { return static_cast<double>(node->stats().releases); });
   }
   ingress->Serve();
+  if (cluster != nullptr) {
+    // Listed among the members only now that the peers can reach this node.
+    if (absl::Status listed = cluster->Serve(); !listed.ok()) {
+      return absl::Status(listed.code(), absl::StrCat("cannot join the cluster at ", config.cluster,
+                                                      ": ", listed.message()));
+    }
+  }
 
   if (config.http_listen != "off") {
     absl::StatusOr<std::unique_ptr<http::Transcoder>> transcoded = http::Transcoder::Build(*catalog);

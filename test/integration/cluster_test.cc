@@ -248,7 +248,9 @@ class ClusterTest : public ::testing::Test {
             if (Metric(admin, "massa_cluster_members") != static_cast<double>(live.size())) {
               return false;
             }
-            owned += Metric(admin, "massa_cluster_partitions_owned");
+            const double mine = Metric(admin, "massa_cluster_partitions_owned");
+            if (mine <= 0) return false;  // not settled: the moves to a new node are under way
+            owned += mine;
           }
           return owned == kPartitions;
         },
@@ -349,6 +351,20 @@ TEST_F(ClusterTest, AKilledNodesPartitionsMoveAndNothingAcknowledgedIsLost) {
     EXPECT_LE(quantity, attempted[c].load()) << CartId(c);
     EXPECT_EQ(Quantity(1, CartId(c)), quantity) << CartId(c);
   }
+}
+
+// A second node with the id of a live one is refused, and exits saying why; the live one goes on.
+TEST_F(ClusterTest, ASecondNodeWithALiveNodesIdExitsNamingIt) {
+  std::unique_ptr<Process> twin;
+  (void)StartMassa(twin, "unix:" + dir_.path() + "/function-0.sock", dir_.path() + "/unused",
+                   dir_.path() + "/twin.log",
+                   {"--store", conninfo_, "--cluster", "etcd://" + etcd_->endpoint(), "--node-id",
+                    "n0", "--partitions", std::to_string(kPartitions)});
+  ASSERT_NE(twin, nullptr);
+  EXPECT_NE(twin->Wait(std::chrono::seconds(20)), 0);
+  EXPECT_NE(twin->log().find("held by a live node"), std::string::npos) << twin->log();
+  EXPECT_TRUE(Add(nodes_[0].channel, CartId(0)).ok());
+  EXPECT_EQ(Metric(nodes_[1].endpoints.admin_port, "massa_cluster_members"), kNodes);
 }
 
 // A planned scale-out and scale-in under load (3 -> 4 -> 3 nodes, SIGTERM for the leaver): the
