@@ -353,6 +353,27 @@ TEST_F(ClusterTest, AKilledNodesPartitionsMoveAndNothingAcknowledgedIsLost) {
   }
 }
 
+// The same over HTTP/JSON: adds through every node's HTTP port reach the owner, and every node
+// reads each cart with all of them.
+TEST_F(ClusterTest, HttpJsonThroughAnyNodeReachesTheOwner) {
+  for (int c = 0; c < kCarts; ++c) {
+    for (int i = 0; i < kNodes; ++i) {
+      HttpResult added = HttpCall(nodes_[i].endpoints.http_port, "POST",
+                                  "/carts/" + CartId(c) + "/items",
+                                  R"({"productId":"p","name":"P","quantity":1})");
+      ASSERT_EQ(added.status, 200) << CartId(c) << " via n" << i << ": " << added.body;
+    }
+  }
+  for (int c = 0; c < kCarts; ++c) {
+    for (int i = 0; i < kNodes; ++i) {
+      HttpResult got = HttpCall(nodes_[i].endpoints.http_port, "GET", "/carts/" + CartId(c));
+      ASSERT_EQ(got.status, 200) << got.body;
+      EXPECT_NE(got.body.find(R"("quantity":3)"), std::string::npos)
+          << CartId(c) << " via n" << i << ": " << got.body;
+    }
+  }
+}
+
 // A second node with the id of a live one is refused, and exits saying why; the live one goes on.
 TEST_F(ClusterTest, ASecondNodeWithALiveNodesIdExitsNamingIt) {
   std::unique_ptr<Process> twin;
@@ -367,8 +388,9 @@ TEST_F(ClusterTest, ASecondNodeWithALiveNodesIdExitsNamingIt) {
   EXPECT_EQ(Metric(nodes_[1].endpoints.admin_port, "massa_cluster_members"), kNodes);
 }
 
-// A planned scale-out and scale-in under load (3 -> 4 -> 3 nodes, SIGTERM for the leaver): the
-// partitions move to the new node and back, nothing acknowledged is lost, and every node reads
+// A planned scale-out and scale-in under load (3 -> 4 -> 3 nodes, SIGTERM for the leaver, gRPC
+// clients of the others and an HTTP/JSON client of the leaver): the partitions move to the new
+// node and back, nothing acknowledged is lost, and every node reads
 // the latest state afterwards (a node that gets a partition back must not serve the copy it
 // cached before the partition left).
 TEST_F(ClusterTest, AJoinAndALeaveUnderLoadLoseNothingAndNoNodeReadsAStaleCopy) {
@@ -402,6 +424,24 @@ TEST_F(ClusterTest, AJoinAndALeaveUnderLoadLoseNothingAndNoNodeReadsAStaleCopy) 
   nodes_.resize(kNodes + 1);
   ASSERT_NO_FATAL_FAILURE(StartNode(kNodes));
   ASSERT_NO_FATAL_FAILURE(WaitForPartitions({0, 1, 2, 3}));
+  // A client of the new node over HTTP/JSON, until it is gone: what it acknowledged before and
+  // during the SIGTERM must be there too.
+  writers.emplace_back([&, port = nodes_[kNodes].endpoints.http_port] {
+    for (int round = 0; !stop.load(); ++round) {
+      const int c = round % kCarts;
+      if (even_only.load() && c % 2 == 1) continue;
+      ++attempted[c];
+      HttpResult added = HttpCall(port, "POST", "/carts/" + CartId(c) + "/items",
+                                  R"({"productId":"p","name":"P","quantity":1})");
+      if (added.status == 200) {
+        ++acknowledged[c];
+      } else if (added.status == 0 && even_only.load()) {
+        break;  // the node is gone
+      } else {
+        ++failed;
+      }
+    }
+  });
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // writes on the new owner
   // From now on the odd carts are only read: those the new node wrote go back to owners that
   // cached them before, and are read (not written) there after the leave.
