@@ -239,6 +239,7 @@ RuntimeOptions Completed(RuntimeOptions options) {
   options.outbox.fence = options.fence;
   options.outbox.partition = kPartition;
   options.timers.fence = options.fence;
+  options.timers.fence_of = options.fence_of;
   options.timers.partition = kPartition;
   options.timers.misfire_grace = options.timer_limits.misfire_grace;
   return options;
@@ -500,6 +501,14 @@ bool EntityRuntime::TakeIdempotencyRecord(
 
 bool EntityRuntime::Activate(Entity& entity, Pending& pending) {
   const ServiceSpec& spec = pending.method->service->spec;
+  // In a cluster this node may have just taken the entity over: its token goes to the store
+  // before the first read, so that no later write of the previous owner can land under it.
+  if (absl::Status fenced = RaiseFence(entity.type, entity.key); !fenced.ok()) {
+    std::move(pending.done)(Error(absl::UnavailableError(
+        absl::StrCat("could not take entity ", entity.type, "/", entity.key, " over: ",
+                     fenced.message()))));
+    return false;
+  }
   if (spec.spawned) {
     absl::StatusOr<uint64_t> spawned =
         store_.ReadLastSequence(SpawnRegistry(entity.type), entity.key);
@@ -1214,6 +1223,23 @@ void EntityRuntime::ObserveFunctionCall(std::chrono::steady_clock::time_point st
         std::chrono::duration<double>(clock_.Now() - started).count());
   }
   if (!reached && metrics_.function_errors != nullptr) metrics_.function_errors->Add();
+}
+
+absl::Status EntityRuntime::RaiseFence(const std::string& entity_type, const std::string& key) {
+  if (!options_.fence_of) return absl::OkStatus();
+  const uint64_t fence = options_.fence_of(entity_type, key);
+  if (fence == 0) return absl::OkStatus();
+  store::WriteBatch batch;
+  batch.fence = fence;
+  batch.fenced.emplace_back(entity_type, key);
+  absl::Notification written;
+  absl::Status status;
+  store_.Write(std::move(batch), [&](absl::Status result) {
+    status = std::move(result);
+    written.Notify();
+  });
+  written.WaitForNotification();
+  return status;
 }
 
 size_t EntityRuntime::Release(

@@ -179,6 +179,9 @@ class EntityRuntime {
   void RunReentrant(std::unique_ptr<Pending> pending);
   // Loads the entity's state; on failure answers `pending` and returns false.
   bool Activate(Entity& entity, Pending& pending);
+  // With RuntimeOptions::fence_of: writes the entity's token (a batch that only fences it) and
+  // waits for the store; OK at once without one.
+  absl::Status RaiseFence(const std::string& entity_type, const std::string& key);
   // Whether `pending` needs a store read before it runs (its idempotency key's record, its
   // timer's due time), and that read; on failure it answers `pending` and returns false.
   static bool NeedsRead(const Entity& entity, const Pending& pending);

@@ -198,7 +198,9 @@ void TimerScheduler::Fire(Held held) {
   // Moves the timer on once its tick is delivered (or skipped), if it is still the same timer.
   auto advance = [this, shared, next](bool skipped) {
     store::WriteBatch batch;
-    batch.fence = options_.fence;
+    batch.fence = options_.fence_of
+                      ? options_.fence_of(shared->timer.entity_type, shared->timer.key)
+                      : options_.fence;
     store::TimerChange change;
     change.timer = next.value_or(shared->timer);
     change.remove = !next.has_value();
@@ -209,6 +211,12 @@ void TimerScheduler::Fire(Held held) {
       if (status.ok() || status.code() == absl::StatusCode::kAborted) {
         (skipped ? skipped_ : fired_).fetch_add(1, std::memory_order_relaxed);
         Done(id, status.ok() ? next : std::nullopt);  // ABORTED: changed meanwhile
+        return;
+      }
+      if (options_.fence_of && status.code() == absl::StatusCode::kFailedPrecondition) {
+        // Fenced: another node owns the entity, and its scheduler moves the timer on (the
+        // tick delivered here too carried the same idempotency key, so it applied once).
+        Done(id, std::nullopt);
         return;
       }
       Retry(std::move(*shared), status);

@@ -24,8 +24,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <tuple>
 #include <vector>
@@ -55,6 +57,9 @@ struct TimerSchedulerOptions {
   std::chrono::milliseconds delivery_timeout{30'000};
   std::chrono::milliseconds misfire_grace{1000};
   uint64_t fence = 0;
+  // In a cluster: the token of a write of entity (type, key)'s timers on this node (0 when
+  // another node owns the entity, whose scheduler then moves the timer on); unset = `fence`.
+  std::function<uint64_t(std::string_view entity_type, std::string_view key)> fence_of;
   uint32_t partition = 0;
 };
 

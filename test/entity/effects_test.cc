@@ -1,6 +1,7 @@
 // Effectively-once and durable time in the runtime, on a manual clock: idempotency keys, the
 // outbox, timers (one-shot, interval, cron, cancel, replace, missed ticks) and state TTL.
 // Commands enter through the real router; the store is the fault-injecting memory store.
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -633,6 +634,42 @@ TEST_F(EffectsTest, ATimerOnAnotherServiceIsDeliveredUnderItsTickKey) {
   EXPECT_EQ(ParsePing(calls[0].command.payload), "tick");
   EXPECT_EQ(calls[0].command.idempotency_key, TickKey(kCounter, "a", "notify", due));
   EXPECT_TRUE(TimersOf("a").empty());
+}
+
+// In a cluster every node's scheduler fires the timers it finds in the store; one on an entity
+// another node owns is delivered (under its tick key, so it applies once) but moved on by the
+// owner only: here the move is fenced, and the timer leaves this node's window without retries.
+class ClusterEffectsTest : public EffectsTest {
+ protected:
+  void SetUp() override {
+    RuntimeOptions options = Options();
+    options.fence_of = [this](std::string_view, std::string_view) { return token_.load(); };
+    Start(options);
+  }
+  std::atomic<uint64_t> token_{5};
+};
+
+TEST_F(ClusterEffectsTest, ATimerOfAnEntityOwnedElsewhereIsLeftToItsOwner) {
+  InstallCounterWithEffects();
+  function_.OnAction(kSink, [](const Command& command) {
+    return absl::StatusOr<Outcome>(ReplyOutcome(command.payload));
+  });
+  TimerEffect timer;
+  timer.name = "notify";
+  timer.service = kSink;
+  timer.method = "Put";
+  timer.payload = TypedValue{"massa.test.Ping", Ping("tick")};
+  timer.delay_ms = 1'000;
+  SetNextTimers({timer});
+  ASSERT_TRUE(Call(IncrementCommand("a", 0)).status.ok());  // written under token 5
+  token_ = 0;  // the entity's partition moved to another node
+  clock_.Advance(seconds(1));
+  EXPECT_EQ(Fire(), 1u);
+  ASSERT_TRUE(function_.AwaitCompleted(2));
+  EXPECT_EQ(function_.CallsTo(kSink).size(), 1u);
+  EXPECT_EQ(TimersOf("a").size(), 1u) << "this node may not move it: the owner does";
+  EXPECT_EQ(runtime_->timers().stats().retries, 0u);
+  EXPECT_EQ(runtime_->timers().stats().in_window, 0u);
 }
 
 TEST_F(EffectsTest, BadTimersFailTheCommandWithInvalidArgumentAndApplyNothing) {

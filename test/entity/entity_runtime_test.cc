@@ -441,6 +441,43 @@ TEST_F(EntityRuntimeTest, IdleEntityIsPassivatedAfterItsTimeout) {
   EXPECT_EQ(runtime_->active_entities(), 0u);
 }
 
+// In a cluster (RuntimeOptions::fence_of) an entity's activation writes its owner's token before
+// it reads: a late write of a previous owner (a lower token) is refused from then on, even
+// before the new owner wrote anything.
+class ClusterFencedRuntimeTest : public RuntimeHarness {
+ protected:
+  void SetUp() override {
+    RuntimeOptions options = Options();
+    options.fence_of = [](std::string_view, std::string_view key) -> uint64_t {
+      return key == "a" ? 7 : 0;
+    };
+    Start(options);
+  }
+
+  absl::Status WriteWithFence(const std::string& id, uint64_t fence) {
+    store::WriteBatch batch;
+    batch.Put(kCounter, id, EncodeState(CounterState(99)));
+    batch.fence = fence;
+    std::optional<absl::Status> written;
+    store_.Write(std::move(batch), [&](absl::Status status) { written = std::move(status); });
+    return written.value_or(absl::InternalError("not called back inline"));
+  }
+};
+
+TEST_F(ClusterFencedRuntimeTest, ActivationFencesOffTheOldOwnerBeforeItReads) {
+  ASSERT_TRUE(WriteWithFence("a", 3).ok());  // the old owner, before the move
+  EXPECT_EQ(Get("a"), 99);                   // read only: the new owner writes nothing
+  const absl::Status late = WriteWithFence("a", 3);
+  EXPECT_EQ(late.code(), absl::StatusCode::kFailedPrecondition) << late;
+  EXPECT_THAT(std::string(late.message()), HasSubstr("fenced"));
+  EXPECT_EQ(Stored("a"), 99);
+  CommandResult added = Increment("a", 1);
+  ASSERT_TRUE(added.status.ok()) << added.status;
+  EXPECT_EQ(Stored("a"), 100);
+  EXPECT_EQ(Get("b"), 0);  // no token for b: nothing is fenced
+  EXPECT_TRUE(WriteWithFence("b", 0).ok());
+}
+
 // A partition handed to another node (Release): its idle entities leave the cache at once; a
 // busy one is reported busy and reloads from the store on its next command; the others stay.
 TEST_F(EntityRuntimeTest, ReleasedEntitiesLeaveTheCacheAndReloadFromTheStore) {

@@ -1391,6 +1391,35 @@ TYPED_TEST_P(StoreContractTest, FencesArePerEntity) {
   EXPECT_TRUE(IsFenced(journal)) << journal;
 }
 
+// A batch that only fences an entity (a new owner, before its first read) raises its token
+// and writes nothing else: the old owner's later writes of the value and the journal are
+// fenced, the new owner's go through; a fence-only batch below the token is fenced itself.
+TYPED_TEST_P(StoreContractTest, AFenceOnlyBatchRaisesTheTokenAndWritesNothingElse) {
+  using store::VersionedValue;
+  ASSERT_TRUE(this->PutIf("t", "v", "old owner", std::nullopt, 4).ok());
+  ASSERT_TRUE(this->Append(MakeAppend("t", "j", 0, 1), 4).ok());
+  store::WriteBatch fence;
+  fence.fence = 9;
+  fence.fenced = {{"t", "v"}, {"t", "j"}, {"t", "never-written"}};
+  ASSERT_FALSE(fence.empty());
+  ASSERT_TRUE(this->WriteAndWait(std::move(fence)).ok());
+  EXPECT_EQ(this->Read("t", "v"), (VersionedValue{"old owner", 1})) << "nothing else written";
+  EXPECT_EQ(this->Read("t", "never-written"), (VersionedValue{std::nullopt, 0}));
+  const absl::Status late_value = this->PutIf("t", "v", "late", 1, 4);
+  EXPECT_TRUE(IsFenced(late_value)) << late_value;
+  const absl::Status late_event = this->Append(MakeAppend("t", "j", 1, 1), 4);
+  EXPECT_TRUE(IsFenced(late_event)) << late_event;
+  const absl::Status late_first = this->PutIf("t", "never-written", "late", std::nullopt, 8);
+  EXPECT_TRUE(IsFenced(late_first)) << late_first;
+  EXPECT_TRUE(this->PutIf("t", "v", "new owner", 1, 9).ok());
+  EXPECT_EQ(this->Read("t", "v"), (VersionedValue{"new owner", 2}));
+  store::WriteBatch lower;
+  lower.fence = 5;
+  lower.fenced = {{"t", "v"}};
+  const absl::Status lower_fenced = this->WriteAndWait(std::move(lower));
+  EXPECT_TRUE(IsFenced(lower_fenced)) << lower_fenced;
+}
+
 // The old owner's write issued right behind the new owner's is fenced by it.
 TYPED_TEST_P(StoreContractTest, PipelinedFencedWrites) {
   CallbackTracker tracker(4);
@@ -1534,6 +1563,7 @@ REGISTER_TYPED_TEST_SUITE_P(
     // Fencing.
     HigherOrEqualFenceAcceptedLowerFenced, FenceZeroAfterFencedWriteIsFenced,
     FencedBatchAppliesNothing, FenceSharedByValueAndJournal, FencesArePerEntity,
+    AFenceOnlyBatchRaisesTheTokenAndWritesNothingElse,
     PipelinedFencedWrites, VersionsAndFencesSurviveReopen, ConcurrentConditionalWriters);
 
 }  // namespace massa::store_contract

@@ -149,10 +149,14 @@ struct WriteBatch {
   // Rejected with FAILED_PRECONDITION, nothing applied, when an entity written has been
   // written with a higher token; otherwise the entity's token becomes max(its token, fence).
   uint64_t fence = 0;
+  // Entities (type, key) whose token the batch checks and raises to `fence` like those it
+  // writes, without writing anything else of them: a new owner's first act, before it reads,
+  // so that a late write of the old owner can no longer land under what it read.
+  std::vector<std::pair<std::string, std::string>> fenced;
 
   bool empty() const {
     return mutations.empty() && appends.empty() && idempotency.empty() && timers.empty() &&
-           outbox.empty() && outbox_done.empty();
+           outbox.empty() && outbox_done.empty() && fenced.empty();
   }
   void Put(std::string entity_type, std::string key, std::string value,
            std::optional<uint64_t> expected_version = std::nullopt) {

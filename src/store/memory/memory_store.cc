@@ -273,7 +273,7 @@ class MemoryStore final : public Store {
   }
 
   // Every entity `batch` writes (with repetitions): its mutations', appends', idempotency
-  // records' and timers'.
+  // records', timers' and the fenced ones'.
   static std::vector<EntityRef> EntitiesOf(const WriteBatch& batch) {
     std::vector<EntityRef> out;
     out.reserve(batch.mutations.size() + batch.appends.size() + batch.idempotency.size() +
@@ -282,6 +282,7 @@ class MemoryStore final : public Store {
     for (const JournalAppend& a : batch.appends) out.emplace_back(a.entity_type, a.key);
     for (const IdempotencyRecord& r : batch.idempotency) out.emplace_back(r.entity_type, r.key);
     for (const TimerChange& c : batch.timers) out.emplace_back(c.timer.entity_type, c.timer.key);
+    for (const auto& [type, key] : batch.fenced) out.emplace_back(type, key);
     return out;
   }
 

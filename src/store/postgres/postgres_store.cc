@@ -119,8 +119,8 @@ absl::Status CheckBatch(const WriteBatch& batch) {
   return absl::OkStatus();
 }
 
-// The distinct entities `batch` writes: its mutations', appends', idempotency records' and
-// timers'.
+// The distinct entities `batch` writes: its mutations', appends', idempotency records',
+// timers' and the fenced ones'.
 std::vector<EntityRef> EntitiesOf(const WriteBatch& batch) {
   std::vector<EntityRef> out;
   const auto add = [&out](std::string_view type, std::string_view key) {
@@ -131,13 +131,15 @@ std::vector<EntityRef> EntitiesOf(const WriteBatch& batch) {
   for (const JournalAppend& a : batch.appends) add(a.entity_type, a.key);
   for (const IdempotencyRecord& r : batch.idempotency) add(r.entity_type, r.key);
   for (const TimerChange& c : batch.timers) add(c.timer.entity_type, c.timer.key);
+  for (const auto& [type, key] : batch.fenced) add(type, key);
   return out;
 }
 
 // Whether `batch` is a single massa_put or massa_append, which checks its own fence.
 bool IsSingleStatement(const WriteBatch& batch) {
   return batch.mutations.size() + batch.appends.size() == 1 && batch.idempotency.empty() &&
-         batch.timers.empty() && batch.outbox.empty() && batch.outbox_done.empty();
+         batch.timers.empty() && batch.outbox.empty() && batch.outbox_done.empty() &&
+         batch.fenced.empty();
 }
 
 size_t BytesOf(const WriteBatch& batch) {

@@ -556,6 +556,7 @@ class RocksDbStore final : public Store {
       pending.timers = std::move(batch.timers);
       pending.outbox = std::move(batch.outbox);
       pending.outbox_done = std::move(batch.outbox_done);
+      pending.fenced = std::move(batch.fenced);
     }
     absl::MutexLock lock(&mu_);
     queue_.push_back(std::move(pending));
@@ -603,6 +604,7 @@ class RocksDbStore final : public Store {
     std::vector<TimerChange> timers;
     std::vector<OutboxRecord> outbox;
     std::vector<std::string> outbox_done;
+    std::vector<std::pair<std::string, std::string>> fenced;  // only their fence raised
     std::shared_ptr<Sweep> sweep;  // a sweep, not a write of the runtime's
     uint64_t fence = 0;
     absl::Status rejected;  // not OK: failed the shape checks in Write; nothing to apply
@@ -905,6 +907,11 @@ class RocksDbStore final : public Store {
       const TimerRecord& t = c.timer;
       absl::StatusOr<GroupEntity*> h =
           Touch(p, records::EntityId(t.entity_type, t.key), t.entity_type, t.key, state, touched);
+      if (!h.ok()) return h.status();
+    }
+    for (const auto& [type, key] : p.fenced) {
+      absl::StatusOr<GroupEntity*> h =
+          Touch(p, records::EntityId(type, key), type, key, state, touched);
       if (!h.ok()) return h.status();
     }
     for (size_t i = 0; i < p.ops.size(); ++i) {
