@@ -68,6 +68,22 @@ class EffectsTest : public RuntimeHarness {
     });
   }
 
+  // Counter "a" sets timer "notify", due in 1 s, on the Sink's Put (which echoes its payload).
+  void SetANotifyTimerOnTheSink() {
+    InstallCounterWithEffects();
+    function_.OnAction(kSink, [](const Command& command) {
+      return absl::StatusOr<Outcome>(ReplyOutcome(command.payload));
+    });
+    TimerEffect timer;
+    timer.name = "notify";
+    timer.service = kSink;
+    timer.method = "Put";
+    timer.payload = TypedValue{"massa.test.Ping", Ping("tick")};
+    timer.delay_ms = 1'000;
+    SetNextTimers({timer});
+    ASSERT_TRUE(Call(IncrementCommand("a", 0)).status.ok());
+  }
+
   void SetNextTimers(std::vector<TimerEffect> timers) {
     absl::MutexLock lock(&mu_);
     next_timers_ = std::move(timers);
@@ -613,18 +629,7 @@ TEST_F(EffectsTest, ATickWhoseWriteFailsFiresAgainAndChangesTheStateOnce) {
 }
 
 TEST_F(EffectsTest, ATimerOnAnotherServiceIsDeliveredUnderItsTickKey) {
-  InstallCounterWithEffects();
-  function_.OnAction(kSink, [](const Command& command) {
-    return absl::StatusOr<Outcome>(ReplyOutcome(command.payload));
-  });
-  TimerEffect timer;
-  timer.name = "notify";
-  timer.service = kSink;
-  timer.method = "Put";
-  timer.payload = TypedValue{"massa.test.Ping", Ping("tick")};
-  timer.delay_ms = 1'000;
-  SetNextTimers({timer});
-  ASSERT_TRUE(Call(IncrementCommand("a", 0)).status.ok());
+  ASSERT_NO_FATAL_FAILURE(SetANotifyTimerOnTheSink());
   const int64_t due = TimersOf("a")[0].due_ms;
   clock_.Advance(seconds(1));
   EXPECT_EQ(Fire(), 1u);
@@ -650,18 +655,7 @@ class ClusterEffectsTest : public EffectsTest {
 };
 
 TEST_F(ClusterEffectsTest, ATimerOfAnEntityOwnedElsewhereIsLeftToItsOwner) {
-  InstallCounterWithEffects();
-  function_.OnAction(kSink, [](const Command& command) {
-    return absl::StatusOr<Outcome>(ReplyOutcome(command.payload));
-  });
-  TimerEffect timer;
-  timer.name = "notify";
-  timer.service = kSink;
-  timer.method = "Put";
-  timer.payload = TypedValue{"massa.test.Ping", Ping("tick")};
-  timer.delay_ms = 1'000;
-  SetNextTimers({timer});
-  ASSERT_TRUE(Call(IncrementCommand("a", 0)).status.ok());  // written under token 5
+  ASSERT_NO_FATAL_FAILURE(SetANotifyTimerOnTheSink());  // written under token 5
   token_ = 0;  // the entity's partition moved to another node
   clock_.Advance(seconds(1));
   EXPECT_EQ(Fire(), 1u);
