@@ -366,6 +366,16 @@ uint64_t ClusterNode::FenceOf(std::string_view entity_type, std::string_view key
   return static_cast<uint64_t>(impl_->tokens[p]);
 }
 
+std::vector<uint32_t> ClusterNode::Owned() const {
+  std::vector<uint32_t> out;
+  if (!impl_->etcd->healthy()) return out;
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  for (uint32_t p = 0; p < impl_->options.partitions; ++p) {
+    if (impl_->tokens[p] != 0 && impl_->accepting[p]) out.push_back(p);
+  }
+  return out;
+}
+
 ClusterStats ClusterNode::stats() const {
   ClusterStats out;
   out.healthy = impl_->etcd->healthy();

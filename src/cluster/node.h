@@ -74,6 +74,10 @@ class ClusterNode final : public Placement {
   // entity was written under any claim).
   uint64_t FenceOf(std::string_view entity_type, std::string_view key) const;
 
+  // The partitions this node owns and serves now, sorted: whose timers and outbox it fires.
+  // None while its lease is not known alive; a partition being handed over is not among them.
+  std::vector<uint32_t> Owned() const;
+
   ClusterStats stats() const;
   // Ready to serve: lease alive (readiness).
   bool healthy() const;

@@ -34,10 +34,6 @@ struct EntityRuntime::Pending {
 
 namespace {
 
-// The partition of an entity's timers and outbox records. One node: all in partition 0 (the
-// cluster splits them by the entity's partition).
-constexpr uint32_t kPartition = 0;
-
 // Idempotency records an entity keeps in memory (beyond those whose writes are in flight);
 // older ones are read from the store when a retry needs them.
 constexpr size_t kRememberedRequests = 64;
@@ -237,10 +233,10 @@ namespace {
 
 RuntimeOptions Completed(RuntimeOptions options) {
   options.outbox.fence = options.fence;
-  options.outbox.partition = kPartition;
+  options.outbox.partitions = options.partitions;
   options.timers.fence = options.fence;
   options.timers.fence_of = options.fence_of;
-  options.timers.partition = kPartition;
+  options.timers.partitions = options.partitions;
   options.timers.misfire_grace = options.timer_limits.misfire_grace;
   return options;
 }
@@ -744,12 +740,13 @@ absl::Status EntityRuntime::TimerChangesFor(const Pending& pending, std::string_
       }
       out->push_back(store::TimerChange{
           store::TimerRecord{std::string(entity_type), std::string(key), effect.name, 0,
-                             kPartition, {}},
+                             PartitionFor(entity_type, key), {}},
           /*remove=*/true, std::nullopt});
       continue;
     }
-    absl::StatusOr<store::TimerRecord> timer = MakeTimer(
-        effect, spec.name, is_entity, entity_type, key, kPartition, now_ms, options_.timer_limits);
+    absl::StatusOr<store::TimerRecord> timer =
+        MakeTimer(effect, spec.name, is_entity, entity_type, key, PartitionFor(entity_type, key),
+                  now_ms, options_.timer_limits);
     if (!timer.ok()) return timer.status();
     if (target_check_) {
       const std::string& service = effect.service.empty() ? spec.name : effect.service;
@@ -855,7 +852,7 @@ void EntityRuntime::Commit(const std::shared_ptr<Entity>& entity,
       return;
     }
     outbox = OutboxRecordsFor(command, entity->type, entity->key, outcome.side_effects,
-                              outcome.broadcasts, now, kPartition);
+                              outcome.broadcasts, now, PartitionFor(entity->type, entity->key));
     batch.outbox = outbox;
   }
   std::shared_ptr<idempotency::StoredResult> record;
@@ -1169,8 +1166,9 @@ void EntityRuntime::CommitAction(std::unique_ptr<Pending> pending, Outcome outco
     std::move(pending->done)(Error(std::move(broadcasts)));
     return;
   }
-  std::vector<store::OutboxRecord> outbox = OutboxRecordsFor(
-      pending->command, service, "", outcome.side_effects, outcome.broadcasts, now, kPartition);
+  std::vector<store::OutboxRecord> outbox =
+      OutboxRecordsFor(pending->command, service, "", outcome.side_effects, outcome.broadcasts,
+                       now, PartitionFor(service, ""));
   batch.outbox = outbox;
   if (batch.empty()) {
     ApplyEffectsAndReply(std::move(pending), std::move(outcome));

@@ -74,6 +74,11 @@ struct RuntimeOptions {
   // its partition on this node (0 when this node does not own it: the store then refuses the
   // write if anyone owned it since). Unset = `fence` for every entity.
   std::function<uint64_t(std::string_view entity_type, std::string_view key)> fence_of;
+  // In a cluster: the partition of entity (entity type, key), under which its timers and outbox
+  // records are kept (an action's: (service, "")), and the partitions this node owns now (whose
+  // timers and outbox it fires). Unset = partition 0 for everything, fired here.
+  std::function<uint32_t(std::string_view entity_type, std::string_view key)> partition_of;
+  std::function<std::vector<uint32_t>()> partitions;
   // How long idempotency records are kept where the service's spec sets no retention.
   std::chrono::milliseconds idempotency_retention{std::chrono::hours(24)};
   // How often expired state and idempotency records are reclaimed from the store; 0 = never
@@ -140,6 +145,11 @@ class EntityRuntime {
   // The fencing token of a write of entity (entity_type, key) (RuntimeOptions::fence_of).
   uint64_t FenceFor(std::string_view entity_type, std::string_view key) const {
     return options_.fence_of ? options_.fence_of(entity_type, key) : options_.fence;
+  }
+  // The partition of entity (entity_type, key)'s timers and outbox records
+  // (RuntimeOptions::partition_of).
+  uint32_t PartitionFor(std::string_view entity_type, std::string_view key) const {
+    return options_.partition_of ? options_.partition_of(entity_type, key) : 0;
   }
 
   // Commands accepted and not yet answered.

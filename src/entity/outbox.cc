@@ -1,6 +1,7 @@
 #include "entity/outbox.h"
 
 #include <algorithm>
+#include <iterator>
 #include <random>
 #include <utility>
 
@@ -159,15 +160,42 @@ void Outbox::Deliver(std::vector<store::OutboxRecord> records) {
 
 size_t Outbox::Scan() { return ScanBefore(clock_.WallMillis() + 1); }
 
+std::vector<uint32_t> Outbox::Partitions() const {
+  return options_.partitions ? options_.partitions() : std::vector<uint32_t>{options_.partition};
+}
+
+absl::StatusOr<std::vector<store::OutboxRecord>> Outbox::Read(
+    const std::vector<uint32_t>& partitions, int64_t due_before, size_t page, bool* full) const {
+  std::vector<store::OutboxRecord> out;
+  bool any_full = false;
+  for (uint32_t partition : partitions) {
+    absl::StatusOr<std::vector<store::OutboxRecord>> part =
+        store_.ReadOutbox(partition, due_before, page);
+    if (!part.ok()) return part.status();
+    any_full = any_full || part->size() == page;
+    std::move(part->begin(), part->end(), std::back_inserter(out));
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const store::OutboxRecord& a, const store::OutboxRecord& b) {
+                     return a.due_ms < b.due_ms;
+                   });
+  if (full != nullptr) *full = any_full;
+  return out;
+}
+
 size_t Outbox::ScanBefore(int64_t due_before) {
   {
     absl::MutexLock lock(&mu_);
     if (stopping_ || queue_.size() >= options_.max_in_flight) return 0;
     ++scans_reading_;
   }
-  const size_t page = options_.max_in_flight * 4;
+  // A page shared between the partitions (memory stays bounded however many this node owns).
+  const std::vector<uint32_t> partitions = Partitions();
+  const size_t page =
+      std::max<size_t>(16, options_.max_in_flight * 4 / std::max<size_t>(1, partitions.size()));
+  bool full = false;
   absl::StatusOr<std::vector<store::OutboxRecord>> due =
-      store_.ReadOutbox(options_.partition, due_before, page);
+      Read(partitions, due_before, page, &full);
   size_t added = 0;
   {
     absl::MutexLock lock(&mu_);
@@ -182,7 +210,7 @@ size_t Outbox::ScanBefore(int64_t due_before) {
       spdlog::warn("outbox: reading the due records failed: {}", due.status().ToString());
       return 0;
     }
-    more_due_ = due->size() == page;
+    more_due_ = full;
     if (stopping_) return 0;
     for (store::OutboxRecord& record : *due) {
       if (finished.contains(record.id) || !known_.insert(record.id).second) continue;
@@ -390,8 +418,9 @@ void Outbox::Finish(const std::string& id, bool failed) {
 
 absl::StatusOr<std::vector<OutboxItem>> Outbox::List(size_t limit) const {
   absl::StatusOr<std::vector<store::OutboxRecord>> records =
-      store_.ReadOutbox(options_.partition, INT64_MAX, limit);
+      Read(Partitions(), INT64_MAX, limit, nullptr);
   if (!records.ok()) return records.status();
+  if (records->size() > limit) records->resize(limit);
   std::vector<OutboxItem> out;
   for (const store::OutboxRecord& record : *records) {
     OutboxItem item;

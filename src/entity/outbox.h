@@ -56,7 +56,11 @@ struct OutboxOptions {
   std::chrono::milliseconds max_backoff{60'000};
   std::chrono::milliseconds delivery_timeout{30'000};  // the deadline of one delivery
   uint64_t fence = 0;                                  // of the outbox's own writes
+  // The partition of the records this outbox delivers; in a cluster, `partitions` instead: the
+  // partitions this node owns now, asked at every scan (a partition gained is scanned at the
+  // next one; records just written here are delivered at once as always).
   uint32_t partition = 0;
+  std::function<std::vector<uint32_t>()> partitions;
 };
 
 // A method subscribed to a channel, as the outbox delivers to it.
@@ -141,6 +145,12 @@ class Outbox {
 
  private:
   void Loop();
+  std::vector<uint32_t> Partitions() const;
+  // The records of `partitions` due before `due_before`, at most `page` of each, soonest
+  // first; `full` tells whether a partition had more.
+  absl::StatusOr<std::vector<store::OutboxRecord>> Read(const std::vector<uint32_t>& partitions,
+                                                        int64_t due_before, size_t page,
+                                                        bool* full) const;
   size_t ScanBefore(int64_t due_before);
   bool HasRoomLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Pump();

@@ -1,6 +1,7 @@
 #include "entity/timer_scheduler.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -97,7 +98,30 @@ void TimerScheduler::OnWritten(const std::vector<store::TimerChange>& changes) {
   for (const store::TimerChange& change : changes) Apply(change);
 }
 
-void TimerScheduler::Refill() {
+std::vector<uint32_t> TimerScheduler::Partitions() const {
+  if (!options_.partitions) return {options_.partition};
+  std::vector<uint32_t> partitions = options_.partitions();
+  std::sort(partitions.begin(), partitions.end());
+  return partitions;
+}
+
+void TimerScheduler::FollowPartitions(std::vector<uint32_t> partitions) {
+  if (partitions == partitions_) return;
+  const bool gained = !std::includes(partitions_.begin(), partitions_.end(), partitions.begin(),
+                                     partitions.end());
+  for (auto it = by_time_.begin(); it != by_time_.end();) {
+    if (std::binary_search(partitions.begin(), partitions.end(), it->second.timer.partition)) {
+      ++it;
+    } else {
+      fire_time_.erase(it->first.second);
+      it = by_time_.erase(it);
+    }
+  }
+  if (gained) horizon_ms_ = INT64_MIN;  // nothing of the new ones is in memory yet
+  partitions_ = std::move(partitions);
+}
+
+void TimerScheduler::Refill(const std::vector<uint32_t>& partitions) {
   {
     absl::MutexLock lock(&mu_);
     if (refilling_ || stopping_) return;
@@ -105,16 +129,28 @@ void TimerScheduler::Refill() {
     during_refill_.clear();
   }
   const int64_t before = clock_.WallMillis() + options_.lookahead.count();
-  absl::StatusOr<std::vector<store::TimerRecord>> read =
-      store_.ReadDueTimers(options_.partition, before, options_.window);
+  // The window is shared between the partitions; a full read of one may have cut a due time in
+  // two: only what is due before its last is complete.
+  const size_t limit =
+      std::max<size_t>(64, options_.window / std::max<size_t>(1, partitions.size()));
+  int64_t horizon = before;
+  absl::StatusOr<std::vector<store::TimerRecord>> read = std::vector<store::TimerRecord>();
+  for (uint32_t partition : partitions) {
+    absl::StatusOr<std::vector<store::TimerRecord>> part =
+        store_.ReadDueTimers(partition, before, limit);
+    if (!part.ok()) {
+      read = part.status();
+      break;
+    }
+    if (part->size() == limit) horizon = std::min(horizon, part->back().due_ms);
+    std::move(part->begin(), part->end(), std::back_inserter(*read));
+  }
   absl::MutexLock lock(&mu_);
   refilling_ = false;
   if (!read.ok()) {
     spdlog::warn("timers: reading the due timers failed: {}", read.status().ToString());
     return;
   }
-  // A full read may have cut a due time in two: only what is due before its last is complete.
-  const int64_t horizon = read->size() == options_.window ? read->back().due_ms : before;
   for (store::TimerRecord& timer : *read) {
     Id id(timer.entity_type, timer.key, timer.name);
     if (in_flight_.contains(id) || fire_time_.contains(id)) continue;
@@ -130,14 +166,16 @@ void TimerScheduler::Refill() {
 
 size_t TimerScheduler::FireDue() {
   const int64_t now = clock_.WallMillis();
+  std::vector<uint32_t> partitions = Partitions();
   bool refill = false;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_ || !started_) return 0;
+    FollowPartitions(partitions);
     refill = now + options_.lookahead.count() / 2 >= horizon_ms_ &&
              by_time_.size() < options_.window / 2;
   }
-  if (refill) Refill();
+  if (refill) Refill(partitions);
   std::vector<Held> due;
   {
     absl::MutexLock lock(&mu_);
@@ -270,6 +308,22 @@ void TimerScheduler::Done(const Id& id, std::optional<store::TimerRecord> next) 
   absl::MutexLock lock(&mu_);
   in_flight_.erase(id);
   if (next.has_value()) Apply(store::TimerChange{*std::move(next), false, std::nullopt});
+}
+
+absl::StatusOr<std::vector<store::TimerRecord>> TimerScheduler::List(size_t limit) const {
+  std::vector<store::TimerRecord> out;
+  for (uint32_t partition : Partitions()) {
+    absl::StatusOr<std::vector<store::TimerRecord>> part =
+        store_.ReadDueTimers(partition, INT64_MAX, limit);
+    if (!part.ok()) return part.status();
+    std::move(part->begin(), part->end(), std::back_inserter(out));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const store::TimerRecord& a,
+                                              const store::TimerRecord& b) {
+    return a.due_ms < b.due_ms;
+  });
+  if (out.size() > limit) out.resize(limit);
+  return out;
 }
 
 TimerSchedulerStats TimerScheduler::stats() const {

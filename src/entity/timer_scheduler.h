@@ -60,7 +60,12 @@ struct TimerSchedulerOptions {
   // In a cluster: the token of a write of entity (type, key)'s timers on this node (0 when
   // another node owns the entity, whose scheduler then moves the timer on); unset = `fence`.
   std::function<uint64_t(std::string_view entity_type, std::string_view key)> fence_of;
+  // The partition of the timers this scheduler fires; in a cluster, `partitions` instead: the
+  // partitions this node owns now (sorted). It is asked at every round: the timers of a
+  // partition gained are read at once, those of a partition lost are dropped from memory (its
+  // new owner fires them).
   uint32_t partition = 0;
+  std::function<std::vector<uint32_t>()> partitions;
 };
 
 struct TimerSchedulerStats {
@@ -97,6 +102,9 @@ class TimerScheduler {
   size_t FireDue();
 
   TimerSchedulerStats stats() const;
+  // The timers waiting in the store for the partitions this scheduler fires, soonest first
+  // (the admin endpoint).
+  absl::StatusOr<std::vector<store::TimerRecord>> List(size_t limit) const;
 
  private:
   using Id = std::tuple<std::string, std::string, std::string>;  // (type, key, name)
@@ -108,7 +116,11 @@ class TimerScheduler {
   };
 
   void Loop();
-  void Refill() ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<uint32_t> Partitions() const;
+  // Follows a change of the partitions fired here: drops the timers of those lost, and makes
+  // the next round read again if one was gained.
+  void FollowPartitions(std::vector<uint32_t> partitions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Refill(const std::vector<uint32_t>& partitions) ABSL_LOCKS_EXCLUDED(mu_);
   void Hold(store::TimerRecord timer, int64_t fire_ms, uint32_t attempts)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Drop(const Id& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -130,6 +142,7 @@ class TimerScheduler {
   absl::flat_hash_set<Id> in_flight_ ABSL_GUARDED_BY(mu_);
   // Everything due before this is in memory (or in flight, or fired).
   int64_t horizon_ms_ ABSL_GUARDED_BY(mu_) = INT64_MIN;
+  std::vector<uint32_t> partitions_ ABSL_GUARDED_BY(mu_);  // fired here, as of the last round
   bool refilling_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<store::TimerChange> during_refill_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "entity/catalog.h"
 #include "entity/outbox.h"
+#include "entity/timer_scheduler.h"
 #include "entity/timers.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/dynamic_message.h"
@@ -163,8 +164,7 @@ HttpResponse EntityTimers(const AdminReads& reads, const std::string& type,
 }
 
 HttpResponse DueTimers(const AdminReads& reads, const Page& page) {
-  absl::StatusOr<std::vector<store::TimerRecord>> timers =
-      reads.store.ReadDueTimers(/*partition=*/0, INT64_MAX, page.limit);
+  absl::StatusOr<std::vector<store::TimerRecord>> timers = reads.timers.List(page.limit);
   if (!timers.ok()) return Error(timers.status());
   PayloadPrinter printer(reads.catalog.pool());
   std::string body = "{\"timers\":[";

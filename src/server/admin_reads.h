@@ -6,10 +6,11 @@
 //   GET /v1/entities/{entity_type}/{key}/timers
 //       one entity's timers (an action's: /v1/entities/{service}//timers)
 //   GET /v1/timers?limit=100
-//       the timers due next, soonest first
+//       the timers due next that this node fires (in a cluster: those of its partitions),
+//       soonest first
 //   GET /v1/outbox?limit=100
 //       the messages waiting for delivery (attempts, last error, next attempt) and the
-//       outbox's counters
+//       outbox's counters (in a cluster: those of this node's partitions)
 // Path segments are percent-decoded (a key with '/' is sent as %2F). Payloads are rendered as
 // JSON with the function's descriptors, or as base64 when their type is unknown.
 #pragma once
@@ -22,6 +23,7 @@ namespace massa {
 
 class Catalog;
 class Outbox;
+class TimerScheduler;
 namespace store {
 class Store;
 }  // namespace store
@@ -30,6 +32,7 @@ struct AdminReads {
   store::Store& store;
   const Catalog& catalog;
   const Outbox& outbox;
+  const TimerScheduler& timers;
 };
 
 // Whether `path` (without the query) is one of these endpoints.

@@ -224,6 +224,14 @@ absl::Status Server::Impl::Build() {
     runtime_options.fence_of = [this](std::string_view type, std::string_view key) {
       return cluster == nullptr ? uint64_t{0} : cluster->FenceOf(type, key);
     };
+    // Timers and outbox records are kept per partition and fired by the partition's owner.
+    runtime_options.partition_of = [partitions = static_cast<uint32_t>(config.partitions)](
+                                       std::string_view type, std::string_view key) {
+      return cluster::PartitionOf(type, key, partitions);
+    };
+    runtime_options.partitions = [this] {
+      return cluster == nullptr ? std::vector<uint32_t>{} : cluster->Owned();
+    };
   }
   runtime = std::make_unique<EntityRuntime>(runtime_options, *driver, *store);
   router = std::make_unique<Router>(*catalog, *runtime);
@@ -391,7 +399,8 @@ absl::Status Server::Impl::Build() {
     // /readyz on the admin server's I/O thread never wait behind them.
     admin_reads = std::make_unique<ThreadPool>(1, "massa-admin-rd");
     ThreadPool* reads = admin_reads.get();
-    auto sources = std::make_shared<AdminReads>(AdminReads{*store, *catalog, runtime->outbox()});
+    auto sources = std::make_shared<AdminReads>(
+        AdminReads{*store, *catalog, runtime->outbox(), runtime->timers()});
     AdminRoute journal_route = [reads, sources](std::string_view path, std::string_view query,
                                                 HttpResponder& respond) {
       if (!IsAdminReadPath(path)) return false;

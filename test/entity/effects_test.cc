@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "entity/idempotency.h"
+#include "entity/outbox.h"
 #include "entity/runtime_harness.h"
 #include "entity/timers.h"
 #include "gmock/gmock.h"
@@ -641,9 +642,10 @@ TEST_F(EffectsTest, ATimerOnAnotherServiceIsDeliveredUnderItsTickKey) {
   EXPECT_TRUE(TimersOf("a").empty());
 }
 
-// In a cluster every node's scheduler fires the timers it finds in the store; one on an entity
-// another node owns is delivered (under its tick key, so it applies once) but moved on by the
-// owner only: here the move is fenced, and the timer leaves this node's window without retries.
+// In a cluster a timer may fire on a node just as its entity's partition moves away (the
+// scheduler held it): it is delivered (under its tick key, so it applies once) but moved on by
+// the owner only: here the move is fenced, and the timer leaves this node's window without
+// retries.
 class ClusterEffectsTest : public EffectsTest {
  protected:
   void SetUp() override {
@@ -664,6 +666,81 @@ TEST_F(ClusterEffectsTest, ATimerOfAnEntityOwnedElsewhereIsLeftToItsOwner) {
   EXPECT_EQ(TimersOf("a").size(), 1u) << "this node may not move it: the owner does";
   EXPECT_EQ(runtime_->timers().stats().retries, 0u);
   EXPECT_EQ(runtime_->timers().stats().in_window, 0u);
+}
+
+// In a cluster an entity's timers and outbox records are kept under its partition, and a node
+// fires those of the partitions it owns now: a partition gained is read at the next round, the
+// timers of one lost are left (in the store) to its new owner.
+class PartitionedEffectsTest : public EffectsTest {
+ protected:
+  void SetUp() override {
+    RuntimeOptions options = Options();
+    options.partition_of = [](std::string_view, std::string_view key) -> uint32_t {
+      return key == "a" ? 3 : 7;
+    };
+    options.partitions = [this] {
+      absl::MutexLock lock(&owned_mu_);
+      return owned_;
+    };
+    Start(options);
+  }
+  void Own(std::vector<uint32_t> partitions) {
+    absl::MutexLock lock(&owned_mu_);
+    owned_ = std::move(partitions);
+  }
+
+  absl::Mutex owned_mu_;
+  std::vector<uint32_t> owned_ ABSL_GUARDED_BY(owned_mu_) = {3};
+};
+
+TEST_F(PartitionedEffectsTest, ANodeFiresTheTimersOfThePartitionsItOwnsNow) {
+  InstallCounterWithEffects();
+  SetNextTimers({SelfTimer("a", "t", 10)});
+  ASSERT_TRUE(Call(IncrementCommand("a", 1)).status.ok());
+  SetNextTimers({SelfTimer("b", "t", 10)});
+  ASSERT_TRUE(Call(IncrementCommand("b", 1)).status.ok());
+  ASSERT_EQ(TimersOf("a").size(), 1u);
+  EXPECT_EQ(TimersOf("a")[0].partition, 3u);
+  ASSERT_EQ(store_.ReadTimers(kCounter, "b")->size(), 1u);
+  EXPECT_EQ((*store_.ReadTimers(kCounter, "b"))[0].partition, 7u);
+
+  EXPECT_EQ(Fire(), 1u) << "only a's: this node does not own b's partition";
+  EXPECT_EQ(Get("a"), 11);
+  EXPECT_EQ(Get("b"), 1);
+  Own({3, 7});  // b's partition comes here
+  EXPECT_EQ(Fire(), 1u);
+  EXPECT_EQ(Get("b"), 11);
+
+  SetNextTimers({SelfTimer("a", "again", 100)});
+  ASSERT_TRUE(Call(IncrementCommand("a", 1)).status.ok());
+  Own({7});  // a's partition goes
+  EXPECT_EQ(Fire(), 0u);
+  EXPECT_EQ(Get("a"), 12);
+  EXPECT_EQ(TimersOf("a").size(), 1u) << "left in the store to a's new owner";
+  EXPECT_EQ(runtime_->timers().stats().in_window, 0u);
+}
+
+TEST_F(PartitionedEffectsTest, AnOutboxRecordIsDeliveredByItsPartitionsOwner) {
+  function_.OnAction(kSink, [](const Command& command) {
+    return absl::StatusOr<Outcome>(ReplyOutcome(command.payload));
+  });
+  // A record another node wrote for entity b (partition 7) and did not deliver.
+  Command cause = IncrementCommand("b", 1);
+  cause.idempotency_key = "from-elsewhere";
+  store::WriteBatch batch;
+  batch.outbox = OutboxRecordsFor(cause, kCounter, "b",
+                                  {SideEffect{kSink, "Put", Ping("left"), false, {}}}, {},
+                                  clock_.WallMillis(), 7);
+  ASSERT_EQ(batch.outbox.size(), 1u);
+  store_.Write(std::move(batch), [](absl::Status status) { ASSERT_TRUE(status.ok()); });
+  EXPECT_EQ(runtime_->outbox().Scan(), 0u) << "partition 7 is not this node's";
+  EXPECT_TRUE(function_.CallsTo(kSink).empty());
+  Own({3, 7});
+  EXPECT_EQ(runtime_->outbox().Scan(), 1u);
+  ASSERT_TRUE(runtime_->outbox().WaitIdle(seconds(30)));
+  ASSERT_EQ(function_.CallsTo(kSink).size(), 1u);
+  EXPECT_EQ(ParsePing(function_.CallsTo(kSink)[0].command.payload), "left");
+  EXPECT_TRUE(store_.ReadOutbox(7, INT64_MAX, 10)->empty());
 }
 
 TEST_F(EffectsTest, BadTimersFailTheCommandWithInvalidArgumentAndApplyNothing) {
