@@ -42,6 +42,24 @@ absl::Status FromGrpc(const grpc::Status& status, const char* what) {
   return absl::Status(code, absl::StrCat("etcd ", what, ": ", status.error_message()));
 }
 
+// A transaction that puts `key` = `value` (on `lease`, 0 = none) only if the key does not
+// exist, and otherwise reads it (the failure's first response).
+etcdserverpb::TxnRequest CreateIfAbsent(const std::string& key, const std::string& value,
+                                        int64_t lease) {
+  etcdserverpb::TxnRequest txn;
+  etcdserverpb::Compare* compare = txn.add_compare();
+  compare->set_key(key);
+  compare->set_target(etcdserverpb::Compare::CREATE);
+  compare->set_result(etcdserverpb::Compare::EQUAL);
+  compare->set_create_revision(0);
+  etcdserverpb::PutRequest* put = txn.add_success()->mutable_request_put();
+  put->set_key(key);
+  put->set_value(value);
+  if (lease != 0) put->set_lease(lease);
+  txn.add_failure()->mutable_request_range()->set_key(key);
+  return txn;
+}
+
 // The end of the key range of every key starting with `prefix` (which ends in '/').
 std::string PrefixEnd(std::string prefix) {
   prefix.back() = static_cast<char>(prefix.back() + 1);
@@ -473,17 +491,7 @@ absl::StatusOr<int64_t> EtcdCluster::Claim(uint32_t partition) {
   }
   const std::string key = impl_->ClaimKey(partition);
   const int64_t id = impl_->lease_id;
-  etcdserverpb::TxnRequest txn;
-  etcdserverpb::Compare* compare = txn.add_compare();
-  compare->set_key(key);
-  compare->set_target(etcdserverpb::Compare::CREATE);
-  compare->set_result(etcdserverpb::Compare::EQUAL);
-  compare->set_create_revision(0);
-  etcdserverpb::PutRequest* put = txn.add_success()->mutable_request_put();
-  put->set_key(key);
-  put->set_value(impl_->options.node_id);
-  put->set_lease(id);
-  txn.add_failure()->mutable_request_range()->set_key(key);
+  const etcdserverpb::TxnRequest txn = CreateIfAbsent(key, impl_->options.node_id, id);
   etcdserverpb::TxnResponse response;
   grpc::ClientContext context;
   impl_->SetDeadline(context, /*wait_for_ready=*/true);
@@ -502,6 +510,30 @@ absl::StatusOr<int64_t> EtcdCluster::Claim(uint32_t partition) {
   }
   return absl::FailedPreconditionError(
       absl::StrCat("partition ", partition, " is held by ", held.value()));
+}
+
+absl::Status EtcdCluster::RecordPartitions(uint32_t count) {
+  const std::string key = absl::StrCat("/massa/", impl_->options.cluster, "/partitions");
+  const std::string value = absl::StrCat(count);
+  const etcdserverpb::TxnRequest txn = CreateIfAbsent(key, value, /*lease=*/0);
+  etcdserverpb::TxnResponse response;
+  grpc::ClientContext context;
+  impl_->SetDeadline(context, /*wait_for_ready=*/true);
+  const grpc::Status status = impl_->kv->Txn(&context, txn, &response);
+  if (!status.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("etcd Txn (partition count): ", status.error_message()));
+  }
+  if (response.succeeded()) return absl::OkStatus();
+  if (response.responses_size() == 0 || response.responses(0).response_range().kvs_size() == 0) {
+    return absl::InternalError("etcd Txn (partition count): no recorded count");
+  }
+  const std::string& recorded = response.responses(0).response_range().kvs(0).value();
+  if (recorded == value) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("cluster '", impl_->options.cluster, "' was created with ", recorded,
+                   " partitions, and this node was started with ", count,
+                   " (--partitions must be the same on every node)"));
 }
 
 absl::Status EtcdCluster::Release(uint32_t partition) {

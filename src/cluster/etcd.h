@@ -91,6 +91,13 @@ class EtcdCluster {
   // Deletes this node's claim of `partition` if it holds it; OK when it holds nothing.
   [[nodiscard]] absl::Status Release(uint32_t partition);
 
+  // The cluster's partition count, recorded by its first node in /massa/<cluster>/partitions
+  // (no lease: it outlives every node). OK when `count` is the recorded one or this node
+  // records it; FAILED_PRECONDITION naming both when the cluster has another (a node that
+  // hashed with another count would place entities elsewhere); UNAVAILABLE when etcd does not
+  // answer.
+  [[nodiscard]] absl::Status RecordPartitions(uint32_t count);
+
   // The holder of `partition`'s claim ("" when free) and its token (0 when free), read from etcd.
   [[nodiscard]] absl::StatusOr<std::pair<std::string, int64_t>> Holder(uint32_t partition);
 

@@ -13,6 +13,7 @@
 #include "cluster/etcd.h"
 #include "cluster/partition.h"
 #include "cluster/peer.h"
+#include "crdt/change.h"
 #include "spdlog/spdlog.h"
 
 namespace massa::cluster {
@@ -279,6 +280,9 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterOptions o
       etcd, [raw](const std::vector<Member>& members) { raw->OnMembers(members); });
   if (!joined.ok()) return joined.status();
   impl->etcd = *std::move(joined);
+  if (absl::Status recorded = impl->etcd->RecordPartitions(options.partitions); !recorded.ok()) {
+    return recorded;
+  }
   impl->OnMembers(impl->etcd->members());
   impl->worker = std::thread([raw] { raw->Work(); });
   return std::unique_ptr<ClusterNode>(new ClusterNode(std::move(impl)));
@@ -364,6 +368,82 @@ uint64_t ClusterNode::FenceOf(std::string_view entity_type, std::string_view key
   if (!impl_->etcd->healthy()) return 0;
   std::lock_guard<std::mutex> lock(impl_->mu);
   return static_cast<uint64_t>(impl_->tokens[p]);
+}
+
+void ClusterNode::ReplicateCrdt(const Command& like, std::string delta,
+                                WriteConsistency consistency,
+                                absl::AnyInvocable<void(absl::Status) &&> done) {
+  Impl& impl = *impl_;
+  std::vector<std::string> peers;
+  {
+    std::lock_guard<std::mutex> lock(impl.mu);
+    for (const std::string& id : impl.ids) {
+      if (id == impl.options.node_id) continue;
+      if (auto it = impl.addresses.find(id); it != impl.addresses.end()) {
+        peers.push_back(it->second);
+      }
+    }
+  }
+  const size_t replicas = peers.size() + 1;  // this node's too
+  const size_t needed = consistency == WriteConsistency::kAll        ? peers.size()
+                        : consistency == WriteConsistency::kMajority ? replicas / 2
+                                                                     : 0;
+  struct Tally {
+    std::mutex mu;
+    size_t confirmed = 0;
+    size_t answered = 0;
+    std::string first_error;
+    absl::AnyInvocable<void(absl::Status) &&> done;  // empty once called
+  };
+  auto tally = std::make_shared<Tally>();
+  if (needed == 0) {
+    std::move(done)(absl::OkStatus());
+  } else {
+    tally->done = std::move(done);
+  }
+  const Steady::time_point deadline =
+      std::min(like.deadline, Steady::now() + std::chrono::seconds(2));
+  const char* level = consistency == WriteConsistency::kAll ? "ALL" : "MAJORITY";
+  for (const std::string& address : peers) {
+    Command merge;
+    merge.service = like.service;
+    merge.method = like.method;
+    merge.entity_key = like.entity_key;
+    merge.addressed = true;
+    merge.deadline = deadline;
+    merge.hops = like.hops;
+    merge.crdt_merge = delta;
+    std::shared_ptr<Impl> keep = impl_;
+    impl.peers.Forward(address, std::move(merge),
+                       [keep, tally, needed, count = peers.size(), replicas, level,
+                        address](CommandResult result) {
+                         absl::AnyInvocable<void(absl::Status) &&> call;
+                         absl::Status status;
+                         {
+                           std::lock_guard<std::mutex> lock(tally->mu);
+                           ++tally->answered;
+                           if (result.status.ok()) {
+                             ++tally->confirmed;
+                           } else if (tally->first_error.empty()) {
+                             tally->first_error = absl::StrCat(
+                                 address, ": ", result.status.message());
+                           }
+                           if (tally->done && tally->confirmed >= needed) {
+                             call = std::move(tally->done);
+                             tally->done = nullptr;
+                           } else if (tally->done && tally->answered == count) {
+                             call = std::move(tally->done);
+                             tally->done = nullptr;
+                             status = absl::UnavailableError(absl::StrCat(
+                                 "only ", tally->confirmed + 1, " of ", replicas,
+                                 " replicas confirmed it (write consistency ", level,
+                                 " needs ", needed + 1, "); first refusal: ",
+                                 tally->first_error));
+                           }
+                         }
+                         if (call) std::move(call)(std::move(status));
+                       });
+  }
 }
 
 std::vector<uint32_t> ClusterNode::Owned() const {

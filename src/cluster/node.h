@@ -19,6 +19,10 @@
 #include "absl/status/statusor.h"
 #include "entity/router.h"
 
+namespace massa {
+enum class WriteConsistency;  // crdt/change.h
+}  // namespace massa
+
 namespace massa::cluster {
 
 struct ClusterOptions {
@@ -73,6 +77,14 @@ class ClusterNode final : public Placement {
   // this node holds the claim and its lease is alive, else 0 (the store refuses the write if the
   // entity was written under any claim).
   uint64_t FenceOf(std::string_view entity_type, std::string_view key) const;
+
+  // Sends a CRDT change's delta to every other member's replica of the entity (a command like
+  // `like` carrying Command::crdt_merge) and calls `done` once as many of them confirmed it as
+  // `consistency` needs beside this node (none for LOCAL, a majority of all for MAJORITY,
+  // every one for ALL), or with UNAVAILABLE saying how many did. The sends are bounded by the
+  // command's deadline and 2 s.
+  void ReplicateCrdt(const Command& like, std::string delta, WriteConsistency consistency,
+                     absl::AnyInvocable<void(absl::Status) &&> done);
 
   // The partitions this node owns and serves now, sorted: whose timers and outbox it fires.
   // None while its lease is not known alive; a partition being handed over is not among them.

@@ -37,6 +37,7 @@ v1::PeerCommand ToPeer(Command command) {
   out.set_addressed(command.addressed);
   for (std::string& entity : command.call_chain) out.add_call_chain(std::move(entity));
   out.set_spawn(command.spawn);
+  if (command.crdt_merge.has_value()) out.set_crdt_merge(std::move(*command.crdt_merge));
   return out;
 }
 
@@ -55,6 +56,7 @@ Command FromPeer(const v1::PeerCommand& in) {
   out.addressed = in.addressed();
   out.call_chain.assign(in.call_chain().begin(), in.call_chain().end());
   out.spawn = in.spawn();
+  if (in.has_crdt_merge()) out.crdt_merge = in.crdt_merge();
   return out;
 }
 
@@ -149,9 +151,9 @@ void PeerClients::Forward(const std::string& address, Command command, ResultCal
         }
         // The call's context goes before the callback runs: the caller may destroy these
         // clients (and the channel) as soon as it has the result.
-        ResultCallback done = std::move(owned->done);
+        ResultCallback callback = std::move(owned->done);
         owned.reset();
-        std::move(done)(std::move(result));
+        std::move(callback)(std::move(result));
       });
 }
 

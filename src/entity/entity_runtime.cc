@@ -30,6 +30,10 @@ struct EntityRuntime::Pending {
   std::unique_ptr<Pending> next;  // the mailbox is an intrusive FIFO of waiting commands
   bool read_done = false;         // ReadForCommand ran for it
   std::optional<crdt::Crdt> crdt;  // CRDT entities: the value handed to the function, parsed once
+  // Replicated CRDT entities: the delta of the command's change, for the other replicas, and
+  // how many of them must hold it before the reply.
+  std::optional<std::string> crdt_delta;
+  WriteConsistency consistency = WriteConsistency::kLocal;
 };
 
 namespace {
@@ -157,6 +161,10 @@ struct EntityRuntime::Entity {
   // the writes sent to the store (durable or in flight), which name it as their expectation.
   uint64_t sequence = 0;
   int64_t expires_ms = 0;  // value entities: when `state` expires (Unix ms); 0 = never
+  // When `state` was last known to hold everything the store holds (loaded, written, or
+  // joined with it): a replicated CRDT joins the store's value again once this is older than
+  // RuntimeOptions::crdt_refresh.
+  std::chrono::steady_clock::time_point synced;
   std::unique_ptr<EntityMemory> memory;
 
   EntityMemory& Memory() {
@@ -308,7 +316,7 @@ void EntityRuntime::Submit(const MethodInfo& method, Command command, ResultCall
         std::move(done)(std::move(result));
         in_flight_.fetch_sub(1, std::memory_order_relaxed);
       },
-      0, nullptr, false, std::nullopt});
+      0, nullptr, false, std::nullopt, std::nullopt, WriteConsistency::kLocal});
 
   const ServiceSpec& spec = method.service->spec;
   if (spec.kind == EntityKind::kAction) {
@@ -325,6 +333,23 @@ void EntityRuntime::Submit(const MethodInfo& method, Command command, ResultCall
   Shard& shard = shards_[shard_index];
   std::shared_ptr<Entity> entity;  // set when this command is to run now
   absl::Status full;
+  if (pending->command.crdt_merge.has_value()) {
+    // Another replica's delta: only a copy in memory needs it (the store has it already).
+    if (spec.kind != EntityKind::kCrdt) {
+      std::move(pending->done)(Error(absl::InvalidArgumentError(
+          absl::StrCat("a CRDT delta for ", spec.name, ", which is not a CRDT entity"))));
+      return;
+    }
+    bool cached = false;
+    {
+      absl::MutexLock lock(&shard.mu);
+      cached = shard.entities.contains(id);
+    }
+    if (!cached) {
+      std::move(pending->done)(CommandResult{absl::OkStatus(), {}, {}});
+      return;
+    }
+  }
   {
     absl::MutexLock lock(&shard.mu);
     auto& slot = shard.entities[std::move(id)];
@@ -377,7 +402,7 @@ void EntityRuntime::Start(const std::shared_ptr<Entity>& entity,
                           std::unique_ptr<Pending> pending) {
   // An active entity needs no I/O before the function call, so it runs on this thread; an
   // entity that must load its state first goes to the blocking pool.
-  if (entity->activated && start_depth < kMaxStartDepth) {
+  if (entity->activated && start_depth < kMaxStartDepth && !Stale(*entity, *pending)) {
     ++start_depth;
     const InlineRead read = ReadInline(*entity, *pending);
     if (read == InlineRead::kDone) Execute(entity, std::move(pending));
@@ -386,8 +411,11 @@ void EntityRuntime::Start(const std::shared_ptr<Entity>& entity,
     if (read != InlineRead::kBlocking) return;
   }
   blocking_pool_->Post([this, entity, pending = std::move(pending)]() mutable {
-    if ((!entity->activated && !Activate(*entity, *pending)) ||
-        !ReadForCommand(*entity, *pending)) {
+    if (!entity->activated ? !Activate(*entity, *pending) : !Refresh(*entity, *pending)) {
+      AfterCommand(entity);
+      return;
+    }
+    if (!ReadForCommand(*entity, *pending)) {
       AfterCommand(entity);
       return;
     }
@@ -499,7 +527,10 @@ bool EntityRuntime::Activate(Entity& entity, Pending& pending) {
   const ServiceSpec& spec = pending.method->service->spec;
   // In a cluster this node may have just taken the entity over: its token goes to the store
   // before the first read, so that no later write of the previous owner can land under it.
-  if (absl::Status fenced = RaiseFence(entity.type, entity.key); !fenced.ok()) {
+  // (A replicated CRDT has no owner: every node writes it, joined, never fenced.)
+  if (absl::Status fenced =
+          Replicated(spec) ? absl::OkStatus() : RaiseFence(entity.type, entity.key);
+      !fenced.ok()) {
     std::move(pending.done)(Error(absl::UnavailableError(
         absl::StrCat("could not take entity ", entity.type, "/", entity.key, " over: ",
                      fenced.message()))));
@@ -544,6 +575,7 @@ bool EntityRuntime::Activate(Entity& entity, Pending& pending) {
   entity.state = *std::move(state);
   entity.sequence = stored->version;
   entity.expires_ms = stored->expires_ms;
+  entity.synced = clock_.Now();
   entity.activated = true;
   pending.command.activating = true;
   return true;
@@ -626,6 +658,10 @@ void EntityRuntime::Execute(const std::shared_ptr<Entity>& entity,
     std::move(pending->done)(Error(absl::DeadlineExceededError(
         "deadline passed while the command waited for its entity")));
     AfterCommand(entity);
+    return;
+  }
+  if (pending->command.crdt_merge.has_value()) {
+    MergeDelta(entity, std::move(pending));
     return;
   }
   const Command& command = pending->command;
@@ -811,10 +847,140 @@ absl::Status EntityRuntime::ApplyCrdtChange(const Entity& entity, Pending& pendi
                                                    delta.status().message(),
                                                    "; nothing was applied"));
   }
-  // The delta is what a cluster will ship to the other replicas (issue 16); on one node the
-  // whole value is written.
+  // The whole value is written; in a cluster the delta goes to the other replicas too.
+  if (Replicated(spec)) {
+    pending.crdt_delta = delta->Serialize();
+    pending.consistency = change.consistency;
+  }
   outcome.state_update = StateUpdate{TypedValue{std::string(kCrdtStateType), value.Serialize()}};
   return absl::OkStatus();
+}
+
+bool EntityRuntime::Replicated(const ServiceSpec& spec) const {
+  return options_.replicate_crdt && spec.kind == EntityKind::kCrdt;
+}
+
+bool EntityRuntime::Stale(const Entity& entity, const Pending& pending) const {
+  return entity.activated && !pending.command.crdt_merge.has_value() &&
+         Replicated(pending.method->service->spec) &&
+         clock_.Now() - entity.synced >= options_.crdt_refresh;
+}
+
+bool EntityRuntime::Refresh(Entity& entity, Pending& pending) {
+  if (!Stale(entity, pending)) return true;
+  const ServiceSpec& spec = pending.method->service->spec;
+  absl::StatusOr<store::VersionedValue> stored = store_.ReadValue(entity.type, entity.key);
+  absl::StatusOr<std::optional<TypedValue>> state =
+      stored.ok() ? StateOf(*stored, entity.type, entity.key) : stored.status();
+  absl::StatusOr<crdt::Crdt> value = CrdtOf(entity.state, spec.crdt_type);
+  absl::StatusOr<crdt::Crdt> theirs =
+      state.ok() ? CrdtOf(*state, spec.crdt_type) : absl::StatusOr<crdt::Crdt>(state.status());
+  absl::Status joined = !value.ok() ? value.status() : !theirs.ok() ? theirs.status()
+                                                                      : value->Merge(*theirs);
+  if (!joined.ok()) {
+    // This replica serves what it has (a CRDT stays available); the next command tries again.
+    spdlog::warn("entity {}/{}: could not join the stored value: {}", entity.type, entity.key,
+                 joined.ToString());
+    return true;
+  }
+  entity.state = TypedValue{std::string(kCrdtStateType), value->Serialize()};
+  entity.sequence = stored->version;
+  entity.synced = clock_.Now();
+  return true;
+}
+
+void EntityRuntime::MergeDelta(const std::shared_ptr<Entity>& entity,
+                               std::unique_ptr<Pending> pending) {
+  const ServiceSpec& spec = pending->method->service->spec;
+  absl::StatusOr<crdt::Crdt> value = CrdtOf(entity->state, spec.crdt_type);
+  absl::StatusOr<crdt::Crdt> delta = crdt::Crdt::Parse(*pending->command.crdt_merge);
+  absl::Status merged = !value.ok()   ? value.status()
+                        : !delta.ok() ? absl::InvalidArgumentError(absl::StrCat(
+                                            "an undecodable CRDT delta for ", entity->type, "/",
+                                            entity->key, ": ", delta.status().message()))
+                                      : value->Merge(*delta);
+  // The sender wrote its value, joined, before it sent the delta: only this copy changes.
+  if (merged.ok()) {
+    entity->state = TypedValue{std::string(kCrdtStateType), value->Serialize()};
+  }
+  std::move(pending->done)(merged.ok() ? CommandResult{absl::OkStatus(), {}, {}}
+                                       : Error(std::move(merged)));
+  AfterCommand(entity);
+}
+
+void EntityRuntime::WriteJoined(const std::shared_ptr<Entity>& entity, store::WriteBatch batch,
+                                absl::AnyInvocable<void(absl::Status) &&> done, int attempt) {
+  constexpr int kMaxAttempts = 64;  // each one lost to another node's write of the entity
+  store::WriteBatch again = batch;
+  store_.Write(std::move(batch), [this, entity, again = std::move(again), done = std::move(done),
+                                  attempt](absl::Status status) mutable {
+    if (status.code() != absl::StatusCode::kAborted || attempt + 1 >= kMaxAttempts ||
+        again.mutations.empty() || !again.mutations.back().value.has_value()) {
+      std::move(done)(std::move(status));
+      return;
+    }
+    // The entity is still this command's (replicated CRDTs are not pipelined), so its value
+    // can be brought up to the store's here, off the store's thread.
+    blocking_pool_->Post([this, entity, again = std::move(again), done = std::move(done), attempt,
+                          status = std::move(status)]() mutable {
+      store::WriteBatch::Mutation& mine = again.mutations.back();
+      absl::StatusOr<store::VersionedValue> stored = store_.ReadValue(entity->type, entity->key);
+      if (!stored.ok()) {
+        std::move(done)(stored.status());
+        return;
+      }
+      if (stored->version == mine.expected_version.value_or(0)) {
+        std::move(done)(std::move(status));  // refused for another reason than a newer value
+        return;
+      }
+      absl::StatusOr<TypedValue> ours_state = DecodeState(*mine.value);
+      absl::StatusOr<crdt::Crdt> ours = ours_state.ok() ? crdt::Crdt::Parse(ours_state->bytes)
+                                                         : ours_state.status();
+      absl::Status joined = ours.status();
+      if (joined.ok() && stored->value.has_value()) {
+        absl::StatusOr<TypedValue> theirs_state = DecodeState(*stored->value);
+        absl::StatusOr<crdt::Crdt> theirs =
+            theirs_state.ok() ? crdt::Crdt::Parse(theirs_state->bytes) : theirs_state.status();
+        joined = theirs.ok() ? ours->Merge(*theirs) : theirs.status();
+      }
+      if (!joined.ok()) {
+        std::move(done)(absl::InternalError(absl::StrCat(
+            "could not join the stored value of ", entity->type, "/", entity->key, ": ",
+            joined.message())));
+        return;
+      }
+      TypedValue value{std::string(kCrdtStateType), ours->Serialize()};
+      mine.value = EncodeState(value);
+      mine.expected_version = stored->version;
+      entity->state = std::move(value);
+      entity->sequence = stored->version + 1;
+      WriteJoined(entity, std::move(again), std::move(done), attempt + 1);
+    });
+  });
+}
+
+void EntityRuntime::ReplicateAndAnswer(std::unique_ptr<Pending> pending, Outcome outcome) {
+  std::string delta = *std::move(pending->crdt_delta);
+  pending->crdt_delta.reset();
+  const WriteConsistency consistency = pending->consistency;
+  if (consistency == WriteConsistency::kLocal) {
+    options_.replicate_crdt(pending->command, std::move(delta), consistency, [](absl::Status) {});
+    Answer(std::move(pending), std::move(outcome));
+    return;
+  }
+  Pending* raw = pending.get();
+  auto held = std::make_shared<std::pair<std::unique_ptr<Pending>, Outcome>>(std::move(pending),
+                                                                            std::move(outcome));
+  options_.replicate_crdt(
+      raw->command, std::move(delta), consistency, [this, held](absl::Status status) mutable {
+        if (status.ok()) {
+          Answer(std::move(held->first), std::move(held->second));
+          return;
+        }
+        std::move(held->first->done)(Error(absl::Status(
+            status.code(), absl::StrCat("the change is durable and applied on this node, but ",
+                                        status.message()))));
+      });
 }
 
 void EntityRuntime::Commit(const std::shared_ptr<Entity>& entity,
@@ -826,7 +992,8 @@ void EntityRuntime::Commit(const std::shared_ptr<Entity>& entity,
   const bool failed = outcome.failed();
   const int64_t now = clock_.WallMillis();
   store::WriteBatch batch;
-  batch.fence = FenceFor(entity->type, entity->key);
+  const bool replicated = Replicated(spec);
+  batch.fence = replicated ? 0 : FenceFor(entity->type, entity->key);
   // A tick moves its timer on first, conditional on the tick's due time, so that it changes
   // the state once; what the handler does to the same timer comes after it, and wins.
   if (command.timer.has_value()) {
@@ -950,11 +1117,13 @@ void EntityRuntime::Commit(const std::shared_ptr<Entity>& entity,
   auto handoff = std::make_shared<ReplyHandoff>();
   const uint64_t epoch = pending->epoch;
   const auto write_started = clock_.Now();
-  store_.Write(std::move(batch), [this, entity, epoch, handoff, write_started,
-                                  outbox = std::move(outbox),
-                                  timer_changes = std::move(timer_changes),
-                                  pending = std::move(pending),
-                                  outcome = std::move(outcome)](absl::Status status) mutable {
+  // A replicated CRDT's next command waits for this write (it may be joined and written
+  // again, and a write queued behind it would name a version that is not this node's).
+  const bool joined = replicated && state_write && outcome.state_update->value.has_value();
+  auto written = [this, entity, epoch, handoff, write_started, joined,
+                  outbox = std::move(outbox), timer_changes = std::move(timer_changes),
+                  pending = std::move(pending),
+                  outcome = std::move(outcome)](absl::Status status) mutable {
     if (metrics_.store_write_latency != nullptr) {
       metrics_.store_write_latency->Observe(
           std::chrono::duration<double>(clock_.Now() - write_started).count());
@@ -972,8 +1141,16 @@ void EntityRuntime::Commit(const std::shared_ptr<Entity>& entity,
       confirmed = status.ok() && epoch == entity->epoch;
       entity->last_used = clock_.Now();
     }
+    if (joined) {
+      if (status.ok()) entity->synced = clock_.Now();  // it wrote over the store's value
+      AfterCommand(entity);
+    }
     handoff->reply = [this, entity, confirmed, status = std::move(status),
                       pending = std::move(pending), outcome = std::move(outcome)]() mutable {
+      if (confirmed && pending->crdt_delta.has_value()) {
+        ReplicateAndAnswer(std::move(pending), std::move(outcome));
+        return;
+      }
       if (confirmed) {
         Answer(std::move(pending), std::move(outcome));
         return;
@@ -986,8 +1163,13 @@ void EntityRuntime::Commit(const std::shared_ptr<Entity>& entity,
                                       " failed, so this command's outcome is unknown; retry it"))));
     };
     handoff->Arrive();
-  });
-  AfterCommand(entity);
+  };
+  if (joined) {
+    WriteJoined(entity, std::move(batch), std::move(written), 0);
+  } else {
+    store_.Write(std::move(batch), std::move(written));
+    AfterCommand(entity);
+  }
   handoff->Arrive();
 }
 

@@ -36,6 +36,7 @@
 
 namespace massa {
 
+enum class WriteConsistency;  // crdt/change.h
 struct MethodInfo;
 struct ServiceInfo;
 class Counter;
@@ -87,6 +88,20 @@ struct RuntimeOptions {
   // This node's replica id in CRDT values (its counters, dots and votes). Stable across
   // restarts; unique per node in a cluster.
   std::string replica_id = "massa";
+  // In a cluster: CRDT entities are replicated rather than owned. Every node runs a CRDT's
+  // commands on its own replica, writes the value joined with what the store holds (never
+  // over another node's write: a write that finds a newer value reads it, joins it and writes
+  // again), and then calls this with the change's delta (a serialized crdt::Crdt) to send it
+  // to the other nodes' replicas, calling `done` once as many of them as `consistency` needs
+  // hold it (at once for LOCAL), or with the reason they do not. `like` is the command that
+  // made the change (its service, method, key and deadline). Unset = one node.
+  std::function<void(const Command& like, std::string delta, WriteConsistency consistency,
+                     absl::AnyInvocable<void(absl::Status) &&> done)>
+      replicate_crdt;
+  // A replica's copy of a CRDT joins the store's value before a command once it was last in
+  // step with the store (loaded, written, joined) this long ago: a delta lost on the way (a
+  // node unreachable for a while) is made up by then.
+  std::chrono::milliseconds crdt_refresh{1000};
   TimerLimits timer_limits;
   OutboxOptions outbox;            // its fence is set from `fence`
   TimerSchedulerOptions timers;    // its fence and misfire grace are set from the above
@@ -225,6 +240,22 @@ class EntityRuntime {
   // replies once it is durable. `from_function`: the outcome is new (not a replay).
   void Commit(const std::shared_ptr<Entity>& entity, std::unique_ptr<Pending> pending,
               Outcome outcome, bool from_function);
+  // Whether `entity`'s commands run on a replica of a replicated CRDT (RuntimeOptions::
+  // replicate_crdt): not fenced, not pipelined, written joined with the stored value.
+  bool Replicated(const ServiceSpec& spec) const;
+  // Writes `batch` for replicated CRDT `entity` (its value is the last mutation): on a newer
+  // stored value, reads it, joins it into the entity's value and writes again; then `done`.
+  void WriteJoined(const std::shared_ptr<Entity>& entity, store::WriteBatch batch,
+                   absl::AnyInvocable<void(absl::Status) &&> done, int attempt);
+  // Whether a replicated CRDT's copy is to join the store's value before `pending` runs
+  // (RuntimeOptions::crdt_refresh); Refresh does it (blocking).
+  bool Stale(const Entity& entity, const Pending& pending) const;
+  bool Refresh(Entity& entity, Pending& pending);
+  // A delta from another replica (Command::crdt_merge): joined into the entity's value.
+  void MergeDelta(const std::shared_ptr<Entity>& entity, std::unique_ptr<Pending> pending);
+  // After a replicated CRDT change is durable: sends its delta to the other replicas, then
+  // answers (at once for LOCAL, once enough replicas hold it for MAJORITY and ALL).
+  void ReplicateAndAnswer(std::unique_ptr<Pending> pending, Outcome outcome);
   // The timer changes `effects` ask for, checked; INVALID_ARGUMENT naming the timer.
   absl::Status TimerChangesFor(const Pending& pending, std::string_view entity_type,
                                std::string_view key, const std::vector<TimerEffect>& effects,

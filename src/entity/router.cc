@@ -101,7 +101,9 @@ void Router::Dispatch(Command command, ResultCallback done) {
       return;
     }
   }
-  if (placement_ != nullptr && entity &&
+  // A CRDT entity has a replica on every node of a cluster: its commands run where they
+  // arrive (their changes reach the other replicas as deltas), never forwarded.
+  if (placement_ != nullptr && entity && spec.kind != EntityKind::kCrdt &&
       placement_->TakeRemote(spec.entity_type, command, done)) {
     return;
   }

@@ -19,6 +19,7 @@
 #include "cluster/peer.h"
 #include "common/metrics.h"
 #include "common/thread_pool.h"
+#include "crdt/change.h"
 #include "entity/catalog.h"
 #include "entity/effects.h"
 #include "entity/entity_runtime.h"
@@ -80,6 +81,14 @@ std::string StoreName(const ServeConfig& config) {
     uri.erase(scheme, at + 1 - scheme);  // drop user:password@
   }
   return "PostgreSQL store " + uri.substr(0, uri.find('?'));
+}
+
+// This node's id in a cluster: --node-id, else the host name.
+std::string NodeId(const ServeConfig& config) {
+  if (!config.node_id.empty()) return config.node_id;
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  return host;
 }
 
 // Polls `done` every 2 ms until it holds or `until` passes; returns whether it holds.
@@ -232,6 +241,18 @@ absl::Status Server::Impl::Build() {
     runtime_options.partitions = [this] {
       return cluster == nullptr ? std::vector<uint32_t>{} : cluster->Owned();
     };
+    // CRDT entities have a replica on every node: this node's slots in their values are its
+    // own, and each change's delta goes to the other nodes.
+    runtime_options.replica_id = NodeId(config);
+    runtime_options.replicate_crdt = [this](const Command& like, std::string delta,
+                                            WriteConsistency consistency,
+                                            absl::AnyInvocable<void(absl::Status) &&> done) {
+      if (cluster == nullptr) {
+        std::move(done)(absl::OkStatus());
+        return;
+      }
+      cluster->ReplicateCrdt(like, std::move(delta), consistency, std::move(done));
+    };
   }
   runtime = std::make_unique<EntityRuntime>(runtime_options, *driver, *store);
   router = std::make_unique<Router>(*catalog, *runtime);
@@ -332,12 +353,7 @@ absl::Status Server::Impl::Build() {
     cluster::ClusterOptions options;
     options.etcd_endpoint = config.cluster.substr(7);
     options.cluster = config.cluster_name;
-    options.node_id = config.node_id;
-    if (options.node_id.empty()) {
-      char host[256] = {};
-      gethostname(host, sizeof(host) - 1);
-      options.node_id = host;
-    }
+    options.node_id = NodeId(config);
     options.peer_address = config.advertise_address.empty() ? grpc_address
                                                             : config.advertise_address;
     options.partitions = static_cast<uint32_t>(config.partitions);

@@ -20,6 +20,7 @@ namespace massa::cluster {
 namespace {
 
 using std::chrono::milliseconds;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using Ids = std::vector<std::string>;
@@ -169,6 +170,21 @@ TEST_F(EtcdClusterTest, ThreeNodesSeeEachOtherAndALeaveAtOnce) {
   c->Leave();  // idempotent
   EXPECT_TRUE(absl::IsFailedPrecondition(c->Claim(1).status()));
   EXPECT_TRUE(absl::IsFailedPrecondition(c->Rejoin()));
+}
+
+// The first node records the cluster's partition count; a node with another count is refused
+// naming both, one with the same count (or a restart) is accepted.
+TEST_F(EtcdClusterTest, ThePartitionCountIsRecordedOnceAndEveryNodeMustAgree) {
+  std::unique_ptr<EtcdCluster> a = Join("a", kLongTtl);
+  std::unique_ptr<EtcdCluster> b = Join("b", kLongTtl);
+  ASSERT_TRUE(a && b);
+  EXPECT_TRUE(a->RecordPartitions(64).ok());
+  EXPECT_TRUE(b->RecordPartitions(64).ok());
+  EXPECT_TRUE(a->RecordPartitions(64).ok());
+  absl::Status other = b->RecordPartitions(32);
+  EXPECT_TRUE(absl::IsFailedPrecondition(other)) << other;
+  EXPECT_THAT(std::string(other.message()),
+              AllOf(HasSubstr("created with 64 partitions"), HasSubstr("started with 32")));
 }
 
 TEST_F(EtcdClusterTest, AnAbandonedNodeGoesAfterItsTtlWithItsClaims) {

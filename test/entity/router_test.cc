@@ -410,6 +410,183 @@ TEST_F(CrdtRuntimeTest, DeleteRemovesTheValue) {
   EXPECT_FALSE(StoredValue("k").has_value());
 }
 
+// In a cluster a CRDT entity has a replica on every node (RuntimeOptions::replicate_crdt):
+// each node runs its commands on its own copy, writes its value joined with the stored one
+// (never over another node's write), and sends each change's delta to the other replicas.
+// Two runtimes over one store play two nodes here.
+class ReplicatedCrdtTest : public CrdtRuntimeTest {
+ protected:
+  struct Sent {
+    std::string key;
+    std::string delta;
+    WriteConsistency consistency;
+  };
+
+  void SetUp() override {
+    FunctionSpec spec = ValidSpec();
+    ServiceSpec& session = Find(spec, kSession);
+    session.kind = EntityKind::kCrdt;
+    session.crdt_type = crdt::Type::kPNCounter;
+    RuntimeOptions options = Options();
+    options.replica_id = "n1";
+    options.crdt_refresh = std::chrono::hours(1);  // the tests move on by writes and deltas
+    options.replicate_crdt = [this](const Command& like, std::string delta,
+                                    WriteConsistency consistency,
+                                    absl::AnyInvocable<void(absl::Status) &&> done) {
+      absl::Status answer;
+      {
+        absl::MutexLock lock(&mu_);
+        sent_.push_back(Sent{like.entity_key, std::move(delta), consistency});
+        answer = replicas_answer_;
+      }
+      std::move(done)(answer);
+    };
+    RuntimeHarness::Start(options, spec);
+    RuntimeOptions other = options;
+    other.replica_id = "n2";
+    other.replicate_crdt = [](const Command&, std::string, WriteConsistency,
+                              absl::AnyInvocable<void(absl::Status) &&> done) {
+      std::move(done)(absl::OkStatus());
+    };
+    other_ = std::make_unique<EntityRuntime>(other, function_, store_, clock_);
+    other_router_ = std::make_unique<Router>(*catalog_, *other_);
+    other_->SetDispatcher(other_router_.get());
+    other_->StartBackground();
+    // Every command adds `add_` and replies with the counter it was given (before the add).
+    function_.OnValueEntity(kSession, [this](const Command&,
+                                             const std::optional<TypedValue>& state) {
+      Outcome outcome;
+      outcome.result = Reply{Ping(state.has_value() ? state->bytes : "none"), {}};
+      absl::MutexLock lock(&mu_);
+      if (add_ != 0) {
+        auto change = std::make_shared<CrdtChange>();
+        change->operation = crdt::Increment{add_};
+        change->operation_type = crdt::Type::kPNCounter;
+        change->consistency = consistency_;
+        outcome.crdt = change;
+      }
+      return absl::StatusOr<Outcome>(std::move(outcome));
+    });
+  }
+  void TearDown() override {
+    EXPECT_TRUE(other_->Drain(std::chrono::seconds(30)));
+    CrdtRuntimeTest::TearDown();
+  }
+
+  // Runs a command on `router` adding `add` to entity "k"; returns the counter it was given
+  // (-1 when the command failed).
+  int64_t Add(Router& router, int64_t add, CommandResult* result = nullptr) {
+    {
+      absl::MutexLock lock(&mu_);
+      add_ = add;
+    }
+    ResultCatcher catcher;
+    router.Dispatch(MakeCommand(kSession, "Touch", GetRequest("k")), catcher.Callback());
+    std::optional<CommandResult> got = catcher.Await();
+    if (!got.has_value()) return -1;
+    if (result != nullptr) *result = *got;
+    if (!got->status.ok()) return -1;
+    const std::string seen = ParsePing(got->payload);
+    return seen == "none" ? 0 : std::stoll(seen);
+  }
+  int64_t Seen(Router& router) { return Add(router, 0); }
+
+  absl::Mutex mu_;
+  std::vector<Sent> sent_ ABSL_GUARDED_BY(mu_);
+  absl::Status replicas_answer_ ABSL_GUARDED_BY(mu_);
+  int64_t add_ ABSL_GUARDED_BY(mu_) = 0;
+  WriteConsistency consistency_ ABSL_GUARDED_BY(mu_) = WriteConsistency::kLocal;
+  std::unique_ptr<EntityRuntime> other_;
+  std::unique_ptr<Router> other_router_;
+};
+
+TEST_F(ReplicatedCrdtTest, TwoReplicasWritingOneEntityLoseNothing) {
+  EXPECT_EQ(Add(*router_, 5), 0);         // n1: {n1: 5}
+  EXPECT_EQ(Add(*other_router_, 3), 5);   // n2 loads it: {n1: 5, n2: 3}
+  EXPECT_EQ(Add(*router_, 2), 5) << "n1's copy had not seen n2's change yet";
+  std::optional<crdt::Value> stored = StoredValue("k");
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->counter, 10) << "n1's write found n2's and joined it";
+  EXPECT_EQ(Seen(*router_), 10) << "and n1's copy holds the joined value";
+  EXPECT_EQ(Add(*other_router_, 1), 8) << "n2's copy has not seen n1's second change";
+  EXPECT_EQ(StoredValue("k")->counter, 11);
+  absl::MutexLock lock(&mu_);
+  ASSERT_EQ(sent_.size(), 2u) << "n1 sent a delta per change";
+  EXPECT_EQ(sent_[0].key, "k");
+}
+
+TEST_F(ReplicatedCrdtTest, ADeltaFromAnotherReplicaJoinsTheCopyInMemoryOnly) {
+  Command merge = MakeCommand(kSession, "Touch", "");
+  merge.entity_key = "k";
+  merge.addressed = true;
+  crdt::Crdt elsewhere(crdt::Type::kPNCounter);
+  absl::StatusOr<crdt::Crdt> delta = elsewhere.Apply(crdt::Increment{7}, "n9", 0);
+  ASSERT_TRUE(delta.ok());
+  merge.crdt_merge = delta->Serialize();
+  EXPECT_TRUE(Call(merge).status.ok()) << "not in memory: nothing to do";
+  EXPECT_FALSE(StoredValue("k").has_value());
+  EXPECT_EQ(Add(*router_, 5), 0);
+  EXPECT_TRUE(Call(merge).status.ok());
+  EXPECT_EQ(Seen(*router_), 12) << "joined in memory";
+  EXPECT_EQ(StoredValue("k")->counter, 5) << "not written: its sender wrote it";
+  EXPECT_EQ(Add(*router_, 1), 12);
+  EXPECT_EQ(StoredValue("k")->counter, 13) << "the next write carries it";
+  Command bad = merge;
+  bad.crdt_merge = "not a value";
+  EXPECT_EQ(Call(bad).status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Seen(*router_), 13);
+}
+
+TEST_F(ReplicatedCrdtTest, MajorityAndAllWaitForTheReplicasAndSayWhenTheyFallShort) {
+  {
+    absl::MutexLock lock(&mu_);
+    consistency_ = WriteConsistency::kAll;
+    replicas_answer_ = absl::UnavailableError("only 2 of 3 replicas confirmed it");
+  }
+  CommandResult result;
+  EXPECT_EQ(Add(*router_, 4, &result), -1);
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(MessageOf(result), AllOf(HasSubstr("durable and applied on this node"),
+                                       HasSubstr("only 2 of 3 replicas")));
+  EXPECT_EQ(StoredValue("k")->counter, 4);
+  {
+    absl::MutexLock lock(&mu_);
+    consistency_ = WriteConsistency::kMajority;
+    replicas_answer_ = absl::OkStatus();
+  }
+  EXPECT_EQ(Add(*router_, 1), 4);
+  absl::MutexLock lock(&mu_);
+  ASSERT_EQ(sent_.size(), 2u);
+  EXPECT_EQ(sent_[0].consistency, WriteConsistency::kAll);
+  EXPECT_EQ(sent_[1].consistency, WriteConsistency::kMajority);
+}
+
+// A replica's copy joins the store's value again once it is older than crdt_refresh, so that
+// what another node wrote shows here even when its delta never arrived.
+TEST_F(ReplicatedCrdtTest, ACopyJoinsTheStoreOnceItIsOlderThanTheRefresh) {
+  EXPECT_EQ(Add(*router_, 5), 0);
+  EXPECT_EQ(Add(*other_router_, 3), 5);
+  EXPECT_EQ(Seen(*router_), 5) << "within the refresh period n1 answers from its copy";
+  // A third runtime with a short refresh plays n1 again.
+  RuntimeOptions options = Options();
+  options.replica_id = "n3";
+  options.crdt_refresh = std::chrono::milliseconds(10);
+  options.replicate_crdt = [](const Command&, std::string, WriteConsistency,
+                              absl::AnyInvocable<void(absl::Status) &&> done) {
+    std::move(done)(absl::OkStatus());
+  };
+  EntityRuntime third(options, function_, store_, clock_);
+  Router third_router(*catalog_, third);
+  third.SetDispatcher(&third_router);
+  third.StartBackground();
+  EXPECT_EQ(Seen(third_router), 8);
+  EXPECT_EQ(Add(*other_router_, 1), 8);
+  EXPECT_EQ(Seen(third_router), 8) << "not yet";
+  clock_.Advance(std::chrono::milliseconds(10));
+  EXPECT_EQ(Seen(third_router), 9) << "joined with the store";
+  EXPECT_TRUE(third.Drain(std::chrono::seconds(30)));
+}
+
 TEST_F(ActorTest, ABroadcastWithoutAChannelFailsTheCommand) {
   Start([](FunctionSpec&) {});
   function_.OnAction(kEcho, [](const Command&) {

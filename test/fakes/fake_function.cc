@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/thread_pool.h"
+#include "crdt/crdt.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor.pb.h"
 
@@ -185,8 +186,11 @@ void FakeFunction::HandleValueEntity(const Command& command,
   Accept(Call{command, state, true, false, 0}, std::move(done));
 }
 
-void FakeFunction::HandleCrdt(const Command& command, const crdt::Value&, OutcomeCallback done) {
-  Accept(Call{command, std::nullopt, true, false, 0}, std::move(done));
+void FakeFunction::HandleCrdt(const Command& command, const crdt::Value& value,
+                              OutcomeCallback done) {
+  Accept(Call{command, TypedValue{std::string(kCrdtCounterType), std::to_string(value.counter)},
+              true, false, 0},
+         std::move(done));
 }
 
 void FakeFunction::HandleEventSourced(const Command& command,

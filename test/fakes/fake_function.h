@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -47,6 +48,10 @@ namespace massa::testing {
 // A serialized google.protobuf.FileDescriptorSet holding `file` and everything it imports,
 // every file after its dependencies (what `protoc --include_imports` writes).
 std::string DescriptorSetOf(const google::protobuf::FileDescriptor& file);
+
+// The state a CRDT entity's handler is given: the value's counter as decimal text (the fake
+// gives no other part of a CRDT value).
+inline constexpr std::string_view kCrdtCounterType = "massa.test.crdt-counter";
 
 // Thread-safe.
 class FakeFunction final : public UserFunction {

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -32,6 +33,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "integration/process.h"
+#include "massa/test/crdt.grpc.pb.h"
 #include "massa/test/slow.grpc.pb.h"
 
 namespace massa::testing {
@@ -40,6 +42,7 @@ namespace {
 namespace cart = ::example::shoppingcart;
 namespace orders = ::example::orders;
 namespace slow = ::massa::test::slow;
+namespace crdtfn = ::massa::test::crdt;
 
 constexpr int kNodes = 3;
 constexpr int kPartitions = 16;
@@ -406,6 +409,23 @@ TEST_F(ClusterTest, ASecondNodeWithALiveNodesIdExitsNamingIt) {
   EXPECT_NE(twin->log().find("held by a live node"), std::string::npos) << twin->log();
   EXPECT_TRUE(Add(nodes_[0].channel, CartId(0)).ok());
   EXPECT_EQ(Metric(nodes_[1].endpoints.admin_port, "massa_cluster_members"), kNodes);
+}
+
+// A node started with another partition count than the cluster was created with exits naming
+// both (it would place entities elsewhere); the others go on.
+TEST_F(ClusterTest, ANodeWithAnotherPartitionCountExitsNamingBoth) {
+  std::unique_ptr<Process> odd;
+  (void)StartMassa(odd, "unix:" + dir_.path() + "/function-0.sock", dir_.path() + "/unused",
+                   dir_.path() + "/odd.log",
+                   {"--store", conninfo_, "--cluster", "etcd://" + etcd_->endpoint(), "--node-id",
+                    "odd", "--partitions", std::to_string(2 * kPartitions)});
+  ASSERT_NE(odd, nullptr);
+  EXPECT_NE(odd->Wait(std::chrono::seconds(20)), 0);
+  EXPECT_NE(odd->log().find("created with " + std::to_string(kPartitions) + " partitions"),
+            std::string::npos)
+      << odd->log();
+  EXPECT_EQ(Metric(nodes_[0].endpoints.admin_port, "massa_cluster_members"), kNodes);
+  EXPECT_TRUE(Add(nodes_[0].channel, CartId(0)).ok());
 }
 
 // A planned scale-out and scale-in under load (3 -> 4 -> 3 nodes, SIGTERM for the leaver, gRPC
@@ -835,8 +855,8 @@ class ClusterLikesTest : public ClusterTest {
 };
 
 // CRDT entities in a cluster (the likes example over HTTP/JSON): likes (a PNCounter) and a
-// room's users (an ORSet) written through every node have one owner like every entity, each
-// node reads the whole value, and a node killed with SIGKILL loses none of it.
+// room's users (an ORSet) written through every node, each on that node's replica; every node
+// reads the whole value, and a node killed with SIGKILL loses none of it.
 TEST_F(ClusterLikesTest, CrdtEntitiesThroughEveryNodeSurviveANodesDeath) {
   constexpr int kArticles = 8;
   for (int a = 0; a < kArticles; ++a) {
@@ -859,18 +879,126 @@ TEST_F(ClusterLikesTest, CrdtEntitiesThroughEveryNodeSurviveANodesDeath) {
   ASSERT_NO_FATAL_FAILURE(WaitForPartitions({0, 1}));
   for (int a = 0; a < kArticles; ++a) {
     for (int i = 0; i < 2; ++i) {
-      HttpResult got = HttpCall(nodes_[i].endpoints.http_port, "GET",
-                                "/articles/a" + std::to_string(a) + "/likes");
-      EXPECT_EQ(got.status, 200) << got.body;
-      EXPECT_NE(got.body.find(R"("likes":"3")"), std::string::npos)
+      HttpResult got;
+      EXPECT_TRUE(PollUntil(
+          [&] {
+            got = HttpCall(nodes_[i].endpoints.http_port, "GET",
+                           "/articles/a" + std::to_string(a) + "/likes");
+            return got.body.find(R"("likes":"3")") != std::string::npos;
+          },
+          kEventually))
           << "a" << a << " via n" << i << ": " << got.body;
     }
   }
   for (int i = 0; i < 2; ++i) {
-    HttpResult online = HttpCall(nodes_[i].endpoints.http_port, "GET", "/rooms/lobby/online");
-    EXPECT_NE(online.body.find(R"("users":["u1","u2"])"), std::string::npos)
+    HttpResult online;
+    EXPECT_TRUE(PollUntil(
+        [&] {
+          online = HttpCall(nodes_[i].endpoints.http_port, "GET", "/rooms/lobby/online");
+          return online.body.find(R"("users":["u1","u2"])") != std::string::npos;
+        },
+        kEventually))
         << "via n" << i << ": " << online.body;
   }
+}
+
+class ClusterCrdtTest : public ClusterTest {
+ protected:
+  ClusterCrdtTest() {
+    function_bin_ = CRDT_FUNCTION_BIN;
+    relay_ = std::make_unique<TcpRelay>();  // n2's peer link goes through it
+  }
+
+  // Adds `n` to PNCounter `id` through node `i`, with write consistency `consistency`.
+  grpc::Status AddTo(int i, const std::string& id, int64_t n, const std::string& consistency = "") {
+    crdtfn::Op op;
+    op.set_id(id);
+    op.set_n(n);
+    op.set_consistency(consistency);
+    crdtfn::View view;
+    return crdtfn::Balance::NewStub(nodes_[i].channel)->Add(Context().get(), op, &view);
+  }
+
+  // PNCounter `id` read through node `i`; INT64_MIN on failure.
+  int64_t BalanceOf(int i, const std::string& id) {
+    crdtfn::Op op;
+    op.set_id(id);
+    crdtfn::View view;
+    if (!crdtfn::Balance::NewStub(nodes_[i].channel)->Get(Context().get(), op, &view).ok()) {
+      return INT64_MIN;
+    }
+    return view.counter();
+  }
+
+  // Waits until every node reads `expected` in `id`.
+  void ExpectEverywhere(const std::string& id, int64_t expected) {
+    for (int i = 0; i < kNodes; ++i) {
+      int64_t seen = 0;
+      EXPECT_TRUE(PollUntil([&] { return (seen = BalanceOf(i, id)) == expected; }, kEventually))
+          << id << " via n" << i << " reads " << seen << ", not " << expected;
+    }
+  }
+};
+
+// Writers on every node add to one CRDT at once: each add runs where it arrives, on that
+// node's replica (nothing is forwarded), no add is lost to another node's concurrent write,
+// and every node reads the exact total.
+TEST_F(ClusterCrdtTest, EveryNodeWritesItsReplicaAndEveryNodeReadsTheTotal) {
+  constexpr int kAdds = 40;
+  std::atomic<int> failed{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2 * kNodes; ++w) {
+    writers.emplace_back([&, w] {
+      for (int r = 0; r < kAdds; ++r) {
+        if (!AddTo(w % kNodes, "b", 1).ok()) ++failed;
+      }
+    });
+  }
+  for (std::thread& writer : writers) writer.join();
+  EXPECT_EQ(failed.load(), 0);
+  ExpectEverywhere("b", 2 * kNodes * kAdds);
+  double forwarded = 0;
+  for (const Node& node : nodes_) {
+    forwarded += Metric(node.endpoints.admin_port, "massa_cluster_forwarded_total");
+  }
+  EXPECT_EQ(forwarded, 0) << "a CRDT's commands run where they arrive";
+}
+
+// The peer link to n2 cut: n2 still writes its replica (and the store has it); a write with
+// consistency ALL through n0 is applied and durable but answered UNAVAILABLE, naming how many
+// replicas confirmed it; MAJORITY succeeds with n0 and n1. With the link back every node reads
+// every write.
+TEST_F(ClusterCrdtTest, WithALinkCutTheReplicasStayWritableAndAllSaysWhoIsMissing) {
+  ASSERT_TRUE(AddTo(0, "b", 1).ok());
+  relay_->Cut();
+  grpc::Status local = AddTo(2, "b", 10);
+  EXPECT_TRUE(local.ok()) << local.error_message();
+  grpc::Status all = AddTo(0, "b", 100, "all");
+  EXPECT_EQ(all.error_code(), grpc::StatusCode::UNAVAILABLE) << all.error_message();
+  EXPECT_NE(all.error_message().find("only 2 of 3 replicas confirmed it"), std::string::npos)
+      << all.error_message();
+  grpc::Status majority = AddTo(0, "b", 1000, "majority");
+  EXPECT_TRUE(majority.ok()) << majority.error_message();
+  relay_->Restore();
+  ExpectEverywhere("b", 1111);
+}
+
+// etcd gone: entity commands stop (ownership is unknown), but CRDTs, which no node owns, are
+// still served by every node.
+TEST_F(ClusterCrdtTest, WithoutEtcdCrdtsAreStillServed) {
+  ASSERT_TRUE(AddTo(0, "b", 1).ok());
+  ASSERT_TRUE(etcd_->Kill().ok());
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        return HttpCall(nodes_[1].endpoints.admin_port, "GET", "/readyz", "", "").status == 503;
+      },
+      kEventually));
+  for (int i = 0; i < kNodes; ++i) {
+    grpc::Status added = AddTo(i, "b", 1);
+    EXPECT_TRUE(added.ok()) << "n" << i << ": " << added.error_message();
+  }
+  ExpectEverywhere("b", 1 + kNodes);
+  ASSERT_TRUE(etcd_->Restart().ok());
 }
 
 // etcd gone: every node stops serving entities (consistency over availability) and turns not

@@ -86,6 +86,11 @@ int main(int argc, char** argv) {
       .Handle("Add", [=](CrdtContext& ctx, const crdt::Op& op) -> Result<crdt::View> {
         massa::sdk::PNCounter balance = ctx.pn_counter();
         balance.Increment(op.n());
+        if (op.consistency() == "majority") {
+          ctx.SetWriteConsistency(massa::sdk::WriteConsistency::kMajority);
+        } else if (op.consistency() == "all") {
+          ctx.SetWriteConsistency(massa::sdk::WriteConsistency::kAll);
+        }
         return counter_view(balance);
       });
   WithGetAndDelete(function.AddCrdtEntity("massa.test.crdt.Tags", CrdtType::kGSet),

@@ -67,10 +67,17 @@ class FakeFunction final : public v1::Session::Service {
       v1::FunctionMessage out;
       for (v1::ProxyFrame& frame : *message.mutable_frames()) {
         if (frame.has_open()) {
+          // Accepted at once, before any command of the same message is held (Release may
+          // answer those from the test's thread as soon as they are).
           opened = true;
-          v1::FunctionFrame* accepted = out.add_frames();
-          accepted->mutable_accepted()->mutable_protocol()->set_major(
+          v1::FunctionMessage accepted;
+          accepted.add_frames()->mutable_accepted()->mutable_protocol()->set_major(
               mode_ == Mode::kNewMajor ? 2 : kProtocolMajor);
+          absl::MutexLock lock(&mu_);  // one write at a time on a stream (Release writes too)
+          if (!stream->Write(accepted)) {
+            writers_.erase(index);
+            return grpc::Status::OK;
+          }
           continue;
         }
         if (!opened) return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "no open");
@@ -81,7 +88,10 @@ class FakeFunction final : public v1::Session::Service {
         }
         *out.add_frames() = Answer(frame);
       }
-      if (out.frames_size() > 0 && !stream->Write(out)) break;
+      if (out.frames_size() > 0) {
+        absl::MutexLock lock(&mu_);
+        if (!stream->Write(out)) break;
+      }
       if (mode_ == Mode::kStopReading) {
         absl::MutexLock lock(&mu_);
         mu_.Await(absl::Condition(&unblock_));

@@ -77,6 +77,10 @@ struct Command {
   // Set by the runtime on the first command an entity runs after its activation (its state
   // just loaded): drivers with activation hooks (Spawn's `init` action) run them first.
   bool activating = false;
+  // Internal, between the nodes of a cluster (never from a client): instead of running a
+  // method, joins this delta (a serialized CRDT value) into this node's copy of the CRDT
+  // entity, if it has one in memory. Empty reply.
+  std::optional<std::string> crdt_merge;
 };
 
 // A message of a known protobuf type: the fully qualified message name and its bytes.
