@@ -469,6 +469,24 @@ ClusterStats ClusterNode::stats() const {
   return out;
 }
 
+ClusterView ClusterNode::View() const {
+  ClusterView out;
+  out.node_id = impl_->options.node_id;
+  out.cluster = impl_->options.cluster;
+  out.partitions = impl_->options.partitions;
+  out.stats = stats();
+  out.healthy = out.stats.healthy;
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  for (const std::string& id : impl_->ids) {
+    auto it = impl_->addresses.find(id);
+    out.members.emplace_back(id, it == impl_->addresses.end() ? "" : it->second);
+  }
+  for (uint32_t p = 0; p < impl_->options.partitions; ++p) {
+    if (impl_->tokens[p] != 0) out.owned.push_back(p);
+  }
+  return out;
+}
+
 bool ClusterNode::healthy() const { return impl_->etcd->healthy(); }
 
 absl::Status ClusterNode::Serve() {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -58,6 +59,17 @@ struct ClusterStats {
   uint64_t releases = 0;   // partitions released since start (handoffs)
 };
 
+// What a node knows of the cluster, for the admin endpoint.
+struct ClusterView {
+  std::string node_id;
+  std::string cluster;
+  bool healthy = false;
+  std::vector<std::pair<std::string, std::string>> members;  // (id, peer address), by id
+  uint32_t partitions = 0;
+  std::vector<uint32_t> owned;  // held by this node
+  ClusterStats stats;
+};
+
 // Thread-safe.
 class ClusterNode final : public Placement {
  public:
@@ -91,6 +103,7 @@ class ClusterNode final : public Placement {
   std::vector<uint32_t> Owned() const;
 
   ClusterStats stats() const;
+  ClusterView View() const;
   // Ready to serve: lease alive (readiness).
   bool healthy() const;
 

@@ -13,6 +13,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "cluster/node.h"
 #include "cluster/partition.h"
@@ -28,6 +29,7 @@
 #include "ingress/grpc/health.h"
 #include "ingress/grpc/reflection.h"
 #include "ingress/http/transcoder.h"
+#include "ingress/http/transcoder_util.h"
 #include "massa/store/store.h"
 #include "net/http_server.h"
 #include "protocol/native/native_driver.h"
@@ -89,6 +91,23 @@ std::string NodeId(const ServeConfig& config) {
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
   return host;
+}
+
+// GET /v1/cluster on the admin port: this node, the members it sees, the partitions it holds
+// and its counters.
+HttpResponse ClusterJson(const cluster::ClusterView& view) {
+  std::string body = absl::StrCat(
+      "{\"node\":", http::JsonQuote(view.node_id), ",\"cluster\":", http::JsonQuote(view.cluster),
+      ",\"healthy\":", view.healthy ? "true" : "false", ",\"partitions\":", view.partitions,
+      ",\"members\":[");
+  for (size_t i = 0; i < view.members.size(); ++i) {
+    absl::StrAppend(&body, i == 0 ? "" : ",", "{\"id\":", http::JsonQuote(view.members[i].first),
+                    ",\"address\":", http::JsonQuote(view.members[i].second), "}");
+  }
+  absl::StrAppend(&body, "],\"owned\":[", absl::StrJoin(view.owned, ","),
+                  "],\"forwarded\":", view.stats.forwarded, ",\"claims\":", view.stats.claims,
+                  ",\"handoffs\":", view.stats.releases, "}");
+  return HttpResponse{200, "application/json", std::move(body), {}};
 }
 
 // Polls `done` every 2 ms until it holds or `until` passes; returns whether it holds.
@@ -417,8 +436,18 @@ absl::Status Server::Impl::Build() {
     ThreadPool* reads = admin_reads.get();
     auto sources = std::make_shared<AdminReads>(
         AdminReads{*store, *catalog, runtime->outbox(), runtime->timers()});
-    AdminRoute journal_route = [reads, sources](std::string_view path, std::string_view query,
-                                                HttpResponder& respond) {
+    AdminRoute journal_route = [this, reads, sources](std::string_view path,
+                                                      std::string_view query,
+                                                      HttpResponder& respond) {
+      if (path == "/v1/cluster") {
+        std::move(respond)(cluster != nullptr
+                               ? ClusterJson(cluster->View())
+                               : HttpResponse{404, "application/json",
+                                              ErrorJson(absl::NotFoundError(
+                                                  "this node is not in a cluster (--cluster)")),
+                                              {}});
+        return true;
+      }
       if (!IsAdminReadPath(path)) return false;
       reads->Post([sources, path = std::string(path), query = std::string(query),
                    respond = std::move(respond)]() mutable {

@@ -148,7 +148,9 @@ class TcpRelay {
         const ssize_t n = read(fds[i].fd, buffer, sizeof(buffer));
         closed = n <= 0;
         for (ssize_t sent = 0; !closed && sent < n;) {
-          const ssize_t w = write(fds[1 - i].fd, buffer + sent, static_cast<size_t>(n - sent));
+          // MSG_NOSIGNAL: a side Cut() shut down is EPIPE here, not a SIGPIPE for the test.
+          const ssize_t w =
+              send(fds[1 - i].fd, buffer + sent, static_cast<size_t>(n - sent), MSG_NOSIGNAL);
           closed = w <= 0;
           sent += std::max<ssize_t>(w, 0);
         }
@@ -342,6 +344,25 @@ TEST_F(ClusterTest, CommandsReachTheOwnerFromAnyNodeAndNothingIsLost) {
   double forwarded = 0;
   for (const Node& node : nodes_) forwarded += Metric(node.endpoints.admin_port, "massa_cluster_forwarded_total");
   EXPECT_GT(forwarded, 0);
+  // The admin endpoint shows the node's view: members, partitions held, counters.
+  for (int i = 0; i < kNodes; ++i) {
+    HttpResult view = HttpCall(nodes_[i].endpoints.admin_port, "GET", "/v1/cluster", "", "");
+    ASSERT_EQ(view.status, 200) << view.body;
+    EXPECT_NE(view.body.find("\"node\":\"n" + std::to_string(i) + "\""), std::string::npos)
+        << view.body;
+    for (int j = 0; j < kNodes; ++j) {
+      EXPECT_NE(view.body.find("{\"id\":\"n" + std::to_string(j) + "\""), std::string::npos)
+          << view.body;
+    }
+    const size_t owned = view.body.find("\"owned\":[");
+    ASSERT_NE(owned, std::string::npos) << view.body;
+    const std::string list = view.body.substr(owned + 9, view.body.find(']', owned) - owned - 9);
+    const double held =
+        list.empty() ? 0 : 1 + static_cast<double>(std::count(list.begin(), list.end(), ','));
+    EXPECT_EQ(held, Metric(nodes_[i].endpoints.admin_port, "massa_cluster_partitions_owned"))
+        << view.body;
+    EXPECT_NE(view.body.find("\"healthy\":true"), std::string::npos) << view.body;
+  }
 }
 
 // A node killed with SIGKILL under load: its partitions move to the others within the lease TTL

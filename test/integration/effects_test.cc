@@ -368,6 +368,8 @@ TEST_F(OrdersTest, AnUnpaidOrderIsCancelledAndAPaidOneIsNot) {
   EXPECT_THAT(Admin("/v1/entities/example.orders.Orders/paid/timers"),
               HasSubstr("\"name\":\"payment-deadline\""));
   EXPECT_THAT(Admin("/v1/timers"), HasSubstr("\"key\":\"unpaid\""));
+  HttpResult cluster = HttpCall(sidecar_.admin_port(), "GET", "/v1/cluster", "", "");
+  EXPECT_EQ(cluster.status, 404) << "one node, no cluster: " << cluster.body;
   HttpResult paid = HttpCall(sidecar_.http_port(), "POST", "/orders/paid:pay",
                              R"({"amountCents":500})");
   ASSERT_EQ(paid.status, 200) << paid.body;
