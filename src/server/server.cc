@@ -85,6 +85,14 @@ std::string StoreName(const ServeConfig& config) {
   return "PostgreSQL store " + uri.substr(0, uri.find('?'));
 }
 
+// Whether `entity_type` is a CRDT entity's.
+bool IsCrdt(const Catalog& catalog, std::string_view entity_type) {
+  for (const std::unique_ptr<ServiceInfo>& service : catalog.services()) {
+    if (service->spec.entity_type == entity_type) return service->spec.kind == EntityKind::kCrdt;
+  }
+  return false;
+}
+
 // This node's id in a cluster: --node-id, else the host name.
 std::string NodeId(const ServeConfig& config) {
   if (!config.node_id.empty()) return config.node_id;
@@ -250,7 +258,12 @@ absl::Status Server::Impl::Build() {
   if (!config.cluster.empty()) {
     // Each write carries its partition's claim token (the cluster starts before any command).
     runtime_options.fence_of = [this](std::string_view type, std::string_view key) {
-      return cluster == nullptr ? uint64_t{0} : cluster->FenceOf(type, key);
+      // A replicated CRDT has no owner: nothing written for it carries a token, not even the
+      // move of a timer it set on another service (that would fence its unfenced writes).
+      if (cluster == nullptr || (router != nullptr && IsCrdt(router->catalog(), type))) {
+        return uint64_t{0};
+      }
+      return cluster->FenceOf(type, key);
     };
     // Timers and outbox records are kept per partition and fired by the partition's owner.
     runtime_options.partition_of = [partitions = static_cast<uint32_t>(config.partitions)](

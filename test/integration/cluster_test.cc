@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "example/escart/escart.grpc.pb.h"
 #include "example/orders/orders.grpc.pb.h"
 #include "example/shoppingcart/shoppingcart.grpc.pb.h"
 #include "fakes/etcd_server.h"
@@ -41,6 +42,7 @@ namespace {
 
 namespace cart = ::example::shoppingcart;
 namespace orders = ::example::orders;
+namespace escart = ::example::escart;
 namespace slow = ::massa::test::slow;
 namespace crdtfn = ::massa::test::crdt;
 
@@ -870,6 +872,76 @@ TEST_F(ClusterScaleTest, ThreeToFiveToThreeLosesNothingAndNeverOverlaps) {
       static_cast<long long>(waits_us.back()));
 }
 
+class ClusterEventSourcedTest : public ClusterTest {
+ protected:
+  ClusterEventSourcedTest() { function_bin_ = ES_CART_FUNCTION_BIN; }
+
+  static grpc::Status AddEs(const std::shared_ptr<grpc::Channel>& channel, const std::string& id) {
+    escart::AddLineItem add;
+    add.set_cart_id(id);
+    add.set_product_id("p");
+    add.set_name("P");
+    add.set_quantity(1);
+    google::protobuf::Empty empty;
+    return escart::ShoppingCart::NewStub(channel)->AddItem(Context().get(), add, &empty);
+  }
+
+  // The quantity of "p" in event-sourced cart `id` through node `i`; -1 on failure.
+  int QuantityEs(int i, const std::string& id) {
+    escart::GetShoppingCart get;
+    get.set_cart_id(id);
+    escart::Cart cart;
+    if (!escart::ShoppingCart::NewStub(nodes_[i].channel)->GetCart(Context().get(), get, &cart)
+             .ok()) {
+      return -1;
+    }
+    for (const auto& item : cart.items()) {
+      if (item.product_id() == "p") return item.quantity();
+    }
+    return 0;
+  }
+};
+
+// Event-sourced carts (journal and snapshots) written through every node, then a node killed
+// with SIGKILL under load: its carts are rebuilt from their journals on the new owners, and
+// every cart holds each acknowledged add (and no more than were attempted), read alike through
+// both survivors.
+TEST_F(ClusterEventSourcedTest, AKilledNodesJournalsAreReplayedOnTheNewOwnersLosingNothing) {
+  std::vector<std::atomic<int>> acknowledged(kCarts);
+  std::vector<std::atomic<int>> attempted(kCarts);
+  std::atomic<bool> stop{false};
+  std::atomic<bool> n2_gone{false};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2 * kNodes; ++w) {
+    writers.emplace_back([&, w] {
+      const int i = w % kNodes;
+      for (int round = 0; !stop.load(); ++round) {
+        if (i == 2 && n2_gone.load()) return;
+        const int c = (round + w) % kCarts;
+        ++attempted[c];
+        if (AddEs(nodes_[i].channel, CartId(c)).ok()) ++acknowledged[c];
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  n2_gone = true;
+  nodes_[2].massa->Signal(SIGKILL);
+  ASSERT_NE(nodes_[2].massa->Wait(std::chrono::seconds(10)), -1);
+  ASSERT_NO_FATAL_FAILURE(WaitForPartitions({0, 1}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // writes on the new owners
+  stop = true;
+  for (std::thread& writer : writers) writer.join();
+  int total = 0;
+  for (int c = 0; c < kCarts; ++c) {
+    total += acknowledged[c];
+    const int quantity = QuantityEs(0, CartId(c));
+    EXPECT_GE(quantity, acknowledged[c].load()) << CartId(c) << ": an acknowledged add is lost";
+    EXPECT_LE(quantity, attempted[c].load()) << CartId(c);
+    EXPECT_EQ(QuantityEs(1, CartId(c)), quantity) << CartId(c);
+  }
+  EXPECT_GT(total, kCarts) << "the writers should have got through";
+}
+
 class ClusterLikesTest : public ClusterTest {
  protected:
   ClusterLikesTest() { function_bin_ = LIKES_FUNCTION_BIN; }
@@ -1002,6 +1074,45 @@ TEST_F(ClusterCrdtTest, WithALinkCutTheReplicasStayWritableAndAllSaysWhoIsMissin
   EXPECT_TRUE(majority.ok()) << majority.error_message();
   relay_->Restore();
   ExpectEverywhere("b", 1111);
+}
+
+// A CRDT entity's timer on another service fires once (on the owner of the entity's partition),
+// and moving the timer on carries no token: the entity stays writable on every node.
+TEST_F(ClusterCrdtTest, ATimerACrdtSetsOnAnotherServiceLeavesItWritableEverywhere) {
+  crdtfn::Op remind;
+  remind.set_id("b");
+  remind.set_item("h");
+  remind.set_n(5);
+  crdtfn::View view;
+  grpc::Status set =
+      crdtfn::Balance::NewStub(nodes_[1].channel)->Remind(Context().get(), remind, &view);
+  ASSERT_TRUE(set.ok()) << set.error_message();
+  for (int i = 0; i < kNodes; ++i) {
+    int64_t hits = 0;
+    EXPECT_TRUE(PollUntil(
+        [&] {
+          crdtfn::Op op;
+          op.set_id("h");
+          crdtfn::View got;
+          if (!crdtfn::Hits::NewStub(nodes_[i].channel)->Get(Context().get(), op, &got).ok()) {
+            return false;
+          }
+          return (hits = got.counter()) == 5;
+        },
+        kEventually))
+        << "n" << i << " reads " << hits << " hits";
+  }
+  for (int i = 0; i < kNodes; ++i) {
+    grpc::Status added = AddTo(i, "b", 1);
+    EXPECT_TRUE(added.ok()) << "n" << i << ": " << added.error_message();
+  }
+  ExpectEverywhere("b", kNodes);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a second tick would be here
+  crdtfn::Op op;
+  op.set_id("h");
+  crdtfn::View got;
+  ASSERT_TRUE(crdtfn::Hits::NewStub(nodes_[0].channel)->Get(Context().get(), op, &got).ok());
+  EXPECT_EQ(got.counter(), 5) << "the timer fired once";
 }
 
 // etcd gone: entity commands stop (ownership is unknown), but CRDTs, which no node owns, are

@@ -1,6 +1,7 @@
 // The CRDT test function (test/integration/crdt_test.cc): a service per CRDT type, written
 // with the C++ SDK's typed handles. Usage: crdt-function --listen ADDRESS
 #include <algorithm>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,14 @@ int main(int argc, char** argv) {
           ctx.SetWriteConsistency(massa::sdk::WriteConsistency::kAll);
         }
         return counter_view(balance);
+      })
+      .Handle("Remind", [=](CrdtContext& ctx, const crdt::Op& op) -> Result<crdt::View> {
+        crdt::Op hit;
+        hit.set_id(op.item());
+        hit.set_n(op.n());
+        ctx.ScheduleTimer("remind", "massa.test.crdt.Hits", "Add", hit,
+                          massa::sdk::Schedule::After(std::chrono::milliseconds(100)));
+        return counter_view(ctx.pn_counter());
       });
   WithGetAndDelete(function.AddCrdtEntity("massa.test.crdt.Tags", CrdtType::kGSet),
                    [](CrdtContext& ctx) { return SetView(ctx.g_set<crdt::Item>()); })
