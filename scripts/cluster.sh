@@ -54,6 +54,6 @@ call 127.0.0.1:9100 example.shoppingcart.ShoppingCart/AddItem '{"cart_id":"demo"
 call "127.0.0.1:$((9100 + nodes - 1))" example.shoppingcart.ShoppingCart/GetCart '{"cart_id":"demo"}'
 echo
 echo "Any node takes any command: gRPC 127.0.0.1:9100..$((9100 + nodes - 1)), HTTP 127.0.0.1:8180..$((8180 + nodes - 1))."
-echo "Kill one (kill -9 of a massa) and watch its partitions move: curl 127.0.0.1:9190/metrics | grep cluster"
+echo "Kill one (kill -9 of a massa) and watch its partitions move: curl 127.0.0.1:9190/v1/cluster"
 echo "Logs in $work. Ctrl-C stops everything."
 wait "${pids[1]}"
