@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <random>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -512,28 +513,40 @@ absl::StatusOr<int64_t> EtcdCluster::Claim(uint32_t partition) {
       absl::StrCat("partition ", partition, " is held by ", held.value()));
 }
 
-absl::Status EtcdCluster::RecordPartitions(uint32_t count) {
-  const std::string key = absl::StrCat("/massa/", impl_->options.cluster, "/partitions");
-  const std::string value = absl::StrCat(count);
+absl::StatusOr<std::string> EtcdCluster::CreateOrRead(const std::string& key,
+                                                      const std::string& value) {
   const etcdserverpb::TxnRequest txn = CreateIfAbsent(key, value, /*lease=*/0);
   etcdserverpb::TxnResponse response;
   grpc::ClientContext context;
   impl_->SetDeadline(context, /*wait_for_ready=*/true);
   const grpc::Status status = impl_->kv->Txn(&context, txn, &response);
   if (!status.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("etcd Txn (partition count): ", status.error_message()));
+    return absl::UnavailableError(absl::StrCat("etcd Txn (", key, "): ", status.error_message()));
   }
-  if (response.succeeded()) return absl::OkStatus();
+  if (response.succeeded()) return value;
   if (response.responses_size() == 0 || response.responses(0).response_range().kvs_size() == 0) {
-    return absl::InternalError("etcd Txn (partition count): no recorded count");
+    return absl::InternalError(absl::StrCat("etcd Txn (", key, "): neither created nor read"));
   }
-  const std::string& recorded = response.responses(0).response_range().kvs(0).value();
-  if (recorded == value) return absl::OkStatus();
+  return response.responses(0).response_range().kvs(0).value();
+}
+
+absl::Status EtcdCluster::RecordPartitions(uint32_t count) {
+  const std::string value = absl::StrCat(count);
+  absl::StatusOr<std::string> recorded =
+      CreateOrRead(absl::StrCat("/massa/", impl_->options.cluster, "/partitions"), value);
+  if (!recorded.ok()) return recorded.status();
+  if (*recorded == value) return absl::OkStatus();
   return absl::FailedPreconditionError(
-      absl::StrCat("cluster '", impl_->options.cluster, "' was created with ", recorded,
+      absl::StrCat("cluster '", impl_->options.cluster, "' was created with ", *recorded,
                    " partitions, and this node was started with ", count,
                    " (--partitions must be the same on every node)"));
+}
+
+absl::StatusOr<std::string> EtcdCluster::ClusterSecret() {
+  std::random_device random;
+  std::string secret;
+  for (int i = 0; i < 4; ++i) absl::StrAppend(&secret, absl::Hex(random(), absl::kZeroPad8));
+  return CreateOrRead(absl::StrCat("/massa/", impl_->options.cluster, "/secret"), secret);
 }
 
 absl::Status EtcdCluster::Release(uint32_t partition) {

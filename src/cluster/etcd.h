@@ -98,6 +98,11 @@ class EtcdCluster {
   // answer.
   [[nodiscard]] absl::Status RecordPartitions(uint32_t count);
 
+  // The cluster's shared secret (/massa/<cluster>/secret, no lease): 32 random hex digits made
+  // by the first node that asks, the same for every node after. UNAVAILABLE when etcd does not
+  // answer.
+  [[nodiscard]] absl::StatusOr<std::string> ClusterSecret();
+
   // The holder of `partition`'s claim ("" when free) and its token (0 when free), read from etcd.
   [[nodiscard]] absl::StatusOr<std::pair<std::string, int64_t>> Holder(uint32_t partition);
 
@@ -124,6 +129,8 @@ class EtcdCluster {
 
  private:
   struct Impl;
+  // Creates `key` = `value` (no lease) unless it exists; returns the key's value either way.
+  absl::StatusOr<std::string> CreateOrRead(const std::string& key, const std::string& value);
   explicit EtcdCluster(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

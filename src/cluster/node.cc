@@ -54,8 +54,11 @@ CommandResult Unavailable(std::string message, Metadata metadata = {}) {
 }  // namespace
 
 struct ClusterNode::Impl {
+  explicit Impl(std::shared_ptr<PeerSecret> s) : secret(std::move(s)), peers(secret) {}
+
   ClusterOptions options;
   std::unique_ptr<EtcdCluster> etcd;
+  std::shared_ptr<PeerSecret> secret;  // read from etcd at start
   PeerClients peers;
   Dispatcher* local = nullptr;
 
@@ -263,7 +266,8 @@ ClusterNode::~ClusterNode() { Stop(); }
 
 absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterOptions options) {
   if (options.partitions == 0) return absl::InvalidArgumentError("partitions must be positive");
-  auto impl = std::make_shared<Impl>();
+  auto impl = std::make_shared<Impl>(options.secret != nullptr ? options.secret
+                                                               : std::make_shared<PeerSecret>());
   impl->options = options;
   impl->tokens.assign(options.partitions, 0);
   impl->accepting.assign(options.partitions, false);
@@ -283,6 +287,9 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterOptions o
   if (absl::Status recorded = impl->etcd->RecordPartitions(options.partitions); !recorded.ok()) {
     return recorded;
   }
+  absl::StatusOr<std::string> secret = impl->etcd->ClusterSecret();
+  if (!secret.ok()) return secret.status();
+  impl->secret->Set(*std::move(secret));
   impl->OnMembers(impl->etcd->members());
   impl->worker = std::thread([raw] { raw->Work(); });
   return std::unique_ptr<ClusterNode>(new ClusterNode(std::move(impl)));

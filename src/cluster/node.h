@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "cluster/peer.h"
 #include "entity/router.h"
 
 namespace massa {
@@ -48,6 +49,9 @@ struct ClusterOptions {
   // withdraws from the members (the others take its partitions; it still forwards what it
   // receives) and is listed again once the function is back. Unset = always up.
   std::function<bool()> function_up;
+  // Where the node puts the cluster's secret once it read it from etcd: the node's Peer
+  // service checks every call against it (peer.h). Unset = the node keeps its own.
+  std::shared_ptr<PeerSecret> secret;
 };
 
 struct ClusterStats {

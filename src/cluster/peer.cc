@@ -62,7 +62,8 @@ Command FromPeer(const v1::PeerCommand& in) {
 
 class PeerService final : public rpc::LoopService {
  public:
-  explicit PeerService(Dispatcher& local) : local_(local) {}
+  PeerService(Dispatcher& local, std::shared_ptr<const PeerSecret> secret)
+      : local_(local), secret_(std::move(secret)) {}
   grpc::Service* service() override { return &async_; }
   void Start(rpc::CqLoop& loop) override {
     rpc::ServeUnaryAsync(
@@ -70,6 +71,15 @@ class PeerService final : public rpc::LoopService {
         [this](const v1::PeerCommand& request,
                rpc::AsyncUnaryCall<v1::Peer::AsyncService, v1::PeerCommand,
                                    v1::PeerResult>::Reply reply) {
+          if (!secret_->Admits(request.cluster_secret())) {
+            v1::PeerResult refused;
+            refused.set_code(static_cast<int32_t>(absl::StatusCode::kPermissionDenied));
+            refused.set_message(
+                "the Peer service takes commands from the nodes of this cluster only (the "
+                "cluster's secret is missing or wrong)");
+            std::move(reply)(grpc::Status::OK, std::move(refused));
+            return;
+          }
           local_.Dispatch(FromPeer(request),
                           [reply = std::move(reply)](CommandResult result) mutable {
                             v1::PeerResult out;
@@ -88,16 +98,39 @@ class PeerService final : public rpc::LoopService {
 
  private:
   Dispatcher& local_;
+  std::shared_ptr<const PeerSecret> secret_;
   v1::Peer::AsyncService async_;
 };
 
 }  // namespace
 
-std::unique_ptr<rpc::LoopService> NewPeerService(Dispatcher& local) {
-  return std::make_unique<PeerService>(local);
+void PeerSecret::Set(std::string secret) {
+  absl::MutexLock lock(&mu_);
+  secret_ = std::move(secret);
+}
+
+std::string PeerSecret::Get() const {
+  absl::MutexLock lock(&mu_);
+  return secret_;
+}
+
+bool PeerSecret::Admits(std::string_view offered) const {
+  absl::MutexLock lock(&mu_);
+  if (secret_.empty() || offered.size() != secret_.size()) return false;
+  unsigned char differ = 0;
+  for (size_t i = 0; i < secret_.size(); ++i) {
+    differ |= static_cast<unsigned char>(secret_[i] ^ offered[i]);
+  }
+  return differ == 0;
+}
+
+std::unique_ptr<rpc::LoopService> NewPeerService(Dispatcher& local,
+                                                 std::shared_ptr<const PeerSecret> secret) {
+  return std::make_unique<PeerService>(local, std::move(secret));
 }
 
 struct PeerClients::Impl {
+  std::shared_ptr<const PeerSecret> secret;
   absl::Mutex mu;
   absl::flat_hash_map<std::string, std::unique_ptr<v1::Peer::Stub>> stubs ABSL_GUARDED_BY(mu);
 
@@ -111,7 +144,10 @@ struct PeerClients::Impl {
   }
 };
 
-PeerClients::PeerClients() : impl_(std::make_unique<Impl>()) {}
+PeerClients::PeerClients(std::shared_ptr<const PeerSecret> secret)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->secret = std::move(secret);
+}
 PeerClients::~PeerClients() = default;
 
 void PeerClients::Forward(const std::string& address, Command command, ResultCallback done) {
@@ -129,6 +165,7 @@ void PeerClients::Forward(const std::string& address, Command command, ResultCal
                                (command.deadline - Steady::now()));
   }
   call->request = ToPeer(std::move(command));
+  call->request.set_cluster_secret(impl_->secret->Get());
   call->done = std::move(done);
   call->address = address;
   impl_->StubFor(address).async()->Forward(

@@ -7,6 +7,9 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
+
+#include "absl/synchronization/mutex.h"
 
 #include "massa/entity/dispatcher.h"
 
@@ -22,13 +25,32 @@ namespace cluster {
 // address of the owner it knows, where the sender retries once.
 inline constexpr char kOwnerHintMetadata[] = "massa-owner-hint";
 
-// The Peer service: forwarded commands go to `local` (the node's router), their results back.
-std::unique_ptr<rpc::LoopService> NewPeerService(Dispatcher& local);
+// The cluster's shared secret, kept in etcd (EtcdCluster::ClusterSecret): every forwarded
+// command carries it, and the Peer service refuses a call without it (PERMISSION_DENIED), so
+// that a client of the public gRPC port cannot pass for a node. Empty until the node has read
+// it: every call is refused until then. Thread-safe.
+class PeerSecret {
+ public:
+  void Set(std::string secret);
+  std::string Get() const;
+  // Whether `offered` is the secret (compared in constant time); false while it is empty.
+  bool Admits(std::string_view offered) const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::string secret_ ABSL_GUARDED_BY(mu_);
+};
+
+// The Peer service: forwarded commands that carry `secret` go to `local` (the node's router),
+// their results back.
+std::unique_ptr<rpc::LoopService> NewPeerService(Dispatcher& local,
+                                                 std::shared_ptr<const PeerSecret> secret);
 
 // Thread-safe. One channel per peer address, kept for the client's life.
 class PeerClients {
  public:
-  PeerClients();
+  // Every command sent carries `secret`.
+  explicit PeerClients(std::shared_ptr<const PeerSecret> secret);
   ~PeerClients();  // only once no call is in flight (every callback has run)
   PeerClients(const PeerClients&) = delete;
   PeerClients& operator=(const PeerClients&) = delete;

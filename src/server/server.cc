@@ -358,7 +358,12 @@ absl::Status Server::Impl::Build() {
   grpc_services.push_back(NewHealthService(health));
   grpc_services.push_back(NewReflectionService(*catalog, ReflectionVersion::kV1));
   grpc_services.push_back(NewReflectionService(*catalog, ReflectionVersion::kV1Alpha));
-  if (!config.cluster.empty()) grpc_services.push_back(cluster::NewPeerService(*router));
+  // The cluster's secret, read from etcd when the node joins: until then the Peer service
+  // refuses every call.
+  auto peer_secret = std::make_shared<cluster::PeerSecret>();
+  if (!config.cluster.empty()) {
+    grpc_services.push_back(cluster::NewPeerService(*router, peer_secret));
+  }
   GrpcIngressOptions grpc_options;
   grpc_options.listen = config.grpc_listen;
   grpc_options.max_message_bytes = config.max_message_bytes;
@@ -391,6 +396,7 @@ absl::Status Server::Impl::Build() {
     options.partitions = static_cast<uint32_t>(config.partitions);
     options.lease_ttl = config.lease_ttl;
     options.function_up = [this] { return driver->Reachable(); };
+    options.secret = peer_secret;
     options.release_entities = [this, n = options.partitions](uint32_t partition) {
       return runtime->Release([n, partition](std::string_view type, std::string_view key) {
         return cluster::PartitionOf(type, key, n) == partition;

@@ -172,8 +172,9 @@ TEST_F(EtcdClusterTest, ThreeNodesSeeEachOtherAndALeaveAtOnce) {
   EXPECT_TRUE(absl::IsFailedPrecondition(c->Rejoin()));
 }
 
-// The first node records the cluster's partition count; a node with another count is refused
-// naming both, one with the same count (or a restart) is accepted.
+// The first node records the cluster's partition count and secret; a node with another count
+// is refused naming both, one with the same count (or a restart) is accepted, and every node
+// reads the same secret.
 TEST_F(EtcdClusterTest, ThePartitionCountIsRecordedOnceAndEveryNodeMustAgree) {
   std::unique_ptr<EtcdCluster> a = Join("a", kLongTtl);
   std::unique_ptr<EtcdCluster> b = Join("b", kLongTtl);
@@ -181,6 +182,10 @@ TEST_F(EtcdClusterTest, ThePartitionCountIsRecordedOnceAndEveryNodeMustAgree) {
   EXPECT_TRUE(a->RecordPartitions(64).ok());
   EXPECT_TRUE(b->RecordPartitions(64).ok());
   EXPECT_TRUE(a->RecordPartitions(64).ok());
+  absl::StatusOr<std::string> secret = a->ClusterSecret();
+  ASSERT_TRUE(secret.ok()) << secret.status();
+  EXPECT_EQ(secret->size(), 32u);
+  EXPECT_EQ(b->ClusterSecret().value_or(""), *secret) << "one secret per cluster";
   absl::Status other = b->RecordPartitions(32);
   EXPECT_TRUE(absl::IsFailedPrecondition(other)) << other;
   EXPECT_THAT(std::string(other.message()),

@@ -48,7 +48,8 @@ CommandResult ForwardAndWait(PeerClients& clients, const std::string& address, C
 class PeerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    service_ = NewPeerService(dispatcher_);
+    secret_->Set("s3cret");
+    service_ = NewPeerService(dispatcher_, secret_);
     server_ = testing::LocalServer::Start({service_.get()});
     ASSERT_NE(server_, nullptr);
     address_ = server_->address();
@@ -56,6 +57,7 @@ class PeerTest : public ::testing::Test {
   void TearDown() override { server_.reset(); }
 
   RecordingDispatcher dispatcher_;
+  std::shared_ptr<PeerSecret> secret_ = std::make_shared<PeerSecret>();
   std::unique_ptr<rpc::LoopService> service_;
   std::unique_ptr<testing::LocalServer> server_;
   std::string address_;
@@ -73,7 +75,7 @@ TEST_F(PeerTest, ACommandArrivesWithWhatItNeedsAndItsResultComesBack) {
   command.idempotency_key = "derived";
   command.addressed = true;
   command.call_chain = {"example.bank.Bank/t1"};
-  PeerClients clients;
+  PeerClients clients(secret_);
   CommandResult result = ForwardAndWait(clients, address_, command);
   ASSERT_TRUE(result.status.ok()) << result.status;
   EXPECT_EQ(result.payload, "reply");
@@ -103,7 +105,7 @@ TEST_F(PeerTest, NoDeadlineStaysNoDeadlineAndErrorsKeepTheirCode) {
   command.service = "s";
   command.method = "m";
   command.spawn = true;
-  PeerClients clients;
+  PeerClients clients(secret_);
   CommandResult result = ForwardAndWait(clients, address_, command);
   EXPECT_EQ(result.status.code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(result.status.message(), "actor x was never spawned");
@@ -113,13 +115,35 @@ TEST_F(PeerTest, NoDeadlineStaysNoDeadlineAndErrorsKeepTheirCode) {
   EXPECT_TRUE(got->spawn);
 }
 
+// The Peer service shares the public gRPC port: a call without the cluster's secret (or with
+// another) is refused and reaches no entity.
+TEST_F(PeerTest, ACallWithoutTheClustersSecretIsRefused) {
+  Command command;
+  command.service = "example.bank.Accounts";
+  command.method = "Deposit";
+  command.entity_key = "a1";
+  for (const char* offered : {"", "s3cre", "s3cres", "s3cret-and-more"}) {
+    auto other = std::make_shared<PeerSecret>();
+    other->Set(offered);
+    PeerClients clients(other);
+    CommandResult result = ForwardAndWait(clients, address_, command);
+    EXPECT_EQ(result.status.code(), absl::StatusCode::kPermissionDenied) << offered;
+    EXPECT_NE(std::string(result.status.message()).find("secret"), std::string::npos);
+  }
+  EXPECT_FALSE(dispatcher_.last().has_value()) << "nothing reached the router";
+  secret_->Set("");  // a node that has not joined yet refuses everything
+  PeerClients empty(secret_);
+  EXPECT_EQ(ForwardAndWait(empty, address_, command).status.code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
 TEST_F(PeerTest, AnUnreachableNodeIsUnavailable) {
   server_->Shutdown();
   Command command;
   command.service = "s";
   command.method = "m";
   command.deadline = Steady::now() + std::chrono::seconds(2);
-  PeerClients clients;
+  PeerClients clients(secret_);
   CommandResult result = ForwardAndWait(clients, address_, command);
   EXPECT_TRUE(result.status.code() == absl::StatusCode::kUnavailable ||
               result.status.code() == absl::StatusCode::kDeadlineExceeded)

@@ -34,6 +34,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "integration/process.h"
+#include "massa/internal/v1/peer.grpc.pb.h"
 #include "massa/test/crdt.grpc.pb.h"
 #include "massa/test/slow.grpc.pb.h"
 
@@ -365,6 +366,25 @@ TEST_F(ClusterTest, CommandsReachTheOwnerFromAnyNodeAndNothingIsLost) {
         << view.body;
     EXPECT_NE(view.body.find("\"healthy\":true"), std::string::npos) << view.body;
   }
+  // The Peer service shares the public gRPC port: a client that is not a node (it lacks the
+  // cluster's secret) is refused, and its command reaches no entity.
+  massa::internal::v1::PeerCommand forged;
+  forged.set_service("example.shoppingcart.ShoppingCart");
+  forged.set_method("AddItem");
+  cart::AddLineItem add;
+  add.set_cart_id(CartId(0));
+  add.set_product_id("p");
+  add.set_name("P");
+  add.set_quantity(100);
+  forged.set_payload(add.SerializeAsString());
+  forged.set_cluster_secret("guess");
+  massa::internal::v1::PeerResult refused;
+  grpc::Status call = massa::internal::v1::Peer::NewStub(nodes_[0].channel)
+                          ->Forward(Context().get(), forged, &refused);
+  ASSERT_TRUE(call.ok()) << call.error_message();
+  EXPECT_EQ(refused.code(), static_cast<int>(grpc::StatusCode::PERMISSION_DENIED))
+      << refused.message();
+  EXPECT_EQ(Quantity(0, CartId(0)), acknowledged[0].load());
 }
 
 // A node killed with SIGKILL under load: its partitions move to the others within the lease TTL
