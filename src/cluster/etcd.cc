@@ -146,17 +146,7 @@ struct EtcdCluster::Impl {
   // Puts member_key on lease `id` unless another lease holds it: ALREADY_EXISTS naming the
   // holder.
   absl::Status Register(int64_t id) {
-    etcdserverpb::TxnRequest txn;
-    etcdserverpb::Compare* compare = txn.add_compare();
-    compare->set_key(member_key);
-    compare->set_target(etcdserverpb::Compare::CREATE);
-    compare->set_result(etcdserverpb::Compare::EQUAL);
-    compare->set_create_revision(0);
-    etcdserverpb::PutRequest* put = txn.add_success()->mutable_request_put();
-    put->set_key(member_key);
-    put->set_value(options.peer_address);
-    put->set_lease(id);
-    txn.add_failure()->mutable_request_range()->set_key(member_key);
+    const etcdserverpb::TxnRequest txn = CreateIfAbsent(member_key, options.peer_address, id);
     etcdserverpb::TxnResponse response;
     grpc::ClientContext context;
     SetDeadline(context, /*wait_for_ready=*/true);

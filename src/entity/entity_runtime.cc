@@ -243,7 +243,7 @@ RuntimeOptions Completed(RuntimeOptions options) {
   options.outbox.fence = options.fence;
   options.outbox.partitions = options.partitions;
   options.timers.fence = options.fence;
-  options.timers.fence_of = options.fence_of;
+  if (!options.timers.fence_of) options.timers.fence_of = options.fence_of;
   options.timers.partitions = options.partitions;
   options.timers.misfire_grace = options.timer_limits.misfire_grace;
   return options;

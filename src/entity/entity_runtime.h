@@ -104,7 +104,9 @@ struct RuntimeOptions {
   std::chrono::milliseconds crdt_refresh{1000};
   TimerLimits timer_limits;
   OutboxOptions outbox;            // its fence is set from `fence`
-  TimerSchedulerOptions timers;    // its fence and misfire grace are set from the above
+  // Its fence and misfire grace are set from the above, and its fence_of from `fence_of`
+  // unless set (a cluster exempts replicated CRDTs there).
+  TimerSchedulerOptions timers;
 };
 
 // Checks that `method` of `service` exists and takes a `payload_type` request (the type may be

@@ -258,8 +258,12 @@ absl::Status Server::Impl::Build() {
   if (!config.cluster.empty()) {
     // Each write carries its partition's claim token (the cluster starts before any command).
     runtime_options.fence_of = [this](std::string_view type, std::string_view key) {
-      // A replicated CRDT has no owner: nothing written for it carries a token, not even the
-      // move of a timer it set on another service (that would fence its unfenced writes).
+      return cluster == nullptr ? uint64_t{0} : cluster->FenceOf(type, key);
+    };
+    // A replicated CRDT has no owner: the move of a timer it set on another service carries
+    // no token either (it would fence the CRDT's unfenced writes). Its commands' writes are
+    // exempted by the runtime, which knows their kind; this runs per timer tick only.
+    runtime_options.timers.fence_of = [this](std::string_view type, std::string_view key) {
       if (cluster == nullptr || (router != nullptr && IsCrdt(router->catalog(), type))) {
         return uint64_t{0};
       }

@@ -287,13 +287,28 @@ class ClusterTest : public ::testing::Test {
         << nodes_[live[0]].massa->log();
   }
 
+  // The two cart examples (value entity and event sourced) share their API's shape.
+  struct ValueCart {
+    using Service = cart::ShoppingCart;
+    using Add = cart::AddLineItem;
+    using Get = cart::GetShoppingCart;
+    using Cart = cart::Cart;
+  };
+  struct EventSourcedCart {
+    using Service = escart::ShoppingCart;
+    using Add = escart::AddLineItem;
+    using Get = escart::GetShoppingCart;
+    using Cart = escart::Cart;
+  };
+
   // The quantity of product "p" in cart `id`, read through node `i`; -1 on failure.
+  template <typename Api = ValueCart>
   int Quantity(int i, const std::string& id) {
-    cart::GetShoppingCart get;
+    typename Api::Get get;
     get.set_cart_id(id);
-    cart::Cart c;
+    typename Api::Cart c;
     grpc::Status status =
-        cart::ShoppingCart::NewStub(nodes_[i].channel)->GetCart(Context().get(), get, &c);
+        Api::Service::NewStub(nodes_[i].channel)->GetCart(Context().get(), get, &c);
     if (!status.ok()) return -1;
     for (const auto& item : c.items()) {
       if (item.product_id() == "p") return item.quantity();
@@ -301,14 +316,16 @@ class ClusterTest : public ::testing::Test {
     return 0;
   }
 
+  // Adds one "p" to cart `id` through `channel`.
+  template <typename Api = ValueCart>
   static grpc::Status Add(const std::shared_ptr<grpc::Channel>& channel, const std::string& id) {
-    cart::AddLineItem add;
+    typename Api::Add add;
     add.set_cart_id(id);
     add.set_product_id("p");
     add.set_name("P");
     add.set_quantity(1);
     google::protobuf::Empty empty;
-    return cart::ShoppingCart::NewStub(channel)->AddItem(Context().get(), add, &empty);
+    return Api::Service::NewStub(channel)->AddItem(Context().get(), add, &empty);
   }
 
   static inline PostgresServer* postgres_ = nullptr;
@@ -895,31 +912,6 @@ TEST_F(ClusterScaleTest, ThreeToFiveToThreeLosesNothingAndNeverOverlaps) {
 class ClusterEventSourcedTest : public ClusterTest {
  protected:
   ClusterEventSourcedTest() { function_bin_ = ES_CART_FUNCTION_BIN; }
-
-  static grpc::Status AddEs(const std::shared_ptr<grpc::Channel>& channel, const std::string& id) {
-    escart::AddLineItem add;
-    add.set_cart_id(id);
-    add.set_product_id("p");
-    add.set_name("P");
-    add.set_quantity(1);
-    google::protobuf::Empty empty;
-    return escart::ShoppingCart::NewStub(channel)->AddItem(Context().get(), add, &empty);
-  }
-
-  // The quantity of "p" in event-sourced cart `id` through node `i`; -1 on failure.
-  int QuantityEs(int i, const std::string& id) {
-    escart::GetShoppingCart get;
-    get.set_cart_id(id);
-    escart::Cart cart;
-    if (!escart::ShoppingCart::NewStub(nodes_[i].channel)->GetCart(Context().get(), get, &cart)
-             .ok()) {
-      return -1;
-    }
-    for (const auto& item : cart.items()) {
-      if (item.product_id() == "p") return item.quantity();
-    }
-    return 0;
-  }
 };
 
 // Event-sourced carts (journal and snapshots) written through every node, then a node killed
@@ -939,7 +931,7 @@ TEST_F(ClusterEventSourcedTest, AKilledNodesJournalsAreReplayedOnTheNewOwnersLos
         if (i == 2 && n2_gone.load()) return;
         const int c = (round + w) % kCarts;
         ++attempted[c];
-        if (AddEs(nodes_[i].channel, CartId(c)).ok()) ++acknowledged[c];
+        if (Add<EventSourcedCart>(nodes_[i].channel, CartId(c)).ok()) ++acknowledged[c];
       }
     });
   }
@@ -954,10 +946,10 @@ TEST_F(ClusterEventSourcedTest, AKilledNodesJournalsAreReplayedOnTheNewOwnersLos
   int total = 0;
   for (int c = 0; c < kCarts; ++c) {
     total += acknowledged[c];
-    const int quantity = QuantityEs(0, CartId(c));
+    const int quantity = Quantity<EventSourcedCart>(0, CartId(c));
     EXPECT_GE(quantity, acknowledged[c].load()) << CartId(c) << ": an acknowledged add is lost";
     EXPECT_LE(quantity, attempted[c].load()) << CartId(c);
-    EXPECT_EQ(QuantityEs(1, CartId(c)), quantity) << CartId(c);
+    EXPECT_EQ(Quantity<EventSourcedCart>(1, CartId(c)), quantity) << CartId(c);
   }
   EXPECT_GT(total, kCarts) << "the writers should have got through";
 }
